@@ -1,0 +1,5 @@
+import sys
+
+from aebench.cli import main
+
+sys.exit(main())

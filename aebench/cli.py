@@ -1,0 +1,145 @@
+"""The ``aebench`` command (DESIGN §5). User errors: one paragraph, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from aebench.errors import AebenchError
+
+EPILOG = """\
+examples:
+  aebench plugins                      list every installed component and its params
+  aebench validate exp.toml            check a spec without running it
+  aebench run exp.toml --out runs/exp  run it; results in runs/exp/results.nc
+  aebench demo                         joint vs layer-wise DAE on MNIST, with a plot
+exit codes: 0 all runs done, 1 some runs failed, 2 bad input (nothing written)
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except AebenchError as exc:
+        print(f"aebench: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `aebench plugins | head`
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("aebench: interrupted; the finished runs are kept. Continue with: aebench run SPEC --out DIR --resume", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aebench",
+        description="Train and compare deep autoencoders: joint vs layer-wise, corruptions, regularizers.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+
+    s = sub.add_parser("plugins", help="list installed plug-ins by kind, with their params")
+    s.add_argument("--json", action="store_true", help="machine-readable output (params as JSON schema)")
+    s.set_defaults(func=cmd_plugins)
+
+    s = sub.add_parser("validate", help="check a spec: exit 0, or 2 with the field-level message")
+    s.add_argument("spec", help="experiment spec (TOML)")
+    s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("run", help="run a spec (all sweep points and seeds) into an output folder")
+    s.add_argument("spec", help="experiment spec (TOML)")
+    s.add_argument("--out", required=True, help="output folder (runs/<id>/ and results.nc)")
+    s.add_argument("--executor", default="local", help="local (default), process or dask")
+    s.add_argument("--workers", type=int, default=None, help="worker processes (process/dask executors)")
+    s.add_argument("--scheduler", default=None, help="address of an existing dask scheduler")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when available")
+    s.add_argument("--resume", action="store_true", help="skip finished runs, continue the others from their checkpoints")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("demo", help="a real experiment on the embedded MNIST: joint vs layer-wise DAE-2")
+    s.add_argument("--out", default="demo-results", help="output folder (default: demo-results)")
+    s.add_argument("--quick", action="store_true", help="a tiny version (seconds), for a smoke test")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from aebench.plugins import registry
+
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        reg = registry()
+    if args.json:
+        print(json.dumps(reg.as_dict(), indent=2))
+        return 0
+    for kind in reg.kinds():
+        print(f"{kind}:")
+        for name in reg.names(kind):
+            e = reg.entry(kind, name)
+            origin = "" if e.dist == "aebench" else f"  [{e.dist}]"
+            print(f"  {name:<20} {e.summary}{origin}")
+            for field, info in e.cls.Params.model_fields.items():
+                default = info.get_default(call_default_factory=True)
+                print(f"      {field} = {default!r}: {info.description or ''}")
+    for (kind, name), entries in reg.conflicts.items():
+        print(f"CONFLICT {kind} {name!r}: provided by {' and '.join(repr(e.dist) for e in entries)}")
+    for b in reg.broken:
+        print(f"BROKEN plug-in {b.plugin!r} from {b.dist!r}: {b.error}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from aebench.spec import Spec
+
+    spec = Spec.from_toml(args.spec)
+    n = len(spec.runs)
+    dims = ", ".join(spec.sweep_dims()) or "none"
+    print(f"{args.spec}: valid; {n} run{'s' if n != 1 else ''} (sweep axes: {dims}; seeds: {spec.raw.get('seeds', [0])}).")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import aebench
+    from aebench.sweep import statuses
+
+    ds = aebench.run(
+        args.spec, out=args.out, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
+        device=args.device, resume=args.resume, progress=not args.quiet,
+    )  # fmt: skip
+    return _report_status(ds, Path(args.out), statuses(ds))
+
+
+def _report_status(ds, out: Path, status: list[str]) -> int:
+    failed = [s for s in status if s != "done"]
+    print(f"{len(status) - len(failed)} of {len(status)} runs done; results in {out / 'results.nc'}")
+    if failed:
+        print(f"{len(failed)} run(s) did not finish: see status.json in {out / 'runs'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from aebench.demo import final_table, run_demo
+    from aebench.sweep import statuses
+
+    ds = run_demo(args.out, quick=args.quick, progress=not args.quiet, device=args.device)
+    print(final_table(ds))
+    print(f"figure: {Path(args.out) / 'recon_curves.png'}")
+    return _report_status(ds, Path(args.out), statuses(ds))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

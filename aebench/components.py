@@ -1,0 +1,256 @@
+"""Base classes for the six kinds of component a plug-in can provide.
+
+Every component class has a unique ``name`` within its kind, a one-line ``summary`` and
+a pydantic ``Params`` model (fields with defaults, bounds and descriptions). The spec,
+the CLI and the Workbench all build, print and validate from ``Params``; a component
+is instantiated with a validated ``Params`` instance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+    from aebench.engine.context import RunContext
+
+
+class Params(BaseModel):
+    """Base of every component's ``Params``: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+LayerList = list[int] | None
+
+
+class Component:
+    """What all component kinds share: ``name``, ``summary``, ``Params``, ``params``."""
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    Params: ClassVar[type[Params]] = Params
+
+    def __init__(self, params: Params | None = None) -> None:
+        self.params = params if params is not None else self.Params()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params!r})"
+
+
+# --------------------------------------------------------------------------- models
+@dataclass(frozen=True)
+class LayerView:
+    """What a regularizer may look at in layer ``index`` (0 = the layer fed by x)."""
+
+    index: int
+    weight: torch.Tensor  # encoder weight, shape (out, in)
+    bias: torch.Tensor
+    activation: str
+    decoder_weight: torch.Tensor  # shape (in, out); the encoder's transpose when tied
+
+
+class Model(torch.nn.Module):
+    """A stack of N autoencoder layers; see :func:`aebench.hookspecs.aebench_models`."""
+
+    kind: ClassVar[str] = "model"
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    Params: ClassVar[type[Params]] = Params
+
+    #: layer sizes, input first: ``[n_inputs, h1, ..., hN]``
+    sizes: list[int]
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.sizes) - 1
+
+    def encode_layer(self, i: int, h: torch.Tensor, noise: Any = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode_layer(self, i: int, h: torch.Tensor, activate: bool = True) -> torch.Tensor:
+        raise NotImplementedError
+
+    def layer_parameters(self, i: int) -> list[torch.nn.Parameter]:
+        raise NotImplementedError
+
+    def layer_view(self, i: int) -> LayerView:
+        raise NotImplementedError
+
+    def reconstruction_loss(self, target: torch.Tensor, pre: torch.Tensor, i: int) -> torch.Tensor:
+        """Mean over the batch of the loss summed over units, from decoder ``i``'s pre-activation."""
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor, upto: int | None = None) -> torch.Tensor:
+        """Encode through layers ``0 .. upto-1`` (default: the whole stack)."""
+        h = x
+        for i in range(self.n_layers if upto is None else upto):
+            h = self.encode_layer(i, h)
+        return h
+
+    def decode(self, h: torch.Tensor, start: int | None = None, activate: bool = True) -> torch.Tensor:
+        """Decode from layer ``start-1`` down to the input space (default: the top)."""
+        start = self.n_layers if start is None else start
+        for i in reversed(range(start)):
+            h = self.decode_layer(i, h, activate=activate or i > 0)
+        return h
+
+
+# ------------------------------------------------------------------------ corruptions
+class CorruptionParams(Params):
+    layers: LayerList = Field(
+        None, description="Layer inputs to corrupt (0 = x); default: every layer input."
+    )
+
+
+class Corruption(Component):
+    """Q(h_c | h); see :func:`aebench.hookspecs.aebench_corruptions`."""
+
+    kind: ClassVar[str] = "corruption"
+    Params: ClassVar[type[Params]] = CorruptionParams
+    #: ``input``: applied to a layer's input; ``preactivation``: to its pre-activation.
+    site: ClassVar[Literal["input", "preactivation"]] = "input"
+
+    def __call__(self, h: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def applies_to(self, i: int, n_layers: int) -> bool:
+        layers = self.params.layers  # type: ignore[attr-defined]
+        return layers is None or i in layers
+
+
+# ----------------------------------------------------------------------- regularizers
+class RegularizerParams(Params):
+    weight: float = Field(0.1, ge=0, description="λ: the weight of this term in the objective.")
+    layers: LayerList = Field(None, description="Layers to regularize (0 = first); default: all.")
+
+
+class Regularizer(Component):
+    """λ^i R^i; see :func:`aebench.hookspecs.aebench_regularizers`."""
+
+    kind: ClassVar[str] = "regularizer"
+    Params: ClassVar[type[Params]] = RegularizerParams
+    #: True if ``penalty`` needs ``h_out`` (the engine then keeps activations).
+    uses_activations: ClassVar[bool] = True
+
+    def penalty(self, layer: LayerView, h_in: torch.Tensor, h_out: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def applies_to(self, i: int) -> bool:
+        layers = self.params.layers  # type: ignore[attr-defined]
+        return layers is None or i in layers
+
+
+# -------------------------------------------------------------------------- schedules
+Target = Literal["input", "local", "labels", "hybrid"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One phase of training.
+
+    ``target``: ``input`` (reconstruct x through the layers ``0..depth-1``), ``local``
+    (layer ``depth-1`` reconstructs its own clean input, eq. 12), ``labels`` (softmax on
+    the top code, supervised) or ``hybrid`` (labels + ``alpha`` × input reconstruction).
+    ``corrupt``: ``all`` layer inputs in use, only the ``trained`` ones, or ``none``.
+    """
+
+    label: str
+    train_layers: tuple[int, ...]
+    depth: int
+    target: Target
+    epochs: int
+    corrupt: Literal["all", "trained", "none"] = "all"
+    regularize: bool = True
+    lr: float | None = None
+    alpha: float = 1.0
+    patience: int | None = None
+    train_head: bool = False
+    reinit: bool = False  # restore the run's initial weights first (a from-scratch baseline)
+
+
+class ScheduleParams(Params):
+    epochs: int = Field(10, ge=1, description="Epochs (per layer for layer-wise schedules).")
+    lr: float | None = Field(None, gt=0, description="Learning rate; default: the optimizer's.")
+
+
+class Schedule(Component):
+    """A sequence of stages; see :func:`aebench.hookspecs.aebench_schedules`."""
+
+    kind: ClassVar[str] = "schedule"
+    Params: ClassVar[type[Params]] = ScheduleParams
+
+    def stages(self, n_layers: int) -> list[Stage]:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------- datasets
+@dataclass
+class Split:
+    x: np.ndarray  # (rows, features), uint8 or float32 as stored
+    y: np.ndarray  # (rows,), int64
+
+
+@dataclass
+class DataSplits:
+    name: str
+    train: Split
+    valid: Split
+    test: Split
+    scale: float = 1.0  # stored value * scale = model input
+    shape: tuple[int, ...] = ()
+    n_classes: int = 0
+    checksums: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.train.x.shape[1])
+
+    def split(self, name: str) -> Split:
+        return {"train": self.train, "valid": self.valid, "test": self.test}[name]
+
+
+class DatasetParams(Params):
+    subset: int | None = Field(
+        None, ge=1, description="Use only the first N training rows (valid/test: N/5 each, at most the split)."
+    )
+
+
+class Dataset(Component):
+    """A data set; see :func:`aebench.hookspecs.aebench_datasets`."""
+
+    kind: ClassVar[str] = "dataset"
+    Params: ClassVar[type[Params]] = DatasetParams
+
+    def load(self) -> DataSplits:
+        raise NotImplementedError
+
+
+# -------------------------------------------------------------------------- evaluators
+class Evaluator(Component):
+    """A measurement; see :func:`aebench.hookspecs.aebench_evaluators`."""
+
+    kind: ClassVar[str] = "evaluator"
+
+    def on_epoch(self, ctx: RunContext, epoch: int) -> dict[str, xr.DataArray] | None:
+        return None
+
+    def evaluate(self, ctx: RunContext) -> dict[str, xr.DataArray]:
+        return {}
+
+
+BASES: dict[str, type] = {
+    "model": Model,
+    "corruption": Corruption,
+    "regularizer": Regularizer,
+    "schedule": Schedule,
+    "dataset": Dataset,
+    "evaluator": Evaluator,
+}

@@ -1,0 +1,32 @@
+"""Errors that are the user's to fix.
+
+Everything derived from :class:`AebenchError` is reported by the CLI as a one-paragraph
+message with exit code 2 and no traceback; anything else is a bug in aebench or a
+plug-in and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class AebenchError(Exception):
+    """A problem with the user's input (spec, files, plug-ins, data)."""
+
+
+class SpecError(AebenchError):
+    """The experiment spec is invalid; the message names the field and the value."""
+
+
+class DataError(AebenchError):
+    """A data file is missing, truncated or does not match its checksum."""
+
+
+class PluginError(AebenchError):
+    """A plug-in is unknown, conflicting or broken."""
+
+
+class ResultsError(AebenchError):
+    """An output directory cannot be used (locked, belongs to another spec, corrupt)."""
+
+
+class RunFailed(Exception):
+    """Raised inside a run when it must stop as ``failed`` (diverged, bad data)."""

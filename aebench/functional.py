@@ -1,0 +1,83 @@
+"""Pure tensor maths used by the built-ins and available to plug-ins."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+ACTIVATIONS = {
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "linear": lambda a: a,
+}
+
+
+def activate(name: str, a: torch.Tensor) -> torch.Tensor:
+    return ACTIVATIONS[name](a)
+
+
+def cross_entropy_from_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Bernoulli cross-entropy summed over units, averaged over the batch (nats/example)."""
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / logits.shape[0]
+
+
+def squared_error(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared error summed over units, averaged over the batch."""
+    return (output - target).pow(2).sum() / output.shape[0]
+
+
+def unit_derivative(name: str, h: torch.Tensor) -> torch.Tensor:
+    """f'(a) expressed through the unit's output h = f(a)."""
+    if name == "sigmoid":
+        return h * (1 - h)
+    if name == "tanh":
+        return 1 - h * h
+    if name == "relu":
+        return (h > 0).to(h.dtype)
+    return torch.ones_like(h)
+
+
+def contractive_penalty(h: torch.Tensor, W: torch.Tensor, activation: str = "sigmoid") -> torch.Tensor:
+    """Batch mean of ||∂h/∂x||_F² for a layer h = f(W x + b), W of shape (hidden, input).
+
+    ∂h_j/∂x_i = f'(a_j) W_ji, so ||J||_F² = Σ_j f'(a_j)² Σ_i W_ji²: one (batch × hidden)
+    product instead of a Jacobian. For sigmoid units f'(a) = h (1 - h).
+    """
+    g = unit_derivative(activation, h).pow(2)
+    return (g @ W.pow(2).sum(dim=1)).mean()
+
+
+def kl_sparsity(h: torch.Tensor, rho: float, eps: float = 1e-7) -> torch.Tensor:
+    """Σ_j KL(ρ || ρ̂_j) with ρ̂_j the batch-mean activation of unit j (units in (0, 1))."""
+    rho_hat = h.mean(dim=0).clamp(eps, 1 - eps)
+    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+
+
+def parzen_log_likelihood(
+    samples: torch.Tensor, x: torch.Tensor, sigma: float, batch_size: int = 1000
+) -> torch.Tensor:
+    """Per-row log-density of ``x`` under an isotropic Gaussian Parzen window on ``samples``.
+
+    log p(x) = logsumexp_k(-||x - s_k||² / 2σ²) - log K - d/2 log(2πσ²). Rows of ``x``
+    and ``samples`` are processed in blocks of ``batch_size`` so that memory stays
+    O(batch_size²) for any number of samples and test rows.
+    """
+    samples = samples.reshape(samples.shape[0], -1)
+    x = x.reshape(x.shape[0], -1).to(samples.dtype)
+    k, d = samples.shape
+    const = math.log(k) + 0.5 * d * math.log(2 * math.pi * sigma**2)
+    s_sq = samples.pow(2).sum(1)
+    out = torch.empty(x.shape[0], dtype=samples.dtype, device=samples.device)
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start : start + batch_size]
+        xb_sq = xb.pow(2).sum(1, keepdim=True)
+        acc = None
+        for s0 in range(0, k, batch_size):
+            d2 = (xb_sq - 2 * xb @ samples[s0 : s0 + batch_size].T + s_sq[s0 : s0 + batch_size]).clamp_min_(0)
+            block = torch.logsumexp(-d2 / (2 * sigma**2), dim=1)
+            acc = block if acc is None else torch.logaddexp(acc, block)
+        out[start : start + batch_size] = acc - const
+    return out

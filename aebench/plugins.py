@@ -1,0 +1,233 @@
+"""Plug-in manager and registry.
+
+Built-ins (``aebench.builtin``) and third-party distributions (entry-point group
+``aebench``) register through the same hooks. Each hook implementation is called on its
+own so that one failing plug-in cannot hide the others: a plug-in that fails to import,
+raises, or returns something that is not a proper component is listed as *broken* with
+the reason and a warning, and the rest load. Two components with one name in one kind
+are a *conflict*: both distributions are named, and using that name raises
+:class:`aebench.PluginError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import warnings
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any
+
+import pluggy
+from pydantic import BaseModel
+
+from aebench import hookspecs
+from aebench.components import BASES
+from aebench.errors import PluginError
+
+BUILTIN_DIST = "aebench"
+
+
+class AebenchPluginWarning(UserWarning):
+    """A plug-in could not be loaded; the message names it and the error."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered component class and where it came from."""
+
+    kind: str
+    name: str
+    cls: type
+    plugin: str  # plug-in (module) name
+    dist: str  # distribution that provides it
+
+    @property
+    def summary(self) -> str:
+        return self.cls.summary
+
+    def params_schema(self) -> dict[str, Any]:
+        return self.cls.Params.model_json_schema()
+
+
+@dataclass(frozen=True)
+class Broken:
+    plugin: str
+    dist: str
+    error: str
+
+
+@dataclass
+class Registry:
+    """All installed components by kind (``aebench.registry()``)."""
+
+    entries: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    conflicts: dict[tuple[str, str], list[Entry]] = field(default_factory=dict)
+    broken: list[Broken] = field(default_factory=list)
+    manager: pluggy.PluginManager | None = None
+
+    def kinds(self) -> list[str]:
+        return list(hookspecs.KIND_HOOKS)
+
+    def names(self, kind: str) -> list[str]:
+        self._check_kind(kind)
+        return sorted(self.entries.get(kind, {}))
+
+    def entry(self, kind: str, name: str) -> Entry:
+        self._check_kind(kind)
+        if (kind, name) in self.conflicts:
+            raise PluginError(conflict_message(kind, name, self.conflicts[(kind, name)]))
+        try:
+            return self.entries[kind][name]
+        except KeyError:
+            raise PluginError(unknown_message(kind, name, self.names(kind))) from None
+
+    def get(self, kind: str, name: str) -> type:
+        """The component class registered as ``name`` in ``kind``."""
+        return self.entry(kind, name).cls
+
+    def _check_kind(self, kind: str) -> None:
+        if kind not in hookspecs.KIND_HOOKS:
+            raise PluginError(unknown_message("kind", kind, self.kinds()))
+
+    def add(self, entry: Entry) -> None:
+        key = (entry.kind, entry.name)
+        if key in self.conflicts:
+            self.conflicts[key].append(entry)
+            return
+        existing = self.entries.setdefault(entry.kind, {}).get(entry.name)
+        if existing is None:
+            self.entries[entry.kind][entry.name] = entry
+            return
+        del self.entries[entry.kind][entry.name]
+        self.conflicts[key] = [existing, entry]
+        warnings.warn(conflict_message(entry.kind, entry.name, [existing, entry]), AebenchPluginWarning, stacklevel=2)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (``aebench plugins --json``)."""
+        return {
+            "kinds": {
+                kind: [
+                    {
+                        "name": e.name,
+                        "summary": e.summary,
+                        "plugin": e.plugin,
+                        "distribution": e.dist,
+                        "params": e.params_schema(),
+                    }
+                    for e in sorted(self.entries.get(kind, {}).values(), key=lambda e: e.name)
+                ]
+                for kind in self.kinds()
+            },
+            "conflicts": [
+                {"kind": k, "name": n, "distributions": [e.dist for e in es]} for (k, n), es in self.conflicts.items()
+            ],
+            "broken": [{"plugin": b.plugin, "distribution": b.dist, "error": b.error} for b in self.broken],
+        }
+
+
+def unknown_message(kind: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown {kind} {name!r}.{hint} Installed: {', '.join(known) or '(none)'}."
+
+
+def conflict_message(kind: str, name: str, entries: list[Entry]) -> str:
+    who = " and ".join(f"{e.dist!r} (plug-in {e.plugin!r})" for e in entries)
+    return (
+        f"two plug-ins register the {kind} {name!r}: {who}. "
+        "Uninstall one of the distributions or ask its author to rename the component."
+    )
+
+
+def _check_component(kind: str, cls: Any) -> str | None:
+    """Why ``cls`` is not a usable component of ``kind``, or None."""
+    base = BASES[kind]
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        return f"{cls!r} is not a subclass of aebench.components.{base.__name__}"
+    if not isinstance(getattr(cls, "name", None), str) or not cls.name:
+        return f"{cls.__name__} has no name"
+    if not (isinstance(cls.Params, type) and issubclass(cls.Params, BaseModel)):
+        return f"{cls.__name__}.Params is not a pydantic model"
+    return None
+
+
+def _builtin_modules() -> list[ModuleType]:
+    from aebench.builtin import MODULES
+
+    return [importlib.import_module(m) for m in MODULES]
+
+
+def build_registry(extra_plugins: list[ModuleType] | None = None, entry_point_group: str = hookspecs.PROJECT) -> Registry:
+    """Build a fresh registry: built-ins, installed entry points, then ``extra_plugins``."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    reg = Registry(manager=pm)
+    dists: dict[str, str] = {}
+
+    def register(module: ModuleType, name: str, dist: str) -> None:
+        try:
+            pm.register(module, name=name)
+        except Exception as exc:  # pluggy validation: bad hookimpl signatures etc.
+            _broken(reg, name, dist, exc)
+            return
+        dists[name] = dist
+
+    for module in _builtin_modules():
+        register(module, module.__name__, BUILTIN_DIST)
+    for ep in entry_points(group=entry_point_group):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        try:
+            module = ep.load()
+        except Exception as exc:  # any import-time failure isolates this plug-in only
+            _broken(reg, ep.name, dist, exc)
+            continue
+        register(module, ep.name, dist)
+    for module in extra_plugins or []:
+        register(module, module.__name__, getattr(module, "__distribution__", "(in-process)"))
+
+    for kind, hook_name in hookspecs.KIND_HOOKS.items():
+        for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+            dist = dists.get(impl.plugin_name, "?")
+            try:
+                classes = list(impl.function() or [])
+            except Exception as exc:
+                _broken(reg, impl.plugin_name, dist, exc)
+                continue
+            for cls in classes:
+                problem = _check_component(kind, cls)
+                if problem:
+                    _broken(reg, impl.plugin_name, dist, problem)
+                    continue
+                reg.add(Entry(kind, cls.name, cls, impl.plugin_name, dist))
+    return reg
+
+
+def _broken(reg: Registry, plugin: str, dist: str, error: Exception | str) -> None:
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    reg.broken.append(Broken(plugin, dist, text))
+    warnings.warn(f"aebench plug-in {plugin!r} from {dist!r} is broken and was skipped: {text}", AebenchPluginWarning, stacklevel=3)
+
+
+_REGISTRY: Registry | None = None
+_EXTRA: list[ModuleType] = []
+
+
+def registry(refresh: bool = False) -> Registry:
+    """The process-wide registry (built on first use; ``refresh=True`` rebuilds it)."""
+    global _REGISTRY
+    if _REGISTRY is None or refresh:
+        _REGISTRY = build_registry(extra_plugins=_EXTRA)
+    return _REGISTRY
+
+
+def register_plugin(module: ModuleType) -> Registry:
+    """Register an in-process plug-in module (e.g. defined in a notebook) and rebuild.
+
+    Worker processes of the ``process``/``dask`` executors only see installed
+    (entry-point) plug-ins and those registered again in the worker.
+    """
+    if module not in _EXTRA:
+        _EXTRA.append(module)
+    return registry(refresh=True)

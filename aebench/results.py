@@ -1,0 +1,172 @@
+"""Per-run stores and the merged results dataset (DESIGN §6)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from aebench.engine.checkpoint import atomic_write, write_json
+from aebench.errors import ResultsError
+
+RESULTS = "results.nc"
+STATUS_ATTRS = {"long_name": "run status (done, failed, running, missing)", "units": "1"}
+
+
+class RunStore:
+    """``DIR/runs/<run-id>/``: spec.json, status.json, metrics.nc, checkpoint.pt."""
+
+    def __init__(self, out: Path, run_id: str) -> None:
+        self.dir = Path(out) / "runs" / run_id
+
+    spec_path = property(lambda self: self.dir / "spec.json")
+    status_path = property(lambda self: self.dir / "status.json")
+    metrics_path = property(lambda self: self.dir / "metrics.nc")
+    checkpoint_path = property(lambda self: self.dir / "checkpoint.pt")
+
+    def status(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.status_path.read_text())
+        except (OSError, ValueError):
+            return {"status": "missing"}
+
+    def set_status(self, status: str, **info: Any) -> None:
+        write_json(self.status_path, {**self.status(), "status": status, **info})
+
+    def write_metrics(self, ds: xr.Dataset) -> None:
+        write_netcdf(ds, self.metrics_path)
+
+    def load_metrics(self) -> xr.Dataset | None:
+        if not self.metrics_path.is_file():
+            return None
+        with xr.open_dataset(self.metrics_path) as ds:
+            # Merging pads with NaN: the on-disk integer encodings must not follow.
+            return ds.load().drop_encoding()
+
+
+def write_netcdf(ds: xr.Dataset, path: Path) -> None:
+    """Write ``ds`` atomically (netCDF4); a failure leaves any earlier file intact."""
+    atomic_write(Path(path), lambda p: ds.to_netcdf(p, engine="netcdf4"))
+
+
+def load_results(path: str | Path) -> xr.Dataset:
+    """Open a results.nc (or a results folder) fully into memory."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS
+    if not path.is_file():
+        raise ResultsError(f"no results file at {path}.")
+    try:
+        with xr.open_dataset(path) as ds:
+            return ds.load()
+    except Exception as exc:
+        raise ResultsError(f"results file {path} cannot be read ({type(exc).__name__}: {exc}).") from None
+
+
+def merge_runs(out: Path, runs: list, dims: list[str], attrs: dict[str, Any]) -> xr.Dataset:
+    """One Dataset: a dimension per sweep axis (named by its dotted key) plus ``seed``.
+
+    Grid sweeps unstack onto their axes; zip sweeps and ``[[runs]]`` lists keep one
+    ``point`` dimension with each swept key as a coordinate along it. Failed runs keep
+    their place with ``status = "failed"`` and NaN metrics.
+    """
+    grid = attrs.get("sweep_mode", "grid") == "grid" and not attrs.get("explicit_runs")
+    parts = []
+    for run in runs:
+        store = RunStore(out, run.run_id)
+        ds = store.load_metrics()
+        status = store.status()
+        if ds is None or status.get("status") != "done":
+            ds = xr.Dataset()
+        ds = ds.drop_attrs() if hasattr(ds, "drop_attrs") else ds.assign_attrs({})
+        ds["status"] = xr.DataArray(status.get("status", "missing"), attrs=STATUS_ATTRS)
+        ds["reason"] = xr.DataArray(status.get("reason", ""), attrs={"long_name": "why the run failed", "units": "1"})
+        index = {"seed": [run.seed]}
+        if grid:
+            index = {**{k: [_coord(run.point[k])] for k in dims}, **index}
+            ds = ds.expand_dims(index)
+        else:
+            ds = ds.expand_dims({"point": [run.index // max(1, attrs.get("n_seeds", 1))], "seed": [run.seed]})
+            ds = ds.assign_coords({k: ("point", [_coord(run.point[k])]) for k in dims})
+        parts.append(ds)
+    merged = xr.merge(parts, compat="no_conflicts", join="outer", combine_attrs="drop_conflicts")
+    for part in parts:  # merge drops variable attributes; every run writes the same ones
+        for name, var in part.variables.items():
+            if name in merged.variables and not merged[name].attrs:
+                merged[name].attrs.update(var.attrs)
+    for name in ("status", "reason", "stage"):
+        if name in merged:
+            merged[name] = _fill_strings(merged[name], "missing" if name == "status" else "")
+    merged.attrs.update({k: v for k, v in attrs.items() if isinstance(v, (str, int, float))})
+    return merged
+
+
+def _coord(value: Any) -> Any:
+    # netCDF coordinates must be scalars: lists/tables become their TOML-ish text.
+    return value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
+
+
+def _fill_strings(da: xr.DataArray, fill: str) -> xr.DataArray:
+    values = np.array([v if isinstance(v, str) else fill for v in da.values.ravel()], dtype=object)
+    return da.copy(data=values.reshape(da.shape).astype(str))
+
+
+class OutputLock:
+    """``DIR/.lock``: one ``aebench run`` per output directory at a time."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = Path(out) / ".lock"
+
+    def __enter__(self) -> OutputLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                pid = _read_pid(self.path)
+                if pid is not None and _alive(pid):
+                    raise ResultsError(
+                        f"{self.path.parent} is in use by another aebench run (process {pid}); "
+                        f"wait for it or choose another --out. If no run is alive, delete {self.path}."
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale lock of a killed run
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(os.getpid()))
+            return self
+        raise ResultsError(f"cannot take the lock {self.path}.")
+
+    def __exit__(self, *exc: Any) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_results(ds: xr.Dataset, out: Path) -> Path:
+    path = Path(out) / RESULTS
+    write_netcdf(ds, path)
+    return path
+
+
+__all__ = ["RunStore", "OutputLock", "merge_runs", "load_results", "write_results", "write_json"]

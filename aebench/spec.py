@@ -1,0 +1,355 @@
+"""Experiment spec: TOML <-> validated models (DESIGN §4).
+
+A spec names one plug-in per role and its params; ``[sweep]`` and ``seeds`` multiply it
+into runs. Every problem is a :class:`SpecError` whose message names the field, the bad
+value and, for plug-in names and keys, the close matches.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aebench.errors import PluginError, SpecError
+from aebench.plugins import Registry, registry
+
+TOP_KEYS = {
+    "name", "seeds", "data", "model", "corruption", "regularizers", "schedule",
+    "optimizer", "evaluate", "sweep", "runs", "description",
+}  # fmt: skip
+DEFAULTS: dict[str, Any] = {
+    "seeds": [0],
+    "corruption": {"name": "none"},
+    "regularizers": [],
+    "optimizer": {"name": "rmsprop"},
+    "evaluate": {"recon": {}},
+}
+REQUIRED = ("name", "data", "model", "schedule")
+
+
+class OptimizerParams(BaseModel):
+    """The optimizer of every stage (a stage may override ``lr``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["rmsprop", "sgd", "adam"] = Field("rmsprop", description="Update rule.")
+    lr: float = Field(0.01, gt=0, description="Learning rate.")
+    batch_size: int = Field(100, ge=1, description="Examples per mini-batch.")
+    decay: float = Field(0.9, ge=0, lt=1, description="RMSprop: decay of the squared-gradient average.")
+    momentum: float = Field(0.0, ge=0, lt=1, description="SGD / RMSprop momentum.")
+    beta1: float = Field(0.9, ge=0, lt=1, description="Adam: first-moment decay.")
+    beta2: float = Field(0.999, ge=0, lt=1, description="Adam: second-moment decay.")
+    eps: float = Field(1e-8, gt=0, description="Numerical stabiliser of RMSprop and Adam.")
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """A validated ``{name = ..., **params}`` table for one plug-in."""
+
+    kind: str
+    name: str
+    params: BaseModel
+
+    def cls(self, reg: Registry | None = None) -> type:
+        return (reg or registry()).get(self.kind, self.name)
+
+    def build(self, reg: Registry | None = None) -> Any:
+        return self.cls(reg)(self.params)
+
+
+@dataclass
+class RunSpec:
+    """One run: a fully resolved spec with one seed and one sweep point."""
+
+    index: int
+    seed: int
+    point: dict[str, Any]
+    raw: dict[str, Any]
+    data: ComponentSpec
+    model: ComponentSpec
+    corruptions: list[ComponentSpec]
+    regularizers: list[ComponentSpec]
+    schedules: list[ComponentSpec]
+    optimizer: OptimizerParams
+    evaluators: list[ComponentSpec]
+
+    @property
+    def run_id(self) -> str:
+        return f"run-{self.index:04d}"
+
+    def to_json(self) -> str:
+        return json.dumps({"seed": self.seed, "point": self.point, "spec": self.raw}, indent=2, sort_keys=True)
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+@dataclass
+class Spec:
+    """A validated experiment spec (``aebench.Spec.from_toml(path)``)."""
+
+    raw: dict[str, Any]
+    source: str = "<spec>"
+    runs: list[RunSpec] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_toml(cls, path: str | Path, reg: Registry | None = None) -> Spec:
+        path = Path(path)
+        if not path.is_file():
+            raise SpecError(f"spec file {path} does not exist.")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError(f"spec file {path} is not valid TOML: {exc}.") from None
+        except UnicodeDecodeError:
+            raise SpecError(f"spec file {path} is not a UTF-8 text file.") from None
+        return cls.from_dict(data, source=str(path), reg=reg)
+
+    @classmethod
+    def from_text(cls, text: str, source: str = "<spec>", reg: Registry | None = None) -> Spec:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError(f"{source} is not valid TOML: {exc}.") from None
+        return cls.from_dict(data, source=source, reg=reg)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<spec>", reg: Registry | None = None) -> Spec:
+        reg = reg or registry()
+        raw = copy.deepcopy(data)
+        _check_top(raw, source)
+        spec = cls(raw=raw, source=source)
+        spec.runs = [
+            resolve(run_raw, i, seed, point, reg, source) for i, (point, seed, run_raw) in enumerate(expand(raw, source))
+        ]
+        return spec
+
+    # ------------------------------------------------------------------------ output
+    @property
+    def name(self) -> str:
+        return str(self.raw["name"])
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.raw)
+
+    def sweep_dims(self) -> list[str]:
+        return sweep_keys(self.raw)
+
+
+# ---------------------------------------------------------------------- validation
+def _check_top(raw: dict[str, Any], source: str) -> None:
+    problems = []
+    for key in raw:
+        if key not in TOP_KEYS:
+            close = difflib.get_close_matches(key, sorted(TOP_KEYS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{key}: unknown key{hint}; allowed: {', '.join(sorted(TOP_KEYS))}")
+    problems += [f"{key} is required" for key in REQUIRED if key not in raw]
+    if "name" in raw and not (isinstance(raw["name"], str) and raw["name"]):
+        problems.append(f"name = {raw['name']!r}: must be a non-empty string")
+    seeds = raw.get("seeds", [0])
+    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and s >= 0 for s in seeds)):
+        problems.append(f"seeds = {seeds!r}: must be a non-empty list of non-negative integers")
+    elif len(set(seeds)) != len(seeds):
+        problems.append(f"seeds = {seeds!r}: seeds repeat")
+    _raise(problems, source)
+
+
+def _raise(problems: list[str], source: str) -> None:
+    if problems:
+        raise SpecError(f"invalid spec {source}: " + "; ".join(problems) + ".")
+
+
+def _component(kind: str, where: str, table: Any, reg: Registry) -> ComponentSpec:
+    if not isinstance(table, dict):
+        raise _FieldError(f"{where} = {table!r}: must be a table like {{ name = \"...\" }}")
+    if "name" not in table:
+        raise _FieldError(f"{where}.name is required (one of: {', '.join(reg.names(kind))})")
+    name = table["name"]
+    try:
+        cls = reg.get(kind, name)
+    except PluginError as exc:
+        raise _FieldError(f"{where}.name = {name!r}: {exc}") from None
+    params = {k: v for k, v in table.items() if k != "name"}
+    return ComponentSpec(kind, name, _validate(cls.Params, params, where))
+
+
+def _validate(model: type[BaseModel], params: dict[str, Any], where: str) -> BaseModel:
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        raise _FieldError("; ".join(_describe(e, where, model) for e in exc.errors())) from None
+
+
+def _describe(err: dict[str, Any], where: str, model: type[BaseModel]) -> str:
+    loc = ".".join(str(p) for p in (where, *err["loc"]) if p != "")
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        key = str(err["loc"][-1])
+        allowed = sorted(model.model_fields)
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{loc}: unknown key{hint}; allowed: {', '.join(allowed) or '(none)'}"
+    if err["type"] == "missing":
+        return f"{loc} is required"
+    return f"{loc} = {err.get('input')!r}: {msg}"
+
+
+class _FieldError(Exception):
+    pass
+
+
+def resolve(raw: dict[str, Any], index: int, seed: int, point: dict[str, Any], reg: Registry, source: str) -> RunSpec:
+    """Validate one expanded run against the plug-ins' ``Params``."""
+    raw = {**DEFAULTS, **raw}
+    problems: list[str] = []
+    prefix = _point_label(point)
+
+    def attempt(fn, *args):
+        try:
+            return fn(*args)
+        except _FieldError as exc:
+            problems.append(f"{prefix}{exc}")
+            return None
+
+    def listed(kind: str, key: str, value: Any, per_layer: bool) -> list[ComponentSpec]:
+        tables = value if isinstance(value, list) else [value]
+        out = []
+        for i, table in enumerate(tables):
+            where = f"{key}[{i}]" if isinstance(value, list) else key
+            if per_layer and isinstance(value, list) and isinstance(table, dict) and "layers" not in table:
+                table = {**table, "layers": [i]}  # a list of corruptions: entry i is layer input i
+            c = attempt(_component, kind, where, table, reg)
+            if c is not None:
+                out.append(c)
+        return out
+
+    data = attempt(_component, "dataset", "data", raw["data"], reg)
+    model = attempt(_component, "model", "model", raw["model"], reg)
+    corruptions = listed("corruption", "corruption", raw["corruption"], per_layer=True)
+    if not isinstance(raw["regularizers"], list):
+        problems.append(f"{prefix}regularizers = {raw['regularizers']!r}: must be a list of tables")
+        regularizers = []
+    else:
+        regularizers = listed("regularizer", "regularizers", raw["regularizers"], per_layer=False)
+    schedules = listed("schedule", "schedule", raw["schedule"], per_layer=False)
+    optimizer = attempt(_validate, OptimizerParams, raw["optimizer"] if isinstance(raw["optimizer"], dict) else {"name": raw["optimizer"]}, "optimizer")
+    evaluators = []
+    if not isinstance(raw["evaluate"], dict):
+        problems.append(f"{prefix}evaluate = {raw['evaluate']!r}: must be a table of evaluator names")
+    else:
+        for name, params in raw["evaluate"].items():
+            table = {"name": name, **(params if isinstance(params, dict) else {"_": params})}
+            c = attempt(_component, "evaluator", f"evaluate.{name}", table, reg)
+            if c is not None:
+                evaluators.append(c)
+    _raise(problems, source)
+    run_raw = {k: v for k, v in raw.items() if k not in ("sweep", "runs", "seeds")}
+    return RunSpec(index, seed, point, run_raw, data, model, corruptions, regularizers, schedules, optimizer, evaluators)  # type: ignore[arg-type]
+
+
+def _point_label(point: dict[str, Any]) -> str:
+    if not point:
+        return ""
+    return "in sweep point " + ", ".join(f"{k} = {v!r}" for k, v in point.items()) + ": "
+
+
+# --------------------------------------------------------------------------- sweeps
+def sweep_keys(raw: dict[str, Any]) -> list[str]:
+    sweep = raw.get("sweep", {})
+    keys = [k for k in sweep if k != "mode"]
+    if raw.get("runs"):
+        keys = list(dict.fromkeys(keys + [k for run in raw["runs"] for k in _flatten(run)]))
+    return keys
+
+
+def sweep_points(raw: dict[str, Any], source: str = "<spec>") -> list[dict[str, Any]]:
+    """The sweep's points (dotted key -> value), in run order; ``[{}]`` without a sweep."""
+    sweep = raw.get("sweep", {})
+    runs = raw.get("runs")
+    if not isinstance(sweep, dict):
+        _raise([f"sweep = {sweep!r}: must be a table of dotted keys"], source)
+    mode = sweep.get("mode", "grid")
+    axes = {k: v for k, v in sweep.items() if k != "mode"}
+    problems = []
+    if mode not in ("grid", "zip"):
+        problems.append(f"sweep.mode = {mode!r}: must be 'grid' or 'zip'")
+    for key, values in axes.items():
+        if not (isinstance(values, list) and values):
+            problems.append(f"sweep.{json.dumps(key)} = {values!r}: must be a non-empty list of values")
+        elif key.split(".")[0] not in TOP_KEYS - {"sweep", "runs", "seeds"}:
+            problems.append(f"sweep.{json.dumps(key)}: {key.split('.')[0]!r} is not a spec key")
+    if mode == "zip" and len({len(v) for v in axes.values() if isinstance(v, list)}) > 1:
+        lengths = {k: len(v) for k, v in axes.items()}
+        problems.append(f"sweep.mode = 'zip' needs lists of one length, got {lengths}")
+    if runs is not None and not (isinstance(runs, list) and all(isinstance(r, dict) for r in runs)):
+        problems.append(f"runs = {runs!r}: must be an array of tables ([[runs]])")
+    _raise(problems, source)
+    keys = list(axes)
+    if mode == "zip":
+        points = [dict(zip(keys, values)) for values in zip(*axes.values())]
+    else:
+        points = [dict(zip(keys, values)) for values in itertools.product(*axes.values())]
+    if runs:
+        points = [{**p, **_flatten(r)} for r in runs for p in points]
+    return points or [{}]
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """[[runs]] entries may use dotted keys or nested tables; both become dotted keys."""
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def expand(raw: dict[str, Any], source: str = "<spec>") -> list[tuple[dict[str, Any], int, dict[str, Any]]]:
+    """(sweep point, seed, single-run dict) for every run, seeds innermost."""
+    out = []
+    for point in sweep_points(raw, source):
+        run = copy.deepcopy({k: v for k, v in raw.items() if k not in ("sweep", "runs")})
+        for key, value in point.items():
+            set_dotted(run, key, value, source)
+        for seed in raw.get("seeds", [0]):
+            out.append((point, seed, run))
+    return out
+
+
+def set_dotted(d: dict[str, Any], key: str, value: Any, source: str = "<spec>") -> None:
+    """Set ``d["a"]["b"][0]["c"]`` from ``"a.b.0.c"``, creating tables as needed."""
+    parts = key.split(".")
+    node: Any = d
+    for depth, part in enumerate(parts[:-1]):
+        nxt = parts[depth + 1]
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                _raise([f"sweep key {key!r}: {'.'.join(parts[:depth])} has no entry {part}"], source)
+            node = node[int(part)]
+        else:
+            if part not in node:
+                node[part] = [] if nxt.isdigit() else {}
+            elif not isinstance(node[part], (dict, list)):
+                node[part] = {"name": node[part]} if part in ("optimizer",) else node[part]
+            node = node[part]
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            _raise([f"sweep key {key!r}: {'.'.join(parts[:-1])} has no entry {last}"], source)
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        _raise([f"sweep key {key!r}: {'.'.join(parts[:-1])} is not a table"], source)

@@ -1,0 +1,223 @@
+"""Running a spec: pre-flight checks, executors, per-run execution, merge (DESIGN §5, §9)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import threading
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+import xarray as xr
+
+import aebench
+from aebench.engine.checkpoint import write_json
+from aebench.engine.runner import RunInterrupted, RunOptions, Trainer, build_context, records_to_dataset, resolve_device
+from aebench.errors import AebenchError, ResultsError, RunFailed, SpecError
+from aebench.plugins import registry
+from aebench.results import OutputLock, RunStore, merge_runs, write_results
+from aebench.spec import RunSpec, Spec
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# ------------------------------------------------------------------------ one run
+def execute_run(
+    run: RunSpec,
+    out: str | Path,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+    stop: threading.Event | None = None,
+    position: int = 1,
+) -> str:
+    """Train and evaluate one run into ``out/runs/<run-id>``; return its final status.
+
+    A run that diverges or raises is recorded as ``failed`` with the reason (and the
+    traceback in ``error.log``) and never disturbs another run's files.
+    """
+    reg = registry()
+    store = RunStore(Path(out), run.run_id)
+    previous = store.status()
+    if resume and previous.get("status") == "done" and previous.get("digest") == run.digest():
+        return "done"
+    store.dir.mkdir(parents=True, exist_ok=True)
+    write_json(store.spec_path, json.loads(run.to_json()))
+    if not resume or previous.get("digest") != run.digest():
+        store.checkpoint_path.unlink(missing_ok=True)
+    dev = resolve_device(device)
+    store.set_status("running", digest=run.digest(), seed=run.seed, point=run.point, started=_now(), device=str(dev), reason="")
+    ctx = None
+    try:
+        ctx = build_context(run, dev, reg)
+        evaluators = [e.build(reg) for e in run.evaluators]
+        trainer = Trainer(ctx, evaluators, RunOptions(dev, progress, resume, stop, position), store.checkpoint_path, reg)
+        resumed = trainer.restore()
+        reg.manager.hook.aebench_on_run_start(run=ctx)
+        trainer.run()
+        ds = records_to_dataset(trainer.records)
+        for ev in evaluators:
+            ds = ds.assign(ev.evaluate(ctx))
+        ds["train_seconds"] = xr.DataArray(float(ds["epoch_seconds"].sum()), attrs={"long_name": "training time, all stages", "units": "s"})
+        ds.attrs.update(run_id=run.run_id, seed=run.seed, resumed=int(resumed), device=str(dev))
+        store.write_metrics(ds)
+        store.set_status("done", finished=_now(), note=ctx.stop_reason or "")
+        reg.manager.hook.aebench_on_run_end(run=ctx, result=ds)
+        return "done"
+    except (RunInterrupted, KeyboardInterrupt):
+        store.set_status("interrupted", reason="stopped by the user; finish it with --resume")
+        raise
+    except Exception as exc:  # one run's failure (NaN, OOM, a plug-in's bug) is recorded, never fatal
+        reason = str(exc) if isinstance(exc, (RunFailed, AebenchError)) else f"{type(exc).__name__}: {exc}"
+        (store.dir / "error.log").write_text(traceback.format_exc())
+        store.set_status("failed", reason=reason, finished=_now())
+        if ctx is not None:
+            reg.manager.hook.aebench_on_run_end(run=ctx, result=None)
+        return "failed"
+
+
+# ---------------------------------------------------------------------- executors
+Task = Callable[[], str]
+
+
+class LocalExecutor:
+    """Runs one after another in this process."""
+
+    name = "local"
+
+    def map(self, runs: list[RunSpec], kwargs: dict[str, Any], on_done: Callable[[RunSpec, str], None]) -> None:
+        for run in runs:
+            on_done(run, execute_run(run, **kwargs))
+
+
+EXECUTORS: dict[str, Callable[..., Any]] = {"local": LocalExecutor}
+
+
+def make_executor(name: str, workers: int | None = None, scheduler: str | None = None):
+    if name not in EXECUTORS:
+        raise AebenchError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}.")
+    factory = EXECUTORS[name]
+    return factory() if name == "local" else factory(workers=workers, scheduler=scheduler)
+
+
+# ---------------------------------------------------------------------- pre-flight
+def preflight(spec: Spec) -> dict[str, dict[str, str]]:
+    """Load every data set once and check the runs can start: raises before anything is written."""
+    reg = registry()
+    checksums: dict[str, dict[str, str]] = {}
+    seen: dict[str, Any] = {}
+    for run in spec.runs:
+        key = run.data.name + run.data.params.model_dump_json()
+        if key not in seen:
+            seen[key] = run.data.build(reg).load()
+        data = seen[key]
+        checksums[data.name] = data.checksums
+        loss = getattr(run.model.params, "loss", None)
+        if loss == "cross-entropy":
+            hi = float(data.train.x.max()) * data.scale
+            lo = float(data.train.x.min()) * data.scale
+            if hi > 1 + 1e-6 or lo < -1e-6:
+                raise SpecError(
+                    f"model.loss = 'cross-entropy' needs inputs in [0, 1], but data {data.name!r} spans "
+                    f"[{lo:g}, {hi:g}]; normalise the data or use loss = 'squared-error'."
+                )
+        n_layers = len(getattr(run.model.params, "layers", [])) or 1
+        for sched in run.schedules:
+            sched.build(reg).stages(n_layers)
+    return checksums
+
+
+def _prepare_out(out: Path, spec: Spec, resume: bool) -> None:
+    saved = out / "spec.toml"
+    if saved.is_file():
+        try:
+            same = Spec.from_text(saved.read_text(), source=str(saved)).raw == spec.raw
+        except AebenchError:
+            same = False
+        if not same:
+            raise ResultsError(
+                f"{out} holds the results of another spec ({saved}); choose another --out or delete that folder."
+            )
+        if not resume and (out / "runs").exists():
+            raise ResultsError(f"{out} already holds runs of this spec; pass --resume to finish them, or choose another --out.")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        saved.write_text(spec.to_toml())
+
+
+# ----------------------------------------------------------------------- the API
+def run(
+    spec: Spec | str | Path,
+    out: str | Path,
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+    stop: threading.Event | None = None,
+    on_run_done: Callable[[RunSpec, str], None] | None = None,
+) -> xr.Dataset:
+    """Run every run of ``spec`` into ``out`` and return the merged results.
+
+    ``out/results.nc`` is (re)written after every finished run, so a partial sweep is
+    always readable. Bad input raises :class:`aebench.AebenchError` before anything is
+    written.
+    """
+    if not isinstance(spec, Spec):
+        spec = Spec.from_toml(spec)
+    out = Path(out)
+    resolve_device(device)
+    checksums = preflight(spec)
+    ex = make_executor(executor, workers, scheduler)
+    with OutputLock(out):
+        _prepare_out(out, spec, resume)
+        attrs = _attrs(spec, device, checksums)
+        dims = spec.sweep_dims()
+        bar = _overall_bar(len(spec.runs), progress)
+
+        def done(run: RunSpec, status: str) -> None:
+            bar.update(1)
+            write_results(merge_runs(out, spec.runs, dims, attrs), out)
+            if on_run_done is not None:
+                on_run_done(run, status)
+
+        try:
+            kwargs = {"out": out, "device": device, "resume": resume, "progress": progress, "stop": stop}
+            ex.map(spec.runs, kwargs, done)
+        finally:
+            bar.close()
+        ds = merge_runs(out, spec.runs, dims, attrs)
+        write_results(ds, out)
+    return ds
+
+
+def _attrs(spec: Spec, device: str, checksums: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "title": spec.name,
+        "spec": spec.to_toml(),
+        "aebench_version": aebench.__version__,
+        "torch_version": torch.__version__,
+        "device": str(resolve_device(device)),
+        "data_checksums": json.dumps(checksums, sort_keys=True),
+        "sweep_mode": spec.raw.get("sweep", {}).get("mode", "grid"),
+        "explicit_runs": int(bool(spec.raw.get("runs"))),
+        "n_seeds": len(spec.raw.get("seeds", [0])),
+        "created": _now(),
+    }
+
+
+def _overall_bar(total: int, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="runs", unit="run", disable=not progress or total < 2, position=0)
+
+
+def statuses(ds: xr.Dataset) -> Iterable[str]:
+    return [str(v) for v in ds["status"].values.ravel()]
