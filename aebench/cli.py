@@ -20,7 +20,12 @@ exit codes: 0 all runs done, 1 some runs failed, 2 bad input (nothing written)
 """
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"aebench: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _show_warning  # one line per warning, no source excerpt
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -79,9 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_plugins(args: argparse.Namespace) -> int:
     from aebench.plugins import registry
 
-    with warnings.catch_warnings(record=True):
-        warnings.simplefilter("always")
-        reg = registry()
+    reg = registry()
     if args.json:
         print(json.dumps(reg.as_dict(), indent=2))
         return 0

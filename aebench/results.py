@@ -82,7 +82,7 @@ def merge_runs(out: Path, runs: list, dims: list[str], attrs: dict[str, Any]) ->
         status = store.status()
         if ds is None or status.get("status") != "done":
             ds = xr.Dataset()
-        ds = ds.drop_attrs() if hasattr(ds, "drop_attrs") else ds.assign_attrs({})
+        ds.attrs = {}  # run attributes differ; the merged dataset gets the sweep's own
         ds["status"] = xr.DataArray(status.get("status", "missing"), attrs=STATUS_ATTRS)
         ds["reason"] = xr.DataArray(status.get("reason", ""), attrs={"long_name": "why the run failed", "units": "1"})
         index = {"seed": [run.seed]}
@@ -94,10 +94,10 @@ def merge_runs(out: Path, runs: list, dims: list[str], attrs: dict[str, Any]) ->
             ds = ds.assign_coords({k: ("point", [_coord(run.point[k])]) for k in dims})
         parts.append(ds)
     merged = xr.merge(parts, compat="no_conflicts", join="outer", combine_attrs="drop_conflicts")
-    for part in parts:  # merge drops variable attributes; every run writes the same ones
+    for part in parts:  # outer merges can drop variable attributes; every run writes the same ones
         for name, var in part.variables.items():
-            if name in merged.variables and not merged[name].attrs:
-                merged[name].attrs.update(var.attrs)
+            if name in merged.variables and not merged.variables[name].attrs:
+                merged.variables[name].attrs.update(var.attrs)
     for name in ("status", "reason", "stage"):
         if name in merged:
             merged[name] = _fill_strings(merged[name], "missing" if name == "status" else "")

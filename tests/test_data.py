@@ -1,0 +1,77 @@
+"""Data: the embedded MNIST (IDX reader, checksums, split), digits, and bad files."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+from conftest import ROOT, TINY, write_spec
+
+from aebench.builtin.datasets import Digits, Mnist
+from aebench.data import read_idx
+from aebench.errors import DataError
+
+
+def test_mnist_split_is_50k_10k_10k_and_checksummed():
+    d = Mnist(Mnist.Params()).load()
+    assert (len(d.train.y), len(d.valid.y), len(d.test.y)) == (50000, 10000, 10000)
+    assert d.train.x.shape == (50000, 784) and d.train.x.dtype == np.uint8 and d.scale == 1 / 255
+    assert set(np.unique(d.test.y)) == set(range(10))
+    assert d.checksums["train-images-idx3-ubyte.gz"] == (ROOT / "data/mnist/SHA256SUMS").read_text().split()[4]
+    sub = Mnist(Mnist.Params(subset=100, eval_subset=20)).load()
+    assert len(sub.train.y) == 100 and len(sub.valid.y) == 20
+    np.testing.assert_array_equal(sub.train.x, d.train.x[:100])
+
+
+def test_idx_reader_checks_magic_and_size(tmp_path):
+    raw = bytes([0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3]) + bytes(range(6))
+    (tmp_path / "ok.idx").write_bytes(raw)
+    np.testing.assert_array_equal(read_idx(tmp_path / "ok.idx"), np.arange(6, dtype=np.uint8).reshape(2, 3))
+    (tmp_path / "short.idx").write_bytes(raw[:-1])
+    with pytest.raises(DataError, match="short.idx has 17 bytes but its header"):
+        read_idx(tmp_path / "short.idx")
+    (tmp_path / "bad.idx").write_bytes(b"\x01\x02" + raw[2:])
+    with pytest.raises(DataError, match="bad magic"):
+        read_idx(tmp_path / "bad.idx")
+    with pytest.raises(DataError, match="missing"):
+        read_idx(tmp_path / "nope.idx")
+
+
+def _copy_mnist(tmp_path):
+    folder = tmp_path / "mnist"
+    shutil.copytree(ROOT / "data" / "mnist", folder)
+    return folder
+
+
+def test_checksum_mismatch_names_the_file(tmp_path, cli):
+    folder = _copy_mnist(tmp_path)
+    labels = folder / "t10k-labels-idx1-ubyte.gz"
+    data = bytearray(gzip.decompress(labels.read_bytes()))
+    data[100] = (data[100] + 1) % 10
+    labels.write_bytes(gzip.compress(bytes(data)))
+    spec = write_spec(tmp_path, TINY.replace('name = "digits", subset = 300, eval_subset = 100', f'name = "mnist", subset = 100, path = "{folder}"'))
+    code, _, err = cli("run", spec, "--out", tmp_path / "out", "--quiet")
+    assert code == 2 and "t10k-labels-idx1-ubyte.gz does not match its checksum" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_truncated_or_missing_file(tmp_path):
+    folder = _copy_mnist(tmp_path)
+    (folder / "train-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz is missing"):
+        Mnist(Mnist.Params(path=str(folder))).load()
+
+
+def test_subset_larger_than_split(cli, tmp_path):
+    spec = write_spec(tmp_path, TINY.replace("subset = 300", "subset = 5000"))
+    code, _, err = cli("run", spec, "--out", tmp_path / "out", "--quiet")
+    assert code == 2 and "data.subset = 5000 is larger than the split (1197 rows)" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_digits_is_small_and_scaled():
+    d = Digits(Digits.Params()).load()
+    assert (len(d.train.y), len(d.valid.y), len(d.test.y)) == (1197, 300, 300)
+    assert d.train.x.max() * d.scale == 1.0

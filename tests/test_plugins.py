@@ -1,0 +1,173 @@
+"""The plug-in core: registry, real third-party distributions, conflicts, broken plug-ins."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, TINY, make_distribution, pip_install_target, run_aebench
+
+import aebench
+from aebench.components import BASES
+from aebench.errors import PluginError
+from aebench.plugins import build_registry
+
+BUILTINS = {
+    "model": {"stacked"},
+    "corruption": {"none", "gaussian", "masking", "salt-pepper", "code-noise"},
+    "regularizer": {"weight-l2", "weight-l1", "activity-l1", "kl-sparsity", "contractive"},
+    "schedule": {
+        "joint", "layerwise", "layerwise-input", "pretrain-joint", "pretrain-joint-reg",
+        "alpha", "finetune", "supervised", "hybrid",
+    },
+    "dataset": {"mnist", "digits"},
+    "evaluator": {"recon"},
+}  # fmt: skip
+
+
+def test_registry_lists_every_builtin_by_kind():
+    reg = aebench.registry()
+    assert reg.kinds() == ["model", "corruption", "regularizer", "schedule", "dataset", "evaluator"]
+    for kind, names in BUILTINS.items():
+        assert names <= set(reg.names(kind)), kind
+        for name in names:
+            cls = reg.get(kind, name)
+            assert issubclass(cls, BASES[kind]) and cls.name == name and cls.summary
+            assert reg.entry(kind, name).dist == "aebench"
+
+
+def test_unknown_name_suggests_close_matches():
+    with pytest.raises(PluginError, match=r"unknown corruption 'gausian'.*Did you mean 'gaussian'"):
+        aebench.registry().get("corruption", "gausian")
+    with pytest.raises(PluginError, match="unknown kind"):
+        aebench.registry().names("optimiser")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The fixture distribution installed for real into a private site folder."""
+    target = tmp_path_factory.mktemp("site")
+    pip_install_target(FIXTURES / "aebench-fixture-plugin", target)
+    assert list(target.glob("aebench_fixture_plugin-*.dist-info"))
+    return target
+
+
+def test_third_party_plugin_is_listed_validated_and_runs(site, tmp_path):
+    listing = run_aebench(["plugins", "--json"], pythonpath=site)
+    assert listing.returncode == 0, listing.stderr
+    corruptions = {c["name"]: c for c in json.loads(listing.stdout)["kinds"]["corruption"]}
+    assert corruptions["flip"]["distribution"] == "aebench-fixture-plugin"
+    assert corruptions["flip"]["params"]["properties"]["level"]["maximum"] == 1
+
+    spec = tmp_path / "flip.toml"
+    spec.write_text(TINY.replace('{ name = "gaussian", level = 0.2 }', '{ name = "flip", level = 0.2 }'))
+    assert run_aebench(["validate", spec], pythonpath=site).returncode == 0
+    # Without the distribution on the path the name is unknown: proof the entry point did it.
+    missing = run_aebench(["validate", spec])
+    assert missing.returncode == 2 and "unknown corruption 'flip'" in missing.stderr
+    done = run_aebench(["run", spec, "--out", tmp_path / "out", "--quiet"], pythonpath=site)
+    assert done.returncode == 0, done.stderr
+    ds = aebench.load_results(tmp_path / "out")
+    assert str(ds["status"].item()) == "done" and "flip" in ds.attrs["spec"]
+
+
+def test_duplicate_names_are_a_conflict_naming_both_distributions(site, tmp_path):
+    proj = make_distribution(
+        tmp_path,
+        "aebench-shadow",
+        "aebench_shadow",
+        """
+        from aebench import hookimpl
+        from aebench.components import Corruption
+
+        class Flip(Corruption):
+            name = "flip"
+            summary = "another flip"
+
+            def __call__(self, h, generator):
+                return h
+
+        @hookimpl
+        def aebench_corruptions():
+            return [Flip]
+        """,
+    )
+    pip_install_target(proj, site.parent / "shadow")
+    path = f"{site}:{site.parent / 'shadow'}"
+    listing = run_aebench(["plugins", "--json"], pythonpath=Path(path))
+    data = json.loads(listing.stdout)
+    assert {"kind": "corruption", "name": "flip", "distributions": ["aebench-fixture-plugin", "aebench-shadow"]} in [
+        {**c, "distributions": sorted(c["distributions"])} for c in data["conflicts"]
+    ]
+    assert "flip" not in [c["name"] for c in data["kinds"]["corruption"]]
+    spec = tmp_path / "flip.toml"
+    spec.write_text(TINY.replace('{ name = "gaussian", level = 0.2 }', '{ name = "flip" }'))
+    res = run_aebench(["validate", spec], pythonpath=Path(path))
+    assert res.returncode == 2
+    assert "aebench-fixture-plugin" in res.stderr and "aebench-shadow" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_plugin_that_fails_to_import_is_isolated(tmp_path):
+    proj = make_distribution(tmp_path, "aebench-broken", "aebench_broken", "raise ImportError('needs libfoo')\n")
+    target = tmp_path / "site"
+    pip_install_target(proj, target)
+    res = run_aebench(["plugins", "--json"], pythonpath=target)
+    assert res.returncode == 0
+    data = json.loads(res.stdout)
+    assert data["broken"] == [{"plugin": "aebench_broken", "distribution": "aebench-broken", "error": "ImportError: needs libfoo"}]
+    assert {c["name"] for c in data["kinds"]["corruption"]} >= BUILTINS["corruption"]  # the rest loaded
+    text = run_aebench(["plugins"], pythonpath=target)
+    assert "BROKEN plug-in 'aebench_broken'" in text.stdout and "needs libfoo" in text.stderr  # the warning
+
+
+def test_hook_that_raises_or_returns_junk_is_isolated():
+    import types
+
+    bad = types.ModuleType("bad_plugin")
+    bad.aebench_models = aebench.hookimpl(lambda: 1 / 0)
+    junk = types.ModuleType("junk_plugin")
+    junk.aebench_datasets = aebench.hookimpl(lambda: [object])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg = build_registry(extra_plugins=[bad, junk])
+    assert {b.plugin for b in reg.broken} == {"bad_plugin", "junk_plugin"}
+    assert "ZeroDivisionError" in [b for b in reg.broken if b.plugin == "bad_plugin"][0].error
+    assert any("bad_plugin" in str(w.message) for w in caught)
+    assert reg.names("model") == ["stacked"] and "mnist" in reg.names("dataset")
+
+
+def test_every_hook_is_called(tmp_path, tiny_spec):
+    """Each hookspec reaches a plug-in: component hooks by registration, callbacks by a run."""
+    import types
+
+    from aebench import hookspecs
+    from aebench.components import Evaluator
+
+    calls: list[str] = []
+
+    class Probe(Evaluator):
+        name = "probe"
+        summary = "records that it was asked"
+
+    mod = types.ModuleType("probe_plugin")
+    mod.aebench_evaluators = aebench.hookimpl(lambda: [Probe])
+    mod.aebench_on_run_start = aebench.hookimpl(lambda run: calls.append(f"start {run.run_id}"))
+    mod.aebench_on_epoch_end = aebench.hookimpl(lambda run, epoch, metrics: calls.append(f"epoch {epoch} {sorted(metrics)}"))
+    mod.aebench_on_run_end = aebench.hookimpl(lambda run, result: calls.append(f"end {result is not None}"))
+    reg = aebench.register_plugin(mod)
+    try:
+        assert reg.entry("evaluator", "probe").plugin == "probe_plugin"
+        assert set(hookspecs.KIND_HOOKS.values()) | {"aebench_on_run_start", "aebench_on_epoch_end", "aebench_on_run_end"} == {
+            n for n in dir(hookspecs) if n.startswith("aebench_")
+        }
+        aebench.run(tiny_spec, out=tmp_path / "o", progress=False)
+    finally:
+        from aebench import plugins
+
+        plugins._EXTRA.clear()
+        aebench.registry(refresh=True)
+    assert calls[0] == "start run-0000" and calls[-1] == "end True"
+    assert calls[1].startswith("epoch 1 ") and "recon_error/test" in calls[1] and "loss" in calls[1]
+    assert len(calls) == 4

@@ -1,0 +1,108 @@
+"""Specs and the CLI: every bad input is exit 2, a message naming field and value, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import TINY, write_spec
+
+import aebench
+from aebench.spec import Spec
+
+BAD = [
+    # (what, spec text, words the message must contain)
+    ("unknown top key", TINY + 'modle = { name = "stacked" }\n', ["modle: unknown key", "did you mean 'model'"]),
+    ("unknown param key", TINY.replace("level = 0.2", "levle = 0.2"), ["corruption.levle: unknown key", "did you mean 'level'"]),
+    ("wrong type", TINY.replace("epochs = 2", 'epochs = "two"'), ["schedule.epochs = 'two'", "integer"]),
+    ("out of range", TINY.replace('name = "gaussian", level = 0.2', 'name = "masking", level = 1.5'), ["corruption.level = 1.5", "less than or equal to 1"]),
+    ("unknown plug-in", TINY.replace('"gaussian"', '"gausian"'), ["corruption.name = 'gausian'", "Did you mean 'gaussian'"]),
+    ("unknown dataset", TINY.replace('"digits"', '"mnsit"'), ["data.name = 'mnsit'", "'mnist'"]),
+    ("missing section", TINY.replace('model = { name = "stacked", layers = [32, 16] }\n', ""), ["model is required"]),
+    ("bad optimizer", TINY.replace('"rmsprop"', '"adamw"'), ["optimizer.name = 'adamw'", "'rmsprop', 'sgd' or 'adam'"]),
+    ("negative lr", TINY.replace("lr = 0.01", "lr = -1"), ["optimizer.lr = -1", "greater than 0"]),
+    ("bad seeds", TINY.replace("seeds = [0]", "seeds = [0, 0]"), ["seeds = [0, 0]", "repeat"]),
+    ("bad sweep key value", TINY + '[sweep]\n"corruption.level" = [0.1, -0.5]\n', ["corruption.level = -0.5", "in sweep point"]),
+    ("bad sweep axis", TINY + '[sweep]\n"optimiser.lr" = [0.1]\n', ["optimiser", "not a spec key"]),
+    ("zip lengths", TINY + '[sweep]\nmode = "zip"\n"optimizer.lr" = [0.1, 0.2]\n"corruption.level" = [0.1]\n', ["zip", "one length"]),
+    ("CE with tanh output", TINY.replace("layers = [32, 16]", 'layers = [32, 16], output_activation = "tanh"'), ["model", "cross-entropy", "[0, 1]"]),
+    ("TOML syntax", TINY.replace("epochs = 2 }", "epochs = 2"), ["not valid TOML", "line"]),
+]
+
+
+@pytest.mark.parametrize("what,text,words", BAD, ids=[b[0] for b in BAD])
+def test_bad_spec_exit_2_with_message_and_nothing_written(cli, tmp_path, what, text, words):
+    spec = write_spec(tmp_path, text)
+    for args in (["validate", spec], ["run", spec, "--out", tmp_path / "out", "--quiet"]):
+        code, out, err = cli(*args)
+        assert code == 2, (what, out, err)
+        assert err.startswith("aebench: error: ") and "Traceback" not in err
+        for word in words:
+            assert word in err, (word, err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_spec_file(cli, tmp_path):
+    code, _, err = cli("run", tmp_path / "nope.toml", "--out", tmp_path / "out")
+    assert code == 2 and f"spec file {tmp_path / 'nope.toml'} does not exist" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_ce_on_unnormalised_data_is_refused_before_writing(cli, tmp_path):
+    text = TINY.replace('data = { name = "digits", subset = 300, eval_subset = 100 }', 'data = { name = "mnist", subset = 100, eval_subset = 50, normalize = false }')
+    code, _, err = cli("run", write_spec(tmp_path, text), "--out", tmp_path / "out", "--quiet")
+    assert code == 2 and "cross-entropy" in err and "[0, 255]" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_validate_reports_run_count(cli, tmp_path):
+    spec = write_spec(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1, 2]") + '[sweep]\n"schedule.name" = ["joint", "layerwise"]\n')
+    code, out, _ = cli("validate", spec)
+    assert code == 0 and "6 runs" in out and "schedule.name" in out
+
+
+def test_grid_zip_and_explicit_runs_expand():
+    grid = Spec.from_text(TINY + '[sweep]\n"schedule.name" = ["joint", "layerwise"]\n"corruption.level" = [0.1, 0.5]\n')
+    assert [(r.point["schedule.name"], r.point["corruption.level"]) for r in grid.runs] == [
+        ("joint", 0.1), ("joint", 0.5), ("layerwise", 0.1), ("layerwise", 0.5)
+    ]  # fmt: skip
+    assert grid.runs[1].corruptions[0].params.level == 0.5 and grid.runs[2].schedules[0].name == "layerwise"
+    zipped = Spec.from_text(TINY + '[sweep]\nmode = "zip"\n"optimizer.lr" = [0.1, 0.2]\n"corruption.level" = [0.3, 0.4]\n')
+    assert [(r.optimizer.lr, r.corruptions[0].params.level) for r in zipped.runs] == [(0.1, 0.3), (0.2, 0.4)]
+    explicit = Spec.from_text(TINY + '[[runs]]\nschedule = { name = "alpha" }\n[[runs]]\n"model.tied" = false\n')
+    assert [r.schedules[0].name for r in explicit.runs] == ["alpha", "joint"]
+    assert [r.model.params.tied for r in explicit.runs] == [True, False]
+
+
+def test_corruption_list_is_one_per_layer_input():
+    text = TINY.replace('corruption = { name = "gaussian", level = 0.2 }', 'corruption = [{ name = "masking", level = 0.3 }, { name = "gaussian", level = 0.1 }]')
+    run = Spec.from_text(text).runs[0]
+    assert [(c.name, c.params.layers) for c in run.corruptions] == [("masking", [0]), ("gaussian", [1])]
+
+
+def test_spec_round_trips_through_toml():
+    spec = Spec.from_text(TINY + '[sweep]\n"corruption.level" = [0.1, 0.5]\n')
+    again = Spec.from_text(spec.to_toml())
+    assert again.raw == spec.raw and len(again.runs) == 2
+
+
+def test_help_is_written_for_new_users(cli):
+    with pytest.raises(SystemExit):
+        cli("--help")
+
+
+def test_run_twice_into_one_folder_keeps_results(cli, tmp_path, tiny_spec):
+    out = tmp_path / "out"
+    assert cli("run", tiny_spec, "--out", out, "--quiet")[0] == 0
+    before = (out / "results.nc").read_bytes()
+    code, _, err = cli("run", tiny_spec, "--out", out, "--quiet")
+    assert code == 2 and "--resume" in err
+    other = write_spec(tmp_path, TINY.replace("epochs = 2", "epochs = 3"), "other.toml")
+    code, _, err = cli("run", other, "--out", out, "--quiet")
+    assert code == 2 and "another spec" in err
+    assert (out / "results.nc").read_bytes() == before
+    code, out_text, _ = cli("run", tiny_spec, "--out", out, "--quiet", "--resume")
+    assert code == 0 and "1 of 1 runs done" in out_text
+
+
+def test_api_raises_spec_error(tmp_path):
+    with pytest.raises(aebench.SpecError, match="schedule.epochs = 0"):
+        Spec.from_text(TINY.replace("epochs = 2", "epochs = 0"))
