@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_run)
 
+    s = sub.add_parser("report", help="write DIR/report.html and DIR/report.md from DIR/results.nc")
+    s.add_argument("dir", help="a results folder (holding results.nc)")
+    s.set_defaults(func=cmd_report)
+
     s = sub.add_parser("demo", help="a real experiment on the embedded MNIST: joint vs layer-wise DAE-2")
     s.add_argument("--out", default="demo-results", help="output folder (default: demo-results)")
     s.add_argument("--quick", action="store_true", help="a tiny version (seconds), for a smoke test")
@@ -131,6 +135,14 @@ def _report_status(ds, out: Path, status: list[str]) -> int:
     if failed:
         print(f"{len(failed)} run(s) did not finish: see status.json in {out / 'runs'}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from aebench.report import write_report
+
+    html_path, md_path = write_report(args.dir)
+    print(f"report: {html_path} and {md_path}")
     return 0
 
 

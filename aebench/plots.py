@@ -34,3 +34,118 @@ def recon_curves(ds: xr.Dataset, splits: tuple[str, ...] = ("train", "test")) ->
     ax.set_title(ds.attrs.get("title", "reconstruction error"))
     fig.tight_layout()
     return fig
+
+
+def _tile(images, nrow: int, pad: int = 1):
+    """Tile an array (n, h, w) into one image with ``nrow`` images per row."""
+    import numpy as np
+
+    n, h, w = images.shape
+    ncol = min(nrow, n)
+    rows = -(-n // ncol)
+    canvas = np.full((rows * (h + pad) + pad, ncol * (w + pad) + pad), np.nan)
+    for k in range(n):
+        r, c = divmod(k, ncol)
+        canvas[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = images[k]
+    return canvas
+
+
+def _first_run(da: xr.DataArray) -> xr.DataArray:
+    extra = [d for d in da.dims if d not in ("unit", "chain", "step", "pixel_y", "pixel_x")]
+    return da.isel({d: 0 for d in extra}) if extra else da
+
+
+def filter_grid(ds: xr.Dataset, per_row: int = 10) -> plt.Figure:
+    """First-layer filters of one run as a grid of images (each scaled to its own range)."""
+    import numpy as np
+
+    f = _first_run(ds["filters"]).values
+    lo = np.nanmin(f, axis=(1, 2), keepdims=True)
+    hi = np.nanmax(f, axis=(1, 2), keepdims=True)
+    fig, ax = plt.subplots(figsize=(6, 6 * (-(-len(f) // per_row)) / per_row))
+    ax.imshow(_tile((f - lo) / np.maximum(hi - lo, 1e-12), per_row), cmap="gray")
+    ax.set_axis_off()
+    ax.set_title("first-layer filters")
+    fig.tight_layout()
+    return fig
+
+
+def sample_grid(ds: xr.Dataset) -> plt.Figure:
+    """Consecutive chain samples (rows = chains), the nearest training image in the last column."""
+    import numpy as np
+
+    s = _first_run(ds["samples"]).values  # chain, step, y, x
+    near = _first_run(ds["samples_nearest"]).values
+    chains, steps = s.shape[:2]
+    images = np.concatenate([s, near[:, None]], axis=1).reshape(-1, *s.shape[2:])
+    fig, ax = plt.subplots(figsize=(0.6 * (steps + 1), 0.6 * chains + 0.4))
+    ax.imshow(_tile(images, steps + 1), cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    ax.set_title("walk-back chain samples | nearest training image", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def metric_bars(ds: xr.Dataset, var: str, ci_var: str | None = None) -> plt.Figure:
+    """Bars of a scalar metric per sweep point: mean over seeds with the 95% t-interval.
+
+    With one seed the bar's error is the metric's own CI variable (e.g. ``svm_error_ci``).
+    """
+    from aebench.evaluate.stats import seed_summary
+
+    summary = seed_summary(ds[[var]])
+    df = summary.to_dataframe().reset_index()
+    dims = [d for d in summary[f"{var}_mean"].dims]
+    df["scheme"] = label_runs(df, dims) if dims else var
+    err = df[f"{var}_ci"]
+    if ci_var and ci_var in ds and err.isna().all():
+        err = ds[ci_var].mean("seed").to_dataframe().reset_index()[ci_var]
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(df)), 3.6))
+    ax.bar(df["scheme"], df[f"{var}_mean"], yerr=err.fillna(0), capsize=4, color=sns.color_palette("deep", len(df)))
+    ax.set_ylabel(f"{ds[var].attrs.get('long_name', var)}")
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    return fig
+
+
+def error_histogram(ds: xr.Dataset, var: str = "finetune_error", by: str | None = None) -> plt.Figure:
+    """Histogram of a test error over seeds, one colour per value of ``by`` (Erhan et al. Fig. 1)."""
+    df = ds[var].to_dataframe().reset_index().dropna(subset=[var])
+    dims = [d for d in ds[var].dims if d != "seed"]
+    by = by or (dims[0] if dims else None)
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    sns.histplot(data=df, x=var, hue=by, element="step", ax=ax)
+    ax.set_xlabel(ds[var].attrs.get("long_name", var))
+    fig.tight_layout()
+    return fig
+
+
+def trajectory_embedding(ds: xr.Dataset, method: str = "isomap", n_neighbors: int = 10) -> pd.DataFrame:
+    """Embed every run's per-epoch outputs jointly in 2-D (all runs share one embedding)."""
+    import numpy as np
+    from sklearn.manifold import TSNE, Isomap
+
+    da = ds["trajectory_outputs"]
+    df = da.to_dataframe().reset_index().dropna(subset=["trajectory_outputs"])
+    keys = [d for d in da.dims if d != "output_unit"]
+    wide = df.pivot_table(index=keys, columns="output_unit", values="trajectory_outputs").dropna()
+    x = wide.to_numpy()
+    if method == "tsne":
+        xy = TSNE(2, perplexity=min(30, max(2, len(x) // 4)), random_state=0, init="pca").fit_transform(x)
+    else:
+        xy = Isomap(n_neighbors=min(n_neighbors, len(x) - 1), n_components=2).fit_transform(x)
+    out = wide.index.to_frame(index=False)
+    out["x"], out["y"] = np.asarray(xy[:, 0]), np.asarray(xy[:, 1])
+    return out
+
+
+def trajectory_scatter(ds: xr.Dataset, method: str = "isomap") -> plt.Figure:
+    """Function-space trajectories: one point per run and epoch, coloured by scheme, sized by epoch."""
+    df = trajectory_embedding(ds, method)
+    dims = [c for c in df.columns if c not in ("epoch", "seed", "x", "y")]
+    df["scheme"] = label_runs(df, dims)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    sns.scatterplot(data=df, x="x", y="y", hue="scheme", size="epoch", alpha=0.7, ax=ax)
+    ax.set_title(f"function-space trajectories ({method})")
+    fig.tight_layout()
+    return fig

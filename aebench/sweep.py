@@ -55,6 +55,7 @@ def execute_run(
     ctx = None
     try:
         ctx = build_context(run, dev, reg)
+        ctx.extras["run_dir"] = store.dir
         evaluators = [e.build(reg) for e in run.evaluators]
         trainer = Trainer(ctx, evaluators, RunOptions(dev, progress, resume, stop, position), store.checkpoint_path, reg)
         resumed = trainer.restore()

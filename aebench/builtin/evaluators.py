@@ -1,27 +1,56 @@
-"""Evaluators: measurements written into the run's results."""
+"""Evaluators: the measurements of Zhou et al. and Erhan et al., written as xarray variables."""
 
 from __future__ import annotations
 
+import copy
+import math
+
+import numpy as np
 import torch
 import xarray as xr
 from pydantic import Field
 
-from aebench.components import Evaluator, Params
+from aebench.components import Evaluator, Params, Stage
 from aebench.engine.context import SPLITS
+from aebench.evaluate.chain import input_corruption, nearest_rows, walkback_chain
+from aebench.evaluate.stats import binomial_ci
+from aebench.functional import parzen_log_likelihood
 from aebench.hookspecs import hookimpl
 
 
+def _attrs(long_name: str, units: str = "1") -> dict[str, str]:
+    return {"long_name": long_name, "units": units}
+
+
+def _image_dims(ctx, flat: torch.Tensor, lead: tuple[str, ...]) -> xr.DataArray:
+    """Reshape (..., features) into (..., pixel_y, pixel_x) when the data set has an image shape."""
+    arr = flat.detach().cpu().numpy()
+    shape = ctx.data.shape
+    if len(shape) == 2 and shape[0] * shape[1] == arr.shape[-1]:
+        return xr.DataArray(arr.reshape(*arr.shape[:-1], *shape), dims=(*lead, "pixel_y", "pixel_x"))
+    return xr.DataArray(arr, dims=(*lead, "pixel"))
+
+
+# ---------------------------------------------------------------------------- recon
 class ReconParams(Params):
     max_rows: int | None = Field(None, ge=1, description="Measure on the first N rows of each split; default: all.")
     batch_size: int = Field(1000, ge=1, description="Rows per evaluation batch.")
+    every: int = Field(1, ge=0, description="Measure every N epochs (0: only after training).")
 
 
 class Recon(Evaluator):
     name = "recon"
     summary = "Input-space reconstruction error per epoch on train/valid/test, through the whole stack and per depth."
     Params = ReconParams
+    last: xr.DataArray | None = None
 
     def on_epoch(self, ctx, epoch):
+        every = self.params.every
+        if epoch and (every == 0 or epoch % every):
+            return None
+        return self.measure(ctx)
+
+    def measure(self, ctx):
         model, p = ctx.model, self.params
         n = model.n_layers
         sums = torch.zeros(len(SPLITS), n, dtype=torch.float64)
@@ -39,7 +68,7 @@ class Recon(Evaluator):
         coords = {"split": list(SPLITS), "depth": list(range(1, n + 1))}
         by_depth = xr.DataArray(
             sums.numpy(), dims=("split", "depth"), coords=coords,
-            attrs={"long_name": "input-space reconstruction error using the bottom `depth` layers", "units": units},
+            attrs=_attrs("input-space reconstruction error using the bottom `depth` layers", units),
         )  # fmt: skip
         full = by_depth.sel(depth=n, drop=True).assign_attrs(
             long_name="input-space reconstruction error through the whole stack (clean input)", units=units
@@ -48,11 +77,257 @@ class Recon(Evaluator):
         return {"recon_error": full, "recon_error_layer": by_depth}
 
     def evaluate(self, ctx):
-        if getattr(self, "last", None) is None:
-            self.last = self.on_epoch(ctx, 0)["recon_error"]
-        return {"recon_error_final": self.last.assign_attrs(long_name="reconstruction error after training (whole stack)")}
+        total = len(ctx.extras.get("records", []))
+        if self.last is None or self.params.every == 0 or total % self.params.every:
+            with torch.no_grad():
+                self.measure(ctx)
+        last = self.last
+        return {"recon_error_final": last.assign_attrs(long_name="reconstruction error after training (whole stack)")}
+
+
+# ------------------------------------------------------------------------------ svm
+class SvmParams(Params):
+    C: list[float] = Field([0.01, 0.1, 1.0, 10.0], min_length=1, description="Grid of C; the best on validation is used.")
+    max_train: int | None = Field(None, ge=10, description="Fit on the first N training rows; default: all.")
+    max_iter: int = Field(2000, ge=10, description="Iterations of liblinear per fit.")
+
+
+def linear_svm_errors(train, valid, test, Cs, max_iter: int = 2000):
+    """Fit a linear SVM per C on (features, labels); return (valid errors, best C, test error)."""
+    from sklearn.svm import LinearSVC
+
+    fits = [LinearSVC(C=C, max_iter=max_iter).fit(*train) for C in Cs]
+    valid_err = [float((f.predict(valid[0]) != valid[1]).mean()) for f in fits]
+    best = int(np.argmin(valid_err))
+    return valid_err, Cs[best], float((fits[best].predict(test[0]) != test[1]).mean())
+
+
+class Svm(Evaluator):
+    name = "svm"
+    summary = "Linear SVM on top-layer features; C chosen on validation; test error ± 95% binomial CI (Zhou et al. Tables II–IV)."
+    Params = SvmParams
+
+    def evaluate(self, ctx):
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
+        p = self.params
+        feats = {s: ctx.features(s).cpu().numpy() for s in SPLITS}
+        labels = {s: ctx.splits[s].y.cpu().numpy() for s in SPLITS}
+        n = p.max_train or len(labels["train"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            valid_err, C, test_err = linear_svm_errors(
+                (feats["train"][:n], labels["train"][:n]), (feats["valid"], labels["valid"]),
+                (feats["test"], labels["test"]), p.C, p.max_iter,
+            )  # fmt: skip
+        n_test = len(labels["test"])
+        return {
+            "svm_error": xr.DataArray(test_err, attrs=_attrs("linear SVM test error on top-layer features")),
+            "svm_error_ci": xr.DataArray(binomial_ci(test_err, n_test), attrs=_attrs("95% binomial CI half-width of svm_error")),
+            "svm_C": xr.DataArray(C, attrs=_attrs("C chosen on the validation split")),
+            "svm_valid_error": xr.DataArray(valid_err, dims="C", coords={"C": p.C}, attrs=_attrs("linear SVM validation error per C")),
+        }
+
+
+# ------------------------------------------------------------------------- finetune
+class FinetuneParams(Params):
+    epochs: int = Field(100, ge=1, description="Maximum epochs.")
+    patience: int = Field(10, ge=1, description="Stop after this many epochs without a better validation error.")
+    lr: float | None = Field(None, gt=0, description="Learning rate; default: the run's optimizer's.")
+
+
+class Finetune(Evaluator):
+    name = "finetune"
+    summary = "A copy of the encoder + softmax trained on labels with early stopping; test error ± 95% CI."
+    Params = FinetuneParams
+
+    def evaluate(self, ctx):
+        from aebench.engine.optim import make_optimizer
+        from aebench.engine.stage import StageLoss
+
+        p = self.params
+        sub = copy.copy(ctx)
+        sub.model = copy.deepcopy(ctx.model)  # the run's own model is left as trained
+        sub.head = torch.nn.Linear(sub.model.sizes[-1], max(ctx.data.n_classes, 2)).to(ctx.device)
+        torch.nn.init.zeros_(sub.head.weight)
+        torch.nn.init.zeros_(sub.head.bias)
+        sub.model.requires_grad_(True)
+        n = sub.model.n_layers
+        stage = Stage("finetune", tuple(range(n)), n, "labels", p.epochs, corrupt="none", regularize=False)
+        loss_fn = StageLoss(sub, stage)
+        opt = make_optimizer([*sub.model.parameters(), *sub.head.parameters()], ctx.spec.optimizer, p.lr)
+        train, bs = ctx.splits["train"], ctx.spec.optimizer.batch_size
+        curve, best, best_state = [], math.inf, None
+        for epoch in range(p.epochs):
+            perm = torch.randperm(len(train), generator=ctx.generator, device=ctx.device)
+            for start in range(0, len(train), bs):
+                idx = perm[start : start + bs]
+                loss = loss_fn(train.rows(idx), train.y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            with torch.no_grad():
+                errs = [_class_error(sub, s) for s in SPLITS]
+            curve.append(errs)
+            if errs[1] < best:
+                best, best_epoch = errs[1], epoch
+                best_state = errs
+            elif epoch - best_epoch >= p.patience:
+                break
+        test_err = best_state[2]
+        return {
+            "finetune_error": xr.DataArray(test_err, attrs=_attrs("fine-tuned MLP test error (best validation epoch)")),
+            "finetune_error_ci": xr.DataArray(binomial_ci(test_err, len(ctx.splits["test"])), attrs=_attrs("95% binomial CI half-width of finetune_error")),
+            "finetune_curve": xr.DataArray(
+                np.array(curve), dims=("finetune_epoch", "split"),
+                coords={"finetune_epoch": np.arange(1, len(curve) + 1), "split": list(SPLITS)},
+                attrs=_attrs("classification error per fine-tuning epoch"),
+            ),  # fmt: skip
+        }
+
+
+def _class_error(ctx, split: str) -> float:
+    wrong = n = 0
+    for x, y in ctx.batches(split, 1000):
+        wrong += int((ctx.head(ctx.model.encode(x)).argmax(1) != y).sum())
+        n += len(y)
+    return wrong / max(n, 1)
+
+
+# --------------------------------------------------------------------------- parzen
+class ChainParams(Params):
+    samples: int = Field(1000, ge=1, description="Samples kept from the walk-back chain.")
+    chains: int = Field(10, ge=1, description="Independent chains run in parallel.")
+    burn_in: int = Field(100, ge=0, description="Steps dropped at the start of every chain.")
+    thin: int = Field(1, ge=1, description="Keep every thin-th state.")
+    bernoulli: bool = Field(False, description="Draw X ~ Bernoulli(mean) in the chain instead of using the mean.")
+
+
+class ParzenParams(ChainParams):
+    sigma: list[float] = Field([0.05, 0.1, 0.15, 0.2, 0.25, 0.3], min_length=1, description="Parzen widths; the best on validation is used.")
+    max_rows: int | None = Field(None, ge=1, description="Evaluate on the first N validation/test rows; default: all.")
+    batch_size: int = Field(1000, ge=1, description="Block size of the log-sum-exp (bounds memory).")
+
+
+def chain_samples(ctx, p: ChainParams) -> torch.Tensor:
+    length = math.ceil(p.samples / p.chains)
+    s = walkback_chain(ctx, p.chains, length, p.burn_in, p.thin, p.bernoulli)
+    return s.reshape(-1, s.shape[-1])[: p.samples]
+
+
+class Parzen(Evaluator):
+    name = "parzen"
+    summary = "Test log-likelihood under a Gaussian Parzen window fit on walk-back chain samples; σ chosen on validation."
+    Params = ParzenParams
+
+    def evaluate(self, ctx):
+        p = self.params
+        with torch.no_grad():
+            samples = chain_samples(ctx, p).double()
+            x = {s: torch.cat([b for b, _ in ctx.batches(s, 1000, p.max_rows)]).double() for s in ("valid", "test")}
+            valid_ll = [float(parzen_log_likelihood(samples, x["valid"], s, p.batch_size).mean()) for s in p.sigma]
+            sigma = p.sigma[int(np.nanargmax(valid_ll))]
+            test_ll = parzen_log_likelihood(samples, x["test"], sigma, p.batch_size)
+        return {
+            "parzen_ll": xr.DataArray(float(test_ll.mean()), attrs=_attrs("Parzen-window test log-likelihood", "nats per example")),
+            "parzen_ll_se": xr.DataArray(float(test_ll.std() / math.sqrt(len(test_ll))), attrs=_attrs("standard error of parzen_ll", "nats per example")),
+            "parzen_sigma": xr.DataArray(sigma, attrs=_attrs("Parzen width chosen on validation")),
+            "parzen_valid_ll": xr.DataArray(valid_ll, dims="sigma", coords={"sigma": p.sigma}, attrs=_attrs("validation log-likelihood per σ", "nats per example")),
+        }
+
+
+# -------------------------------------------------------------------------- samples
+class SamplesParams(Params):
+    chains: int = Field(4, ge=1, description="Chains shown (rows of the figure).")
+    steps: int = Field(12, ge=1, description="Consecutive samples per chain.")
+    burn_in: int = Field(20, ge=0, description="Steps dropped first.")
+    thin: int = Field(1, ge=1, description="Show every thin-th state (the paper's Fig. 2 shows every 4th).")
+
+
+class Samples(Evaluator):
+    name = "samples"
+    summary = "Consecutive walk-back chain samples with the nearest training image beside them (Zhou et al. Fig. 2/4)."
+    Params = SamplesParams
+
+    def evaluate(self, ctx):
+        p = self.params
+        with torch.no_grad():
+            s = walkback_chain(ctx, p.chains, p.steps, p.burn_in, p.thin)
+            pool = ctx.splits["train"].rows(slice(None))
+            nearest = pool[nearest_rows(s[:, -1], pool)]
+        out = {
+            "samples": _image_dims(ctx, s, ("chain", "step")).assign_attrs(_attrs("walk-back chain samples (means)")),
+            "samples_nearest": _image_dims(ctx, nearest, ("chain",)).assign_attrs(_attrs("nearest training image to each chain's last sample")),
+        }
+        run_dir = ctx.extras.get("run_dir")
+        if run_dir is not None and "pixel_y" in out["samples"].dims:
+            from aebench.plots import sample_grid
+
+            fig = sample_grid(xr.Dataset(out))
+            fig.savefig(run_dir / "samples.png", dpi=100)
+        return out
+
+
+# -------------------------------------------------------------------------- filters
+class FiltersParams(Params):
+    units: int = Field(100, ge=1, description="First-layer units shown.")
+
+
+class Filters(Evaluator):
+    name = "filters"
+    summary = "First-layer weights as images, one per hidden unit (Erhan et al. Fig. 2)."
+    Params = FiltersParams
+
+    def evaluate(self, ctx):
+        W = ctx.model.layer_view(0).weight[: self.params.units]
+        da = _image_dims(ctx, W, ("unit",)).assign_attrs(_attrs("first-layer filter (encoder weights of a unit)"))
+        return {"filters": da.assign_coords(unit=np.arange(da.sizes["unit"]))}
+
+
+# ----------------------------------------------------------------------- trajectory
+class TrajectoryParams(Params):
+    probes: int = Field(50, ge=1, description="Fixed test inputs whose outputs are recorded.")
+    output: str = Field("auto", pattern="^(auto|reconstruction|classes)$", description="auto: class probabilities when the run has a softmax head at that epoch, else reconstructions.")
+
+
+class Trajectory(Evaluator):
+    name = "trajectory"
+    summary = "The network's outputs on fixed test inputs every epoch, for 2-D embeddings of function space (Erhan et al. Fig. 5)."
+    Params = TrajectoryParams
+
+    def on_epoch(self, ctx, epoch):
+        x = ctx.splits["test"].rows(slice(0, self.params.probes))
+        code = ctx.model.encode(x)
+        mode = self.params.output
+        use_classes = mode == "classes" or (mode == "auto" and ctx.head is not None)
+        out = torch.softmax(ctx.head(code), 1) if use_classes and ctx.head is not None else ctx.model.decode(code)
+        flat = out.reshape(1, -1).cpu().numpy()
+        return {"trajectory_outputs": xr.DataArray(flat[0], dims="output_unit", attrs=_attrs("outputs on the probe inputs, concatenated"))}
+
+
+# --------------------------------------------------------------------------- timing
+class Timing(Evaluator):
+    name = "timing"
+    summary = "Training seconds and examples per second of every stage."
+
+    def evaluate(self, ctx):
+        records = ctx.extras.get("records", [])
+        stages = list(dict.fromkeys(r["stage"] for r in records))
+        rows = len(ctx.splits["train"])
+        secs = [sum(r["seconds"] for r in records if r["stage"] == s) for s in stages]
+        epochs = [sum(1 for r in records if r["stage"] == s) for s in stages]
+        coords = {"stage_name": stages}
+        return {
+            "stage_seconds": xr.DataArray(secs, dims="stage_name", coords=coords, attrs=_attrs("training time per stage", "s")),
+            "stage_examples_per_second": xr.DataArray(
+                [e * rows / s if s > 0 else np.nan for e, s in zip(epochs, secs)], dims="stage_name", coords=coords,
+                attrs=_attrs("training throughput per stage", "examples/s"),
+            ),  # fmt: skip
+        }
 
 
 @hookimpl
 def aebench_evaluators():
-    return [Recon]
+    return [Recon, Svm, Finetune, Parzen, Samples, Filters, Trajectory, Timing]

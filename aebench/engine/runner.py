@@ -85,6 +85,7 @@ class Trainer:
         self.opt_state: dict[str, Any] | None = None
         self.best: dict[str, Any] | None = None
         self.initial = copy.deepcopy(ctx.model.state_dict())
+        ctx.extras["records"] = self.records
 
     # ---------------------------------------------------------------- checkpoints
     def state(self, optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
@@ -115,6 +116,7 @@ class Trainer:
         self.opt_state = st["optimizer"]
         self.ctx.generator.set_state(st["generator"].cpu())
         self.records = json.loads(st["records"])
+        self.ctx.extras["records"] = self.records
         return True
 
     # ------------------------------------------------------------------- training

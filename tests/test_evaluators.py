@@ -1,0 +1,104 @@
+"""Evaluations (Zhou et al., Erhan et al.): each metric against a reference, and the report."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_spec
+
+import aebench
+from aebench.builtin.evaluators import Parzen, Svm
+from aebench.engine.runner import RunOptions, Trainer, build_context
+from aebench.evaluate.stats import binomial_ci, seed_summary, t_interval
+from aebench.spec import Spec
+
+ALL = """\
+name = "all evaluators"
+seeds = [0, 1]
+data = {{ name = "mnist", subset = 1000, eval_subset = 300 }}
+model = {{ name = "stacked", layers = [128, 64] }}
+corruption = {{ name = "gaussian", level = 0.3 }}
+schedule = {{ name = "joint", epochs = {epochs} }}
+optimizer = {{ name = "rmsprop", lr = 0.005 }}
+evaluate = {{ recon = {{}}, svm = {{ C = [0.1, 1.0] }}, finetune = {{ epochs = 5, patience = 2 }}, parzen = {{ samples = 300, burn_in = 10, sigma = [0.1, 0.2, 0.3] }}, samples = {{ chains = 2, steps = 4, burn_in = 2 }}, filters = {{ units = 16 }}, trajectory = {{ probes = 10 }}, timing = {{}} }}
+
+[sweep]
+"schedule.name" = ["joint", "layerwise"]
+"""
+
+
+def test_binomial_ci_is_the_papers_plus_minus():
+    assert binomial_ci(0.0148, 10000) == pytest.approx(0.00237, abs=1e-5)  # Zhou et al.: 1.48 ± 0.24 (%)
+    assert binomial_ci(0.2284, 50000) == pytest.approx(1.96 * math.sqrt(0.2284 * 0.7716 / 50000), rel=1e-3)
+
+
+def test_t_interval_by_hand():
+    mean, sd, ci = t_interval(np.array([1.0, 2.0, 3.0]))
+    assert (mean, sd) == (2.0, 1.0) and ci == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
+    assert math.isnan(t_interval(np.array([5.0]))[2])
+
+
+def test_every_evaluator_into_results_and_the_report(tmp_path, cli):
+    spec = write_spec(tmp_path, ALL.format(epochs=3))
+    code, out, err = cli("run", spec, "--out", tmp_path / "out", "--quiet")
+    assert code == 0, err
+    ds = aebench.load_results(tmp_path / "out")
+    for var in ("recon_error", "svm_error", "svm_error_ci", "svm_C", "finetune_error", "finetune_error_ci", "finetune_curve",
+                "parzen_ll", "parzen_ll_se", "parzen_sigma", "samples", "samples_nearest", "filters", "trajectory_outputs",
+                "stage_seconds", "stage_examples_per_second"):  # fmt: skip
+        assert var in ds, var
+        assert ds[var].attrs.get("long_name"), var
+    assert ds["samples"].dims[-4:] == ("chain", "step", "pixel_y", "pixel_x")
+    assert ds["filters"].sizes["unit"] == 16 and ds["stage_seconds"].sizes["stage_name"] == 3  # joint, layer0, layer1
+    assert (tmp_path / "out" / "runs" / "run-0000" / "samples.png").is_file()
+    summary = seed_summary(ds)
+    assert {"svm_error_mean", "svm_error_ci", "parzen_ll_mean", "finetune_error_std"} <= set(summary.data_vars)
+    code, out, _ = cli("report", tmp_path / "out")
+    assert code == 0
+    page = (tmp_path / "out" / "report.html").read_text()
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "Linear SVM test error (%)" in page and "Parzen test log-likelihood" in md
+    assert page.count("data:image/png;base64,") >= 6
+    svm_mean = float(ds["svm_error"].sel({"schedule.name": "joint"}).mean()) * 100
+    assert f"{svm_mean:.2f} ±" in md  # the table shows the seed mean of the stored metric
+
+
+def _trained(epochs: int):
+    text = ALL.format(epochs=max(epochs, 1)).split("[sweep]")[0].replace("seeds = [0, 1]", "seeds = [0]")
+    ctx = build_context(Spec.from_text(text).runs[0], torch.device("cpu"))
+    if epochs:
+        Trainer(ctx, [], RunOptions(torch.device("cpu"), progress=False), None, aebench.registry()).run()
+    ctx.model.eval()
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def contexts():
+    return _trained(0), _trained(8)
+
+
+def test_svm_matches_scikit_learn_and_training_helps(contexts):
+    from sklearn.svm import LinearSVC
+
+    untrained, trained = contexts
+    res = Svm(Svm.Params(C=[0.1, 1.0])).evaluate(trained)
+    f = {s: trained.features(s).numpy() for s in ("train", "valid", "test")}
+    y = {s: trained.splits[s].y.numpy() for s in ("train", "valid", "test")}
+    ref = LinearSVC(C=float(res["svm_C"]), max_iter=2000).fit(f["train"], y["train"])
+    assert float(res["svm_error"]) == pytest.approx(float((ref.predict(f["test"]) != y["test"]).mean()))
+    assert float(res["svm_error_ci"]) == pytest.approx(binomial_ci(float(res["svm_error"]), 300))
+    worse = Svm(Svm.Params(C=[0.1, 1.0])).evaluate(untrained)
+    assert float(worse["svm_error"]) > float(res["svm_error"])
+
+
+def test_parzen_untrained_model_scores_worse(contexts):
+    untrained, trained = contexts
+    params = Parzen.Params(samples=300, burn_in=10, sigma=[0.1, 0.2, 0.3])
+    good = Parzen(params).evaluate(trained)
+    bad = Parzen(params).evaluate(untrained)
+    assert float(good["parzen_ll"]) > float(bad["parzen_ll"]) + 10
+    assert float(good["parzen_sigma"]) in (0.1, 0.2, 0.3)
+    assert float(good["parzen_ll"]) == pytest.approx(float(good["parzen_valid_ll"].max()), abs=60)
