@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # figures are written to files or shown inline; no GUI toolkit needed
 
@@ -30,6 +31,13 @@ def recon_curves(ds: xr.Dataset, splits: tuple[str, ...] = ("train", "test")) ->
     df["scheme"] = label_runs(df, dims)
     fig, ax = plt.subplots(figsize=(7, 4.2))
     sns.lineplot(data=df, x="epoch", y="recon_error", hue="scheme", style="split", errorbar=("ci", 95), ax=ax)
+    # While a lower layer trains layer-wise, the whole stack includes untrained layers and its
+    # error is huge; clip the axis so the converged parts stay readable, and say so.
+    lo, hi = float(df["recon_error"].min()), float(df["recon_error"].max())
+    if hi > 3 * lo > 0:
+        ax.set_ylim(0.95 * lo, 2 * lo)
+        ax.text(0.01, 0.98, "axis clipped: untrained upper layers during layer-wise stages", transform=ax.transAxes, fontsize=7, va="top")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel(f"reconstruction error ({da.attrs.get('units', '')})")
     ax.set_title(ds.attrs.get("title", "reconstruction error"))
     fig.tight_layout()

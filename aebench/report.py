@@ -108,6 +108,10 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
         md += [f"## {name}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         md += ["| " + " | ".join(r) + " |" for r in table] + [""]
         body += [f"<h2>{html.escape(name)}</h2>", _html_table(header, table)]
+    selection = _selection(ds, rows)
+    if selection:
+        md += ["## Chosen on validation, reported on test", "", *selection, ""]
+        body += ["<h2>Chosen on validation, reported on test</h2><pre>", html.escape("\n".join(selection)), "</pre>"]
     for fname, fig in figures(ds).items():
         if isinstance(fig, Exception):
             md += [f"*(figure {fname} could not be drawn: {fig})*", ""]
@@ -125,6 +129,27 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
     (out / "report.html").write_text(page)
     (out / "report.md").write_text("\n".join(md))
     return out / "report.html", out / "report.md"
+
+
+SCHEME_DIMS = ("schedule.name", "data.name", "model.layers", "point")
+
+
+def _selection(ds: xr.Dataset, rows: str | None) -> list[str]:
+    """The paper's protocol on every hyper-parameter axis (sweep axes other than schemes/data)."""
+    from aebench.evaluate.select import select_best
+
+    over = [d for d in ds["status"].dims if d not in (*SCHEME_DIMS, "seed")]
+    if not over or "recon_error_final" not in ds:
+        return []
+    report = [m for m in ("recon_test", "svm_error", "finetune_error", "parzen_ll") if m in ds]
+    sel = select_best(ds, over=over, by="recon_error_final", report=report)
+    lines = [f"hyper-parameters {', '.join(over)} chosen by validation reconstruction error"]
+    for var in report:
+        header, table = metric_table(sel.assign_attrs(ds.attrs), var, rows)
+        lines += [f"{KNOWN.get(var, (var,))[0]}: " + "; ".join(f"{h} = {c}" for h, c in zip(header[1:], table[0][1:]))]
+    for k in over:
+        lines.append(f"chosen {k}: " + ", ".join(str(v) for v in np.ravel(sel[f"chosen_{k}"].values)))
+    return lines
 
 
 def _status_line(ds: xr.Dataset) -> str:

@@ -164,8 +164,15 @@ def _alive(pid: int) -> bool:
 
 
 def write_results(ds: xr.Dataset, out: Path) -> Path:
+    """Write ``out/results.nc`` atomically; a failed write (disk full) keeps the previous file."""
     path = Path(out) / RESULTS
-    write_netcdf(ds, path)
+    try:
+        write_netcdf(ds, path)
+    except OSError as exc:
+        raise ResultsError(
+            f"cannot write {path} ({exc.strerror or exc}); the previous results file is intact and "
+            "the finished runs are kept: free space, then continue with --resume."
+        ) from None
     return path
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
+import os
 import threading
 import traceback
 from collections.abc import Callable, Iterable
@@ -83,27 +85,100 @@ def execute_run(
 
 
 # ---------------------------------------------------------------------- executors
-Task = Callable[[], str]
+def _threads_per_worker(workers: int) -> int:
+    """Split the machine's cores among workers so that they do not oversubscribe them."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
 
 
 class LocalExecutor:
-    """Runs one after another in this process."""
+    """Runs one after another in this process (Ctrl-C and the Workbench's Stop stop it cleanly)."""
 
     name = "local"
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None) -> None:
+        pass
 
     def map(self, runs: list[RunSpec], kwargs: dict[str, Any], on_done: Callable[[RunSpec, str], None]) -> None:
         for run in runs:
             on_done(run, execute_run(run, **kwargs))
 
 
-EXECUTORS: dict[str, Callable[..., Any]] = {"local": LocalExecutor}
+class ProcessExecutor:
+    """N worker processes (spawned), each with cores / N torch threads.
+
+    Worker processes see installed (entry-point) plug-ins only, not ones registered in
+    this process with :func:`aebench.register_plugin`.
+    """
+
+    name = "process"
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None) -> None:
+        self.workers = workers or min(4, os.cpu_count() or 1)
+
+    def map(self, runs, kwargs, on_done) -> None:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        kwargs = {**kwargs, "stop": None, "progress": False}
+        ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
+        threads = _threads_per_worker(self.workers)
+        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
+            futures = {pool.submit(execute_run, run, **kwargs): run for run in runs}
+            for fut in as_completed(futures):
+                on_done(futures[fut], fut.result())
+
+
+class DaskExecutor:
+    """``dask.distributed``: a LocalCluster on 127.0.0.1, or an existing cluster (``scheduler``)."""
+
+    name = "dask"
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None) -> None:
+        self.workers = workers or min(4, os.cpu_count() or 1)
+        self.scheduler = scheduler
+
+    def map(self, runs, kwargs, on_done) -> None:
+        from dask.distributed import Client, LocalCluster, as_completed
+
+        kwargs = {**kwargs, "stop": None, "progress": False, "out": str(Path(kwargs["out"]).resolve())}
+        if self.scheduler:
+            cluster, client = None, Client(self.scheduler)
+        else:
+            cluster = LocalCluster(
+                n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None, silence_logs=logging.ERROR,
+            )  # fmt: skip
+            client = Client(cluster)
+        try:
+            client.run(_init_worker, _threads_per_worker(self.workers))
+            futures = [client.submit(execute_run, run, pure=False, key=f"{run.run_id}-{run.digest()}", **kwargs) for run in runs]
+            by_key = {f.key: run for f, run in zip(futures, runs)}
+            for fut in as_completed(futures):
+                on_done(by_key[fut.key], fut.result())
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+EXECUTORS: dict[str, type] = {"local": LocalExecutor, "process": ProcessExecutor, "dask": DaskExecutor}
 
 
 def make_executor(name: str, workers: int | None = None, scheduler: str | None = None):
     if name not in EXECUTORS:
-        raise AebenchError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}.")
-    factory = EXECUTORS[name]
-    return factory() if name == "local" else factory(workers=workers, scheduler=scheduler)
+        raise AebenchError(f"--executor {name!r} is unknown; choose one of {', '.join(EXECUTORS)}.")
+    if workers is not None and workers < 1:
+        raise AebenchError(f"--workers {workers} must be at least 1.")
+    if name == "dask":
+        try:
+            import dask.distributed  # noqa: F401
+        except ImportError:
+            raise AebenchError("--executor dask needs dask.distributed: pip install 'aebench[dask]'.") from None
+    return EXECUTORS[name](workers=workers, scheduler=scheduler)
 
 
 # ---------------------------------------------------------------------- pre-flight

@@ -102,3 +102,19 @@ def test_parzen_untrained_model_scores_worse(contexts):
     assert float(good["parzen_ll"]) > float(bad["parzen_ll"]) + 10
     assert float(good["parzen_sigma"]) in (0.1, 0.2, 0.3)
     assert float(good["parzen_ll"]) == pytest.approx(float(good["parzen_valid_ll"].max()), abs=60)
+
+
+def test_model_selection_chooses_on_valid_and_reports_test():
+    from aebench.evaluate.select import select_best
+
+    # scheme x lr x seed x split: valid is best at lr=0.01 for joint, lr=0.1 for layerwise
+    valid = np.array([[[5, 5], [1, 3], [9, 9]], [[7, 7], [8, 8], [2, 2]]], dtype=float)
+    test = valid + 100 + np.arange(2)[None, None, :]
+    data = np.stack([valid * 0, valid, test], axis=-1)
+    ds = __import__("xarray").Dataset(
+        {"recon_error_final": (("schedule.name", "optimizer.lr", "seed", "split"), data)},
+        coords={"schedule.name": ["joint", "layerwise"], "optimizer.lr": [0.001, 0.01, 0.1], "seed": [0, 1], "split": ["train", "valid", "test"]},
+    )
+    sel = select_best(ds, over=["optimizer.lr"])
+    assert list(sel["chosen_optimizer.lr"].values) == [0.01, 0.1]
+    np.testing.assert_array_equal(sel["recon_error_final"].sel(split="test").values, [[101, 104], [102, 103]])
