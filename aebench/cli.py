@@ -72,6 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_run)
 
+    s = sub.add_parser("data", help="list, generate (cache) or download data sets")
+    dsub = s.add_subparsers(title="data commands", metavar="ACTION")
+    d = dsub.add_parser("list", help="every data set: sizes, cached or not, checksum")
+    d.set_defaults(func=cmd_data_list)
+    d = dsub.add_parser("make", help="generate a variation set into the cache ($AEBENCH_DATA)")
+    d.add_argument("name")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=cmd_data_make)
+    d = dsub.add_parser("download", help="download a set's upstream files, checksummed, with mirror fall-back")
+    d.add_argument("name")
+    d.add_argument("--mirror", action="append", default=[], help="a mirror URL tried first (repeatable; file:// works)")
+    d.add_argument("--dest", default=None, help="target folder (default: $AEBENCH_DATA/NAME)")
+    d.set_defaults(func=cmd_data_download)
+
     s = sub.add_parser("report", help="write DIR/report.html and DIR/report.md from DIR/results.nc")
     s.add_argument("dir", help="a results folder (holding results.nc)")
     s.set_defaults(func=cmd_report)
@@ -135,6 +150,51 @@ def _report_status(ds, out: Path, status: list[str]) -> int:
     if failed:
         print(f"{len(failed)} run(s) did not finish: see status.json in {out / 'runs'}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    from aebench.plugins import registry
+
+    reg = registry()
+    print(f"{'name':<18} {'train':>7} {'valid':>7} {'test':>7}  {'cached':<9} checksum")
+    for name in reg.names("dataset"):
+        info = reg.get("dataset", name)().info()
+        sizes = info["sizes"] or ("?", "?", "?")
+        print(f"{name:<18} {sizes[0]:>7} {sizes[1]:>7} {sizes[2]:>7}  {info['cached']:<9} {info['checksum'][:16]}")
+    return 0
+
+
+def _variation(name: str):
+    from aebench.builtin.datasets import Variation
+    from aebench.errors import DataError
+    from aebench.plugins import registry
+
+    cls = registry().get("dataset", name)
+    if not issubclass(cls, Variation):
+        raise DataError(f"{name!r} is not a generated data set (it needs no `make`).")
+    return cls
+
+
+def cmd_data_make(args: argparse.Namespace) -> int:
+    from aebench.builtin.datasets import make_variation
+    from aebench.data.cache import paths
+
+    _variation(args.name)
+    _, digest, cached = make_variation(args.name, args.seed, progress=not args.quiet)
+    where = paths(args.name, args.seed)[0]
+    print(f"{args.name}: {'cache hit' if cached else 'generated'} {where} (sha256 {digest[:16]}…)")
+    return 0
+
+
+def cmd_data_download(args: argparse.Namespace) -> int:
+    from aebench.data.cache import data_home
+    from aebench.data.download import download
+
+    dest = Path(args.dest) if args.dest else data_home() / args.name
+    got = download(args.name, dest, args.mirror)
+    for fname, digest in got.items():
+        print(f"{dest / fname}  sha256 {digest[:16]}…")
     return 0
 
 

@@ -232,6 +232,10 @@ class Dataset(Component):
     def load(self) -> DataSplits:
         raise NotImplementedError
 
+    def info(self) -> dict[str, Any]:
+        """What ``aebench data list`` shows: ``sizes`` (train, valid, test), ``cached``, ``checksum``."""
+        return {"sizes": None, "cached": "n/a", "checksum": ""}
+
 
 # -------------------------------------------------------------------------- evaluators
 class Evaluator(Component):

@@ -37,6 +37,7 @@ def execute_run(
     progress: bool = True,
     stop: threading.Event | None = None,
     position: int = 1,
+    on_epoch: Callable[[str, dict], None] | None = None,
 ) -> str:
     """Train and evaluate one run into ``out/runs/<run-id>``; return its final status.
 
@@ -59,7 +60,7 @@ def execute_run(
         ctx = build_context(run, dev, reg)
         ctx.extras["run_dir"] = store.dir
         evaluators = [e.build(reg) for e in run.evaluators]
-        trainer = Trainer(ctx, evaluators, RunOptions(dev, progress, resume, stop, position), store.checkpoint_path, reg)
+        trainer = Trainer(ctx, evaluators, RunOptions(dev, progress, resume, stop, position, on_epoch), store.checkpoint_path, reg)
         resumed = trainer.restore()
         reg.manager.hook.aebench_on_run_start(run=ctx)
         trainer.run()
@@ -123,7 +124,7 @@ class ProcessExecutor:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        kwargs = {**kwargs, "stop": None, "progress": False}
+        kwargs = {**kwargs, "stop": None, "progress": False, "on_epoch": None}
         ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
         threads = _threads_per_worker(self.workers)
         with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
@@ -144,7 +145,7 @@ class DaskExecutor:
     def map(self, runs, kwargs, on_done) -> None:
         from dask.distributed import Client, LocalCluster, as_completed
 
-        kwargs = {**kwargs, "stop": None, "progress": False, "out": str(Path(kwargs["out"]).resolve())}
+        kwargs = {**kwargs, "stop": None, "progress": False, "on_epoch": None, "out": str(Path(kwargs["out"]).resolve())}
         if self.scheduler:
             cluster, client = None, Client(self.scheduler)
         else:
@@ -239,6 +240,7 @@ def run(
     progress: bool = True,
     stop: threading.Event | None = None,
     on_run_done: Callable[[RunSpec, str], None] | None = None,
+    on_epoch: Callable[[str, dict], None] | None = None,
 ) -> xr.Dataset:
     """Run every run of ``spec`` into ``out`` and return the merged results.
 
@@ -265,7 +267,7 @@ def run(
                 on_run_done(run, status)
 
         try:
-            kwargs = {"out": out, "device": device, "resume": resume, "progress": progress, "stop": stop}
+            kwargs = {"out": out, "device": device, "resume": resume, "progress": progress, "stop": stop, "on_epoch": on_epoch}
             ex.map(spec.runs, kwargs, done)
         finally:
             bar.close()

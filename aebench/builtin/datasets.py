@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
 from aebench.components import DataSplits, Dataset, DatasetParams, Split
-from aebench.data import read_idx, verify_sums
+from aebench.data import cache, read_idx, sha256_file, variations, verify_sums
+from aebench.data.amat import find_amat, read_amat
 from aebench.errors import DataError
 from aebench.hookspecs import hookimpl
 
@@ -63,6 +66,9 @@ class Mnist(Dataset):
     summary = "MNIST digits, 28×28, split 50k train / 10k valid / 10k test as in the papers."
     Params = MnistParams
 
+    def info(self):
+        return {"sizes": (50000, 10000, 10000), "cached": "embedded", "checksum": "data/mnist/SHA256SUMS"}
+
     def load(self) -> DataSplits:
         p = self.params
         arrays, sums = _read_mnist(str(Path(p.path) if p.path else default_mnist_dir()))
@@ -104,7 +110,131 @@ class Digits(Dataset):
             checksums={"sklearn.datasets.load_digits": "bundled"},
         )
 
+    def info(self):
+        return {"sizes": (1197, 300, 300), "cached": "bundled", "checksum": "scikit-learn"}
+
+
+class VariationParams(SubsetParams):
+    seed: int = Field(0, ge=0, description="Seed of the generating procedure (same seed, same bytes).")
+    source: Literal["generated", "amat"] = Field("generated", description="generated here, or read from the original .amat files.")
+    path: str | None = Field(None, description="With source = 'amat': folder holding *train*.amat and *test*.amat.")
+
+
+def mnist_digits() -> tuple[np.ndarray, np.ndarray]:
+    """All 70k embedded MNIST digits as float images in [0, 1] and labels."""
+    d = Mnist(Mnist.Params()).load()
+    x = np.concatenate([d.train.x, d.valid.x, d.test.x]).reshape(-1, 28, 28) / 255.0
+    return x, np.concatenate([d.train.y, d.valid.y, d.test.y])
+
+
+def make_variation(name: str, seed: int, progress: bool = False) -> tuple[dict[str, np.ndarray], str, bool]:
+    """(arrays, checksum, was cached) of a generated variation set, building the cache if needed."""
+    cached = cache.load_cached(name, seed)
+    if cached is not None:
+        return cached, cache.arrays_digest(cached), True
+    from tqdm.auto import tqdm
+
+    sizes = variations.SIZES[name]
+    digits = None
+    if name.startswith("mnist"):
+        x, y = mnist_digits()
+        perm = np.random.default_rng(seed).permutation(len(y))[: sum(sizes)]
+        digits = (x[perm], y[perm])
+    rngs = np.random.default_rng(seed).spawn(3)
+    arrays: dict[str, np.ndarray] = {}
+    start = 0
+    with tqdm(total=sum(sizes), desc=f"generating {name}", unit="img", disable=not progress) as bar:
+        for split, n, rng in zip(("train", "valid", "test"), sizes, rngs):
+            chunks = []
+            for c0 in range(0, n, 5000):
+                m = min(5000, n - c0)
+                part = None if digits is None else (digits[0][start + c0 : start + c0 + m], digits[1][start + c0 : start + c0 + m])
+                chunks.append(variations.generate(name, part, m, rng))
+                bar.update(m)
+            arrays[f"{split}_x"] = np.concatenate([c[0] for c in chunks])
+            arrays[f"{split}_y"] = np.concatenate([c[1] for c in chunks])
+            start += n
+    digest = cache.store(name, seed, arrays, {"name": name, "seed": seed, "sizes": sizes, "recipe": "aebench.data.variations v1"})
+    return arrays, digest, False
+
+
+class Variation(Dataset):
+    """A Larochelle et al. (2007) benchmark, generated (see aebench.data.variations) or read from .amat."""
+
+    Params = VariationParams
+
+    def load(self) -> DataSplits:
+        p = self.params
+        sizes = variations.SIZES[self.name]
+        if p.source == "amat":
+            if p.path is None:
+                raise DataError(f"data.path is required with source = 'amat' (a folder with the original {self.name} files).")
+            train_file, test_file = find_amat(p.path)
+            tx, ty = read_amat(train_file)
+            x, y = read_amat(test_file)
+            n_train = len(ty) * sizes[0] // (sizes[0] + sizes[1])
+            arrays = {"train_x": tx[:n_train], "train_y": ty[:n_train], "valid_x": tx[n_train:], "valid_y": ty[n_train:], "test_x": x, "test_y": y}
+            sums = {f.name: sha256_file(f) for f in (train_file, test_file)}
+        else:
+            arrays, digest, _ = make_variation(self.name, p.seed)
+            sums = {f"{self.name}-seed{p.seed}": digest}
+        return DataSplits(
+            name=self.name,
+            train=take(Split(arrays["train_x"], arrays["train_y"]), p.subset, "data.subset"),
+            valid=take(Split(arrays["valid_x"], arrays["valid_y"]), p.eval_subset, "data.eval_subset"),
+            test=take(Split(arrays["test_x"], arrays["test_y"]), p.eval_subset, "data.eval_subset"),
+            scale=1 / 255,
+            shape=(28, 28),
+            n_classes=int(arrays["train_y"].max()) + 1,
+            checksums=sums,
+        )
+
+    def info(self):
+        npz, meta = cache.paths(self.name, self.params.seed)
+        digest = json.loads(meta.read_text()).get("sha256", "") if meta.is_file() and npz.is_file() else ""
+        return {"sizes": variations.SIZES[self.name], "cached": "yes" if digest else "no", "checksum": digest}
+
+
+class MnistBasic(Variation):
+    name = "mnist-basic"
+    summary = "MNIST digits re-split 10k / 2k / 50k (Larochelle et al. 2007)."
+
+
+class MnistRot(Variation):
+    name = "mnist-rot"
+    summary = "MNIST digits rotated by an angle uniform in [0, 2π); 10k / 2k / 50k."
+
+
+class MnistBgRand(Variation):
+    name = "mnist-bg-rand"
+    summary = "MNIST digits on a background of uniform noise; 10k / 2k / 50k."
+
+
+class MnistBgImg(Variation):
+    name = "mnist-bg-img"
+    summary = "MNIST digits on patches of natural grey-scale photographs; 10k / 2k / 50k."
+
+
+class MnistBgImgRot(Variation):
+    name = "mnist-bg-img-rot"
+    summary = "Rotated MNIST digits on natural-image backgrounds; 10k / 2k / 50k."
+
+
+class Rect(Variation):
+    name = "rect"
+    summary = "Tall vs wide rectangle outlines; 1k / 200 / 50k."
+
+
+class RectImg(Variation):
+    name = "rect-img"
+    summary = "Tall vs wide rectangles of one image texture on another; 10k / 2k / 50k."
+
+
+class Convex(Variation):
+    name = "convex"
+    summary = "Convex vs non-convex white regions; 6k / 2k / 50k."
+
 
 @hookimpl
 def aebench_datasets():
-    return [Mnist, Digits]
+    return [Mnist, Digits, MnistBasic, MnistRot, MnistBgRand, MnistBgImg, MnistBgImgRot, Rect, RectImg, Convex]

@@ -35,6 +35,7 @@ class RunOptions:
     resume: bool = False
     stop: threading.Event | None = None
     position: int = 0  # tqdm bar row
+    on_epoch: Any = None  # callable(run_id, metrics) after every epoch (the Workbench's live view)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -158,7 +159,10 @@ class Trainer:
             self.stage_epoch += 1
             self.records.append(record)
             self.early_stopping(stage, record)
-            self.reg.manager.hook.aebench_on_epoch_end(run=ctx, epoch=record["epoch"], metrics=_scalars(record))
+            metrics = _scalars(record)
+            self.reg.manager.hook.aebench_on_epoch_end(run=ctx, epoch=record["epoch"], metrics=metrics)
+            if self.opts.on_epoch is not None:
+                self.opts.on_epoch(ctx.run_id, {**metrics, "epoch": record["epoch"], "total_epochs": sum(s.epochs for s in ctx.stages)})
             if self.checkpoint is not None:
                 save_checkpoint(self.checkpoint, self.state(optimizer))
             bar.update(1)

@@ -1,0 +1,194 @@
+"""Seeded generators of the Larochelle et al. (2007) variation benchmarks.
+
+Each generator returns ``(x, y)`` with x in [0, 1] as uint8 (value / 255), 28×28
+flattened, for a given number of rows and a numpy Generator. The recipes follow the
+paper's descriptions:
+
+- ``mnist-basic``: MNIST digits re-split 10k/2k/50k (a fixed permutation of all 70k).
+- ``mnist-rot``: each digit rotated by an angle uniform in [0, 2π) (bilinear).
+- ``mnist-bg-rand``: background pixels (digit intensity below 1/255... i.e. zero)
+  replaced by noise uniform in [0, 1]; digit pixels kept.
+- ``mnist-bg-img``: the background is a random 28×28 patch of a grey-scale natural image;
+  digit pixels kept. Images: scikit-learn's bundled sample photographs
+  (``china.jpg`` and ``flower.jpg``, ``sklearn.datasets.load_sample_images``), converted
+  to grey, patches taken at random positions.
+- ``mnist-bg-img-rot``: rotation, then an image background.
+- ``rect``: the outline of a rectangle (white on black); label 1 if taller than wide.
+  Squares are excluded.
+- ``rect-img``: a rectangle filled with one image patch over a background of another.
+- ``convex``: a white region that is convex (intersection of random half-planes; label 1)
+  or not (union of 2–3 such regions whose pixel count is clearly below its convex hull's;
+  label 0).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+SIDE = 28
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x * 255), 0, 255).astype(np.uint8).reshape(len(x), -1)
+
+
+def rotate(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rotate each (28, 28) float image by an angle uniform in [0, 2π), bilinear, about its centre."""
+    n = len(images)
+    theta = rng.uniform(0, 2 * np.pi, n)
+    c = (SIDE - 1) / 2
+    yy, xx = np.mgrid[0:SIDE, 0:SIDE].astype(np.float64) - c
+    cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
+    # inverse mapping: output pixel (y, x) samples the input at R(-θ)(y, x)
+    sy = cos * yy - sin * xx + c
+    sx = sin * yy + cos * xx + c
+    y0, x0 = np.floor(sy).astype(int), np.floor(sx).astype(int)
+    wy, wx = sy - y0, sx - x0
+    out = np.zeros((n, SIDE, SIDE))
+    idx = np.arange(n)[:, None, None]
+    for dy, dx, w in ((0, 0, (1 - wy) * (1 - wx)), (1, 0, wy * (1 - wx)), (0, 1, (1 - wy) * wx), (1, 1, wy * wx)):
+        yi, xi = y0 + dy, x0 + dx
+        ok = (yi >= 0) & (yi < SIDE) & (xi >= 0) & (xi < SIDE)
+        out += np.where(ok, images[idx, yi.clip(0, SIDE - 1), xi.clip(0, SIDE - 1)], 0.0) * w
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def grey_images() -> list[np.ndarray]:
+    """scikit-learn's sample photographs as grey-scale floats in [0, 1]."""
+    from sklearn.datasets import load_sample_images
+
+    return [img.astype(np.float64).mean(axis=2) / 255 for img in load_sample_images().images]
+
+
+def image_patches(n: int, rng: np.random.Generator, images: list[np.ndarray] | None = None) -> np.ndarray:
+    images = images or grey_images()
+    which = rng.integers(len(images), size=n)
+    out = np.empty((n, SIDE, SIDE))
+    for k, img in enumerate(images):
+        rows = np.flatnonzero(which == k)
+        ys = rng.integers(img.shape[0] - SIDE, size=len(rows))
+        xs = rng.integers(img.shape[1] - SIDE, size=len(rows))
+        for r, y, x in zip(rows, ys, xs):
+            out[r] = img[y : y + SIDE, x : x + SIDE]
+    return out
+
+
+def with_background(digits: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Digit pixels kept, the rest (zero in MNIST) replaced by the background."""
+    return np.where(digits > 0, digits, background)
+
+
+def rectangles(n: int, rng: np.random.Generator, outline: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Masks (n, 28, 28) of random non-square rectangles and labels (1 = tall)."""
+    masks = np.zeros((n, SIDE, SIDE), dtype=bool)
+    labels = np.empty(n, dtype=np.int64)
+    k = 0
+    while k < n:
+        h, w = rng.integers(3, SIDE - 1, size=2)
+        if h == w:
+            continue
+        y, x = rng.integers(0, SIDE - h + 1), rng.integers(0, SIDE - w + 1)
+        if outline:
+            masks[k, y : y + h, [x, x + w - 1]] = True
+            masks[k, [y, y + h - 1], x : x + w] = True
+        else:
+            masks[k, y : y + h, x : x + w] = True
+        labels[k] = int(h > w)
+        k += 1
+    return masks, labels
+
+
+_GRID = np.stack(np.mgrid[0:SIDE, 0:SIDE], -1).reshape(-1, 2).astype(np.float64) + 0.5
+
+
+def _convex_regions(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Intersections of 3–8 random half-planes through points near the centre: (n, 784) bool."""
+    k = 8
+    angles = rng.uniform(0, 2 * np.pi, (n, k))
+    normals = np.stack([np.cos(angles), np.sin(angles)], -1)
+    points = rng.uniform(4, SIDE - 4, (n, k, 2))
+    active = np.arange(k)[None, :] < rng.integers(3, k + 1, size=(n, 1))
+    side = normals @ _GRID.T - (points * normals).sum(-1)[..., None]  # (n, k, 784), one BLAS call
+    return np.all((side <= 0) | ~active[..., None], axis=1)
+
+
+def _nonconvexity(mask: np.ndarray) -> float:
+    """Fraction of the pixels inside the region's convex hull that the region leaves out.
+
+    0 for a (digitally) convex region. The hull is that of the region's pixel centres;
+    a grid pixel is inside when it satisfies every facet inequality of the hull.
+    """
+    from scipy.spatial import ConvexHull, QhullError
+
+    pts = _GRID[mask]
+    if len(pts) < 4:
+        return 0.0
+    try:
+        eq = ConvexHull(pts).equations
+    except QhullError:
+        return 0.0
+    inside = np.all(_GRID @ eq[:, :2].T + eq[:, 2] <= 1e-9, axis=1)
+    return float((inside & ~mask).sum() / inside.sum())
+
+
+def convex_sets(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Half convex (label 1), half non-convex (label 0) white regions, each at least 40 pixels."""
+    labels = rng.permutation(np.arange(n) % 2)
+    out = np.zeros((n, SIDE * SIDE), dtype=bool)
+    todo = np.flatnonzero(labels == 1)
+    while len(todo):
+        regions = _convex_regions(len(todo), rng)
+        ok = regions.sum(1) >= 40
+        out[todo[ok]] = regions[ok]
+        todo = todo[~ok]
+    todo = np.flatnonzero(labels == 0)
+    while len(todo):
+        parts = rng.integers(2, 4)
+        union = np.zeros((len(todo), SIDE * SIDE), dtype=bool)
+        for _ in range(parts):
+            union |= _convex_regions(len(todo), rng) & (rng.random((len(todo), 1)) < 0.9)
+        ok = np.array([u.sum() >= 40 and _nonconvexity(u) > 0.1 for u in union])
+        out[todo[ok]] = union[ok]
+        todo = todo[~ok]
+    return out.reshape(n, SIDE, SIDE), labels.astype(np.int64)
+
+
+def generate(name: str, digits: tuple[np.ndarray, np.ndarray] | None, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` rows of the named set; MNIST-based sets draw from ``digits`` (float images, labels) in order."""
+    if name.startswith("mnist"):
+        x, y = digits
+        x = x[:n]
+        if "rot" in name:
+            x = rotate(x, rng)
+        if "bg-rand" in name:
+            x = with_background(x, rng.uniform(0, 1, x.shape))
+        if "bg-img" in name:
+            x = with_background(x, image_patches(len(x), rng))
+        return _to_uint8(x), y[:n].astype(np.int64)
+    if name == "rect":
+        masks, labels = rectangles(n, rng)
+        return _to_uint8(masks.astype(np.float64)), labels
+    if name == "rect-img":
+        masks, labels = rectangles(n, rng, outline=False)
+        fg, bg = image_patches(n, rng), image_patches(n, rng)
+        return _to_uint8(np.where(masks, fg, bg)), labels
+    if name == "convex":
+        masks, labels = convex_sets(n, rng)
+        return _to_uint8(masks.astype(np.float64)), labels
+    raise KeyError(name)
+
+
+#: name -> (train, valid, test) sizes of the original benchmarks
+SIZES = {
+    "mnist-basic": (10000, 2000, 50000),
+    "mnist-rot": (10000, 2000, 50000),
+    "mnist-bg-rand": (10000, 2000, 50000),
+    "mnist-bg-img": (10000, 2000, 50000),
+    "mnist-bg-img-rot": (10000, 2000, 50000),
+    "rect": (1000, 200, 50000),
+    "rect-img": (10000, 2000, 50000),
+    "convex": (6000, 2000, 50000),
+}
