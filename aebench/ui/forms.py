@@ -107,7 +107,10 @@ class ParamsForm(W.VBox):
                 out[name] = value
         return out
 
-    def set(self, values: dict[str, Any]) -> None:
+    def set(self, values: dict[str, Any], reset: bool = False) -> None:
+        """Set fields; with ``reset`` every field not in ``values`` returns to its default."""
+        if reset:
+            values = {n: f.get_default(call_default_factory=True) for n, f in self.params_cls.model_fields.items()} | values
         for name, value in values.items():
             if name not in self.fields:
                 raise KeyError(f"{self.params_cls.__qualname__} has no field {name!r}")
@@ -160,5 +163,5 @@ class ComponentPicker(W.VBox):
         name = table.pop("name", self.dropdown.value)
         if name != self.dropdown.value:
             self.dropdown.value = name  # rebuilds with defaults
-        self.form.set(table)
+        self.form.set(table, reset=True)  # a table describes the whole component
 

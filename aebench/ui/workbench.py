@@ -17,7 +17,7 @@ import xarray as xr
 
 import aebench
 from aebench.errors import AebenchError
-from aebench.spec import OptimizerParams, Spec, set_dotted, sweep_keys
+from aebench.spec import OptimizerParams, Spec, set_dotted
 from aebench.ui.forms import ComponentPicker, ParamsForm, from_text, to_text
 
 DEFAULT: dict[str, Any] = {
@@ -113,6 +113,11 @@ class Workbench(W.VBox):
             style=STYLE, layout=W.Layout(width="520px", height="80px"),
         )  # fmt: skip
         self.sweep_mode = W.Dropdown(options=["grid", "zip"], description="sweep mode", style=STYLE)
+        self.sweep_key = W.Dropdown(options=[], description="sweep axis", style=STYLE, layout=W.Layout(width="380px"))
+        self.sweep_values = W.Text(description="values", placeholder='[0.1, 0.3, 0.5]', style=STYLE)
+        add_axis = W.Button(description="add axis", icon="plus")
+        add_axis.on_click(lambda _b: self.add_sweep_axis(self.sweep_key.value, from_text(self.sweep_values.value)))
+        self._sweep_adder = W.HBox([self.sweep_key, self.sweep_values, add_axis])
         self.seeds = W.Text(description="seeds", style=STYLE, tooltip="a list, e.g. [0, 1, 2]")
         devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         self.device = W.Dropdown(options=devices, value="auto", description="device", style=STYLE,
@@ -125,7 +130,7 @@ class Workbench(W.VBox):
         self.status = W.HTML("ready")
         self.overall = W.IntProgress(description="runs", min=0, max=1, style=STYLE)
         self.run_bar = W.IntProgress(description="epochs", min=0, max=1, style=STYLE)
-        self.plot = W.Output(layout=W.Layout(min_height="50px"))
+        self.plot = W.Image(format="png", layout=W.Layout(max_width="640px"))
         self.table = W.HTML()
         self.export_path = W.Text(value="spec.toml", description="spec file", style=STYLE)
         export = W.Button(description="export spec as TOML", icon="download")
@@ -139,7 +144,7 @@ class Workbench(W.VBox):
         compose = W.Accordion(children=[
             W.VBox([self.name, self.data]), self.model, self.corruptions, self.regularizers,
             self.schedules, self.optimizer, W.HBox(list(self.evaluators.values())),
-            W.VBox([self.sweep_rows, self.sweep_mode, self.seeds, self.device, self.executor]),
+            W.VBox([self._sweep_adder, self.sweep_rows, self.sweep_mode, self.seeds, self.device, self.executor]),
         ])  # fmt: skip
         for i, title in enumerate(["data", "model", "corruption", "regularizers", "schedule (stages)", "optimizer", "evaluators", "sweep, seeds, device"]):
             compose.set_title(i, title)
@@ -168,7 +173,7 @@ class Workbench(W.VBox):
         sched = raw["schedule"]
         self.schedules.set(sched if isinstance(sched, list) else [sched])
         opt = raw.get("optimizer", {})
-        self.optimizer.set(opt if isinstance(opt, dict) else {"name": opt})
+        self.optimizer.set(opt if isinstance(opt, dict) else {"name": opt}, reset=True)
         for name, box in self.evaluators.items():
             box.value = name in raw.get("evaluate", {})
         self._evaluator_params = {k: v for k, v in raw.get("evaluate", {}).items()}
@@ -176,6 +181,18 @@ class Workbench(W.VBox):
         self.sweep_mode.value = sweep.pop("mode", "grid")
         self.sweep_rows.value = "\n".join(f"{k} = {to_text(v)}" for k, v in sweep.items())
         self.seeds.value = to_text(raw.get("seeds", [0]))
+        self.refresh_sweep_keys()
+
+    def add_sweep_axis(self, key: str, values: list[Any]) -> None:
+        """Append an axis to the sweep (what the "add axis" button does)."""
+        if not isinstance(values, list) or not values:
+            raise AebenchError(f"sweep values for {key} must be a non-empty list such as [0.1, 0.3]")
+        sweep = {k: v for k, v in self._sweep().items() if k != "mode"}
+        sweep[key] = values
+        self.sweep_rows.value = "\n".join(f"{k} = {to_text(v)}" for k, v in sweep.items())
+
+    def refresh_sweep_keys(self) -> None:
+        self.sweep_key.options = self.sweepable_keys()
 
     def spec_dict(self) -> dict[str, Any]:
         """The spec the widgets describe, as a dictionary (what ``export spec`` writes)."""
@@ -313,22 +330,25 @@ class Workbench(W.VBox):
         if not force and time.monotonic() - self._last_draw < 0.5:
             return  # at most two redraws a second
         self._last_draw = time.monotonic()
+        import io
+
         import matplotlib.pyplot as plt
 
-        with self.plot:
-            self.plot.clear_output(wait=True)
-            if not self._curves:
-                return
-            fig, ax = plt.subplots(figsize=(6, 3))
-            for run_id, c in self._curves.items():
-                line = ax.plot(range(1, len(c["train"]) + 1), c["train"], label=f"{run_id} train")[0]
-                ax.plot(range(1, len(c["valid"]) + 1), c["valid"], "--", color=line.get_color(), label=f"{run_id} valid")
-            ax.set_xlabel("epoch")
-            ax.set_ylabel("reconstruction error")
-            ax.legend(fontsize=7)
-            fig.tight_layout()
-            plt.show(fig)
-            plt.close(fig)
+        if not self._curves:
+            return
+        # A PNG in an Image widget: a plain trait update, safe from the training thread.
+        fig, ax = plt.subplots(figsize=(6, 3))
+        for run_id, c in list(self._curves.items()):
+            line = ax.plot(range(1, len(c["train"]) + 1), c["train"], label=f"{run_id} train")[0]
+            ax.plot(range(1, len(c["valid"]) + 1), c["valid"], "--", color=line.get_color(), label=f"{run_id} valid")
+        ax.set_xlabel("epoch (all stages)")
+        ax.set_ylabel("reconstruction error")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+        plt.close(fig)
+        self.plot.value = buf.getvalue()
 
     def _table(self) -> None:
         ds = self.results
@@ -372,12 +392,15 @@ class Workbench(W.VBox):
         return page
 
     def sweepable_keys(self) -> list[str]:
-        """Every dotted key of the current spec (what a sweep axis can name)."""
-        def walk(d, prefix=""):
-            for k, v in d.items():
-                if isinstance(v, dict):
-                    yield from walk(v, f"{prefix}{k}.")
-                else:
-                    yield f"{prefix}{k}"
-
-        return sorted(set(walk(self.spec_dict())) - {"name"} | set(sweep_keys(self.spec_dict())))
+        """Every dotted key a sweep axis can name: each chosen plug-in's params, defaults included."""
+        keys = ["data.name", "model.name", "seeds"]
+        for section, picker in (("data", self.data), ("model", self.model)):
+            keys += [f"{section}.{f}" for f in picker.form.params_cls.model_fields]
+        for section, items in (("corruption", self.corruptions.items), ("schedule", self.schedules.items)):
+            for i, p in enumerate(items):
+                prefix = section if len(items) == 1 else f"{section}.{i}"
+                keys += [f"{prefix}.name", *(f"{prefix}.{f}" for f in p.form.params_cls.model_fields)]
+        for i, p in enumerate(self.regularizers.items):
+            keys += [f"regularizers.{i}.name", *(f"regularizers.{i}.{f}" for f in p.form.params_cls.model_fields)]
+        keys += [f"optimizer.{f}" for f in OptimizerParams.model_fields]
+        return sorted(set(keys))
