@@ -6,12 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install bench clean
 
-$(STAMP): pyproject.toml
+PLUGINS := plugins/aebench-rbm plugins/aebench-plugin-template
+
+$(STAMP): pyproject.toml plugins/aebench-rbm/pyproject.toml plugins/aebench-plugin-template/pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU build from local disk; an open range would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev]' $(addprefix -e ,$(PLUGINS))
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/aebench demo --out demo-results
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --nbval
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

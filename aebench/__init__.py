@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 from aebench.errors import AebenchError, DataError, PluginError, ResultsError, SpecError
 from aebench.hookspecs import hookimpl
 from aebench.plugins import register_plugin, registry
-from aebench.results import load_results
+from aebench.results import load_model, load_results
 from aebench.spec import Spec
 from aebench.sweep import run
 
@@ -19,6 +19,7 @@ __all__ = [
     "SpecError",
     "Spec",
     "hookimpl",
+    "load_model",
     "load_results",
     "register_plugin",
     "registry",

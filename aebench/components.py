@@ -137,8 +137,6 @@ class Regularizer(Component):
 
     kind: ClassVar[str] = "regularizer"
     Params: ClassVar[type[Params]] = RegularizerParams
-    #: True if ``penalty`` needs ``h_out`` (the engine then keeps activations).
-    uses_activations: ClassVar[bool] = True
 
     def penalty(self, layer: LayerView, h_in: torch.Tensor, h_out: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -149,7 +147,7 @@ class Regularizer(Component):
 
 
 # -------------------------------------------------------------------------- schedules
-Target = Literal["input", "local", "labels", "hybrid"]
+Target = Literal["input", "local", "labels", "hybrid", "custom"]
 
 
 @dataclass(frozen=True)
@@ -158,7 +156,9 @@ class Stage:
 
     ``target``: ``input`` (reconstruct x through the layers ``0..depth-1``), ``local``
     (layer ``depth-1`` reconstructs its own clean input, eq. 12), ``labels`` (softmax on
-    the top code, supervised) or ``hybrid`` (labels + ``alpha`` × input reconstruction).
+    the top code, supervised), ``hybrid`` (labels + ``alpha`` × input reconstruction) or
+    ``custom``: ``objective(ctx, stage, x, y) -> scalar`` supplies the batch loss (e.g.
+    contrastive divergence); the engine still freezes, optimizes and records as usual.
     ``corrupt``: ``all`` layer inputs in use, only the ``trained`` ones, or ``none``.
     """
 
@@ -174,6 +174,8 @@ class Stage:
     patience: int | None = None
     train_head: bool = False
     reinit: bool = False  # restore the run's initial weights first (a from-scratch baseline)
+    objective: Any = None  # with target = "custom": callable(ctx, stage, x, y) -> loss
+    options: dict[str, Any] = field(default_factory=dict)  # plug-in data for ``objective``
 
 
 class ScheduleParams(Params):

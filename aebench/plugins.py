@@ -159,7 +159,7 @@ def _builtin_modules() -> list[ModuleType]:
     return [importlib.import_module(m) for m in MODULES]
 
 
-def build_registry(extra_plugins: list[ModuleType] | None = None, entry_point_group: str = hookspecs.PROJECT) -> Registry:
+def build_registry(extra_plugins: list[Any] | None = None, entry_point_group: str = hookspecs.PROJECT) -> Registry:
     """Build a fresh registry: built-ins, installed entry points, then ``extra_plugins``."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -185,7 +185,8 @@ def build_registry(extra_plugins: list[ModuleType] | None = None, entry_point_gr
             continue
         register(module, ep.name, dist)
     for module in extra_plugins or []:
-        register(module, module.__name__, getattr(module, "__distribution__", "(in-process)"))
+        name = getattr(module, "__name__", None) or type(module).__name__
+        register(module, name, getattr(module, "__distribution__", "(in-process)"))
 
     for kind, hook_name in hookspecs.KIND_HOOKS.items():
         for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
@@ -211,7 +212,7 @@ def _broken(reg: Registry, plugin: str, dist: str, error: Exception | str) -> No
 
 
 _REGISTRY: Registry | None = None
-_EXTRA: list[ModuleType] = []
+_EXTRA: list[Any] = []
 
 
 def registry(refresh: bool = False) -> Registry:
@@ -222,8 +223,9 @@ def registry(refresh: bool = False) -> Registry:
     return _REGISTRY
 
 
-def register_plugin(module: ModuleType) -> Registry:
-    """Register an in-process plug-in module (e.g. defined in a notebook) and rebuild.
+def register_plugin(module: Any) -> Registry:
+    """Register an in-process plug-in (a module, or any object whose attributes are hookimpls,
+    e.g. a class defined in a notebook) and rebuild the registry.
 
     Worker processes of the ``process``/``dask`` executors only see installed
     (entry-point) plug-ins and those registered again in the worker.

@@ -48,6 +48,32 @@ class RunStore:
             return ds.load().drop_encoding()
 
 
+def load_model(run_dir: str | Path, device: str = "cpu"):
+    """The trained model of a finished run (``DIR/runs/<run-id>``), rebuilt from its spec and checkpoint.
+
+    Returns ``(model, data)``: the model in eval mode and the run's ``DataSplits``.
+    """
+    import torch
+
+    from aebench.engine.checkpoint import load_checkpoint
+    from aebench.plugins import registry
+    from aebench.spec import resolve
+
+    run_dir = Path(run_dir)
+    try:
+        saved = json.loads((run_dir / "spec.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"{run_dir} is not a run folder: {exc}") from None
+    run = resolve(saved["spec"], 0, saved["seed"], saved["point"], registry(), str(run_dir / "spec.json"))
+    data = run.data.build().load()
+    model = run.model.cls()(run.model.params, data.n_inputs, torch.Generator().manual_seed(run.seed))
+    state = load_checkpoint(run_dir / "checkpoint.pt")
+    if state is None:
+        raise ResultsError(f"{run_dir / 'checkpoint.pt'} is missing or unreadable.")
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), data
+
+
 def write_netcdf(ds: xr.Dataset, path: Path) -> None:
     """Write ``ds`` atomically (netCDF4); a failure leaves any earlier file intact."""
     atomic_write(Path(path), lambda p: ds.to_netcdf(p, engine="netcdf4"))
@@ -176,4 +202,4 @@ def write_results(ds: xr.Dataset, out: Path) -> Path:
     return path
 
 
-__all__ = ["RunStore", "OutputLock", "merge_runs", "load_results", "write_results", "write_json"]
+__all__ = ["RunStore", "OutputLock", "load_model", "merge_runs", "load_results", "write_results", "write_json"]

@@ -74,3 +74,14 @@ def test_corrupt_results_file_is_a_clear_error(tmp_path, cli):
     (tmp_path / "results.nc").write_bytes(b"not netcdf")
     with pytest.raises(aebench.ResultsError, match="cannot be read"):
         aebench.load_results(tmp_path)
+
+
+def test_load_model_gives_back_the_trained_network(tmp_path, tiny_spec):
+    ds = aebench.run(tiny_spec, out=tmp_path / "out", progress=False)
+    model, data = aebench.load_model(tmp_path / "out" / "runs" / "run-0000")
+    x = torch.from_numpy(data.test.x[:100]).float() * data.scale
+    with torch.no_grad():
+        err = float(model.reconstruction_loss(x, model.decode(model.encode(x), activate=False), 0))
+    assert err == pytest.approx(float(ds["recon_error_final"].sel(split="test").squeeze()), rel=1e-5)
+    with pytest.raises(aebench.ResultsError, match="not a run folder"):
+        aebench.load_model(tmp_path)

@@ -30,6 +30,7 @@ def test_stage_plans():
     assert stage_table("layerwise") == [("layer0", (0,), 1, "local", True), ("layer1", (1,), 2, "local", True)]
     assert stage_table("layerwise-input") == [("layer-input0", (0,), 1, "input", True), ("layer-input1", (1,), 2, "input", True)]
     assert stage_table("pretrain-joint")[-1] == ("joint", (0, 1), 2, "input", False)
+    assert ctx_for("pretrain-joint").stages[-1].corrupt == "none" and ctx_for("pretrain-joint-reg").stages[-1].corrupt == "all"
     assert stage_table("pretrain-joint-reg")[-1] == ("joint", (0, 1), 2, "input", True)
     assert stage_table("alpha") == [("alpha0", (0,), 2, "input", True), ("alpha1", (1,), 2, "input", True)]
     assert stage_table("finetune") == [("finetune", (0, 1), 2, "labels", False)]

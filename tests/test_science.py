@@ -8,6 +8,8 @@ won in a trial here, so this test keeps the paper's width and a 30-epoch budget.
 
 from __future__ import annotations
 
+import pytest
+
 import aebench
 
 SPEC = """\
@@ -25,6 +27,7 @@ evaluate = { recon = { every = 0 } }
 """
 
 
+@pytest.mark.timeout(1800)  # about 3 minutes on 2 idle cores: 4 runs at the paper's width
 def test_joint_reconstructs_better_than_layerwise_on_every_seed(tmp_path):
     ds = aebench.run(aebench.Spec.from_text(SPEC), out=tmp_path / "fig3", progress=False)
     test = ds["recon_error_final"].sel(split="test")

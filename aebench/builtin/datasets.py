@@ -33,13 +33,16 @@ def default_mnist_dir() -> Path:
 
 class SubsetParams(DatasetParams):
     eval_subset: int | None = Field(
-        None, ge=1, description="Use only the first N rows of the validation and test splits."
+        None, ge=1, description="Use at most the first N rows of the validation and test splits."
     )
 
 
 def take(split: Split, n: int | None, what: str) -> Split:
+    """The first ``n`` rows; ``data.subset`` larger than the split is an error, ``eval_subset`` caps."""
     if n is None:
         return split
+    if what == "data.eval_subset":
+        n = min(n, len(split.y))
     if n > len(split.y):
         raise DataError(f"{what} = {n} is larger than the split ({len(split.y)} rows).")
     return Split(split.x[:n], split.y[:n])

@@ -20,7 +20,6 @@ def _weights(layer) -> list[torch.Tensor]:
 class WeightL2(Regularizer):
     name = "weight-l2"
     summary = "Weight decay: Σ W² over the layer's encoder (and untied decoder) weights."
-    uses_activations = False
 
     def penalty(self, layer, h_in, h_out):
         return sum(w.pow(2).sum() for w in _weights(layer))
@@ -29,7 +28,6 @@ class WeightL2(Regularizer):
 class WeightL1(Regularizer):
     name = "weight-l1"
     summary = "Σ |W| over the layer's encoder (and untied decoder) weights."
-    uses_activations = False
 
     def penalty(self, layer, h_in, h_out):
         return sum(w.abs().sum() for w in _weights(layer))

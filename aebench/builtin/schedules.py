@@ -49,9 +49,9 @@ class PretrainJointParams(ScheduleParams):
 
 class PretrainJoint(Schedule):
     name = "pretrain-joint"
-    summary = "U: layer-wise pre-training, then joint training without regularizers."
+    summary = "U: layer-wise pre-training, then joint training without regularization (no corruption, no regularizers)."
     Params = PretrainJointParams
-    regularize_joint = False
+    regularize_joint = False  # a DAE's regularizer is its corruption: U turns both off
 
     def stages(self, n_layers):
         p = self.params
@@ -61,6 +61,7 @@ class PretrainJoint(Schedule):
             n_layers,
             "input",
             p.joint_epochs or p.epochs,
+            corrupt="all" if self.regularize_joint else "none",
             regularize=self.regularize_joint,
             lr=p.lr,
         )
@@ -69,7 +70,7 @@ class PretrainJoint(Schedule):
 
 class PretrainJointReg(PretrainJoint):
     name = "pretrain-joint-reg"
-    summary = "UJ: layer-wise pre-training, then joint training with the regularizers on."
+    summary = "UJ: layer-wise pre-training, then joint training with its corruption and regularizers."
     regularize_joint = True
 
 

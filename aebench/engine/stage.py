@@ -51,6 +51,8 @@ class StageLoss:
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         ctx, stage, model, g = self.ctx, self.stage, self.ctx.model, self.ctx.generator
+        if stage.target == "custom":
+            return stage.objective(ctx, stage, x, y)
         h = x
         if self.start > 0:
             with torch.no_grad():
