@@ -1,0 +1,200 @@
+"""aebench's speed benchmarks (`make bench`): each figure is a ratio against a reference
+measured in the same process, printed with its target, and saved to
+benchmarks/results/<machine>.json. Never run from the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import aebench
+from aebench.engine.context import to_device
+from aebench.engine.runner import RunOptions, Trainer, build_context
+from aebench.functional import contractive_penalty, parzen_log_likelihood
+
+HERE = Path(__file__).parent
+
+
+def timed(fn, repeat: int = 3) -> float:
+    """Best wall time of ``repeat`` calls (after one warm-up)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+# --------------------------------------------------------------- engine overhead
+def dae_spec(rows: int, width: int = 1000, epochs: int = 1) -> aebench.Spec:
+    return aebench.Spec.from_dict({
+        "name": "bench", "data": {"name": "mnist", "subset": rows, "eval_subset": 100},
+        "model": {"name": "stacked", "layers": [width, width], "tied": True, "loss": "cross-entropy"},
+        "corruption": {"name": "gaussian", "level": 0.3},
+        "schedule": {"name": "joint", "epochs": epochs},
+        "optimizer": {"name": "rmsprop", "lr": 0.001, "decay": 0.9, "batch_size": 100},
+        "evaluate": {"recon": {"every": 0}},
+    })  # fmt: skip
+
+
+def plain_loop(x_u8: torch.Tensor, width: int, epochs: int, device) -> None:
+    """The same tied DAE written by hand: the reference for engine overhead."""
+    g = torch.Generator(device=device).manual_seed(0)
+    sizes = [x_u8.shape[1], width, width]
+    Ws = [torch.nn.Parameter((torch.rand(sizes[i + 1], sizes[i], device=device) * 2 - 1) * 4 * (6 / (sizes[i] + sizes[i + 1])) ** 0.5) for i in range(2)]
+    bs = [torch.nn.Parameter(torch.zeros(sizes[i + 1], device=device)) for i in range(2)]
+    cs = [torch.nn.Parameter(torch.zeros(sizes[i], device=device)) for i in range(2)]
+    opt = torch.optim.RMSprop([*Ws, *bs, *cs], lr=0.001, alpha=0.9)
+    n = len(x_u8)
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=g, device=device)
+        for s in range(0, n, 100):
+            x = x_u8[perm[s : s + 100]].float() / 255
+            h = x + 0.3 * torch.randn(x.shape, generator=g, device=device)
+            h = torch.sigmoid(F.linear(h, Ws[0], bs[0]))
+            h = h + 0.3 * torch.randn(h.shape, generator=g, device=device)
+            h = torch.sigmoid(F.linear(h, Ws[1], bs[1]))
+            h = torch.sigmoid(F.linear(h, Ws[1].t(), cs[1]))
+            logits = F.linear(h, Ws[0].t(), cs[0])
+            loss = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+
+def bench_engine(device, rows: int, width: int = 1000) -> dict:
+    spec = dae_spec(rows, width)
+    ctx = build_context(spec.runs[0], device)
+
+    def ours():
+        c = build_context(spec.runs[0], device)
+        Trainer(c, [], RunOptions(device, progress=False), None, aebench.registry()).run()
+
+    x = ctx.splits["train"].x
+    t_ours = timed(ours, 2)
+    t_plain = timed(lambda: plain_loop(x, width, 1, device), 2)
+    flops = 3 * 2 * 2 * sum(a * b for a, b in zip([784, width], [width, width])) * rows  # fwd + 2×bwd, enc + dec
+    return {"aebench_examples_per_s": rows / t_ours, "plain_examples_per_s": rows / t_plain, "ratio": t_plain / t_ours, "train_gflops": flops / t_ours / 1e9}
+
+
+def gemm_peak(device, n: int = 2048) -> float:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    t = timed(lambda: a @ b, 5)
+    return 2 * n**3 / t / 1e9
+
+
+# ------------------------------------------------------------------ contractive
+def bench_contractive(device) -> dict:
+    g = torch.Generator().manual_seed(0)
+    W = (torch.randn(1000, 784, generator=g) * 0.05).to(device)
+    b = torch.zeros(1000, device=device)
+    x = torch.rand(100, 784, generator=g).to(device)
+
+    def closed():
+        contractive_penalty(torch.sigmoid(x @ W.T + b), W)
+
+    def autograd():
+        jac = torch.func.vmap(torch.func.jacrev(lambda v: torch.sigmoid(W @ v + b)))(x)
+        jac.pow(2).sum((1, 2)).mean()
+
+    t_c, t_a = timed(closed, 5), timed(autograd, 2)
+    return {"closed_form_s": t_c, "autograd_s": t_a, "ratio": t_a / t_c}
+
+
+# ----------------------------------------------------------------------- parzen
+def bench_parzen(device, n: int = 10000, batch: int = 1000) -> dict:
+    g = torch.Generator().manual_seed(0)
+    samples = torch.rand(n, 784, generator=g, dtype=torch.float64).to(device)
+    x = torch.rand(n, 784, generator=g, dtype=torch.float64).to(device)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    parzen_log_likelihood(samples, x, 0.2, batch_size=batch)
+    seconds = time.perf_counter() - t
+    peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    return {"seconds": seconds, "rows": n, "samples": n, "batch_size": batch, "peak_rss_growth_mb": peak_mb,
+            "bound_mb": 3 * batch * batch * 8 / 2**20, "naive_mb": n * n * 8 / 2**20}  # fmt: skip
+
+
+# -------------------------------------------------------------------- data path
+def bench_data(device, rows: int = 20000) -> dict:
+    spec = dae_spec(rows)
+    ctx = build_context(spec.runs[0], device)
+    split = ctx.splits["train"]
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def indexed():
+        perm = torch.randperm(len(split), generator=g, device=device)
+        for s in range(0, len(split), 100):
+            split.rows(perm[s : s + 100]).sum()
+
+    ds = torch.utils.data.TensorDataset(split.x.cpu(), split.y.cpu())
+    loader = torch.utils.data.DataLoader(ds, batch_size=100, shuffle=True)
+
+    def dataloader():
+        for xb, _ in loader:
+            (xb.to(device).float() / 255).sum()
+
+    t_i, t_l = timed(indexed, 3), timed(dataloader, 3)
+    return {"indexed_s": t_i, "dataloader_s": t_l, "ratio": t_l / t_i}
+
+
+# ------------------------------------------------------------------------- peer
+def bench_pythae(device, rows: int) -> dict:
+    try:
+        import pythae  # noqa: F401
+    except ImportError:
+        return {"status": "skipped: pythae is not installed (pip install pythae)"}
+    return {"status": "pythae installed but its comparison is not written yet"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--rows", type=int, default=5000, help="training rows for the engine benchmark")
+    args = ap.parse_args()
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
+    res: dict = {"machine": socket.gethostname(), "platform": platform.platform(), "device": str(device),
+                 "torch": torch.__version__, "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d")}  # fmt: skip
+    res["parzen"] = bench_parzen(device)  # first: its peak-RSS reading needs a fresh process
+    res["engine"] = bench_engine(device, args.rows)
+    res["gemm_peak_gflops"] = gemm_peak(device)
+    res["hardware_fraction"] = res["engine"]["train_gflops"] / res["gemm_peak_gflops"]
+    res["contractive"] = bench_contractive(device)
+    res["data_path"] = bench_data(device)
+    res["pythae"] = bench_pythae(device, args.rows)
+    res["ensemble"] = {"status": "not implemented: seed-ensemble training is an open item"}
+    rows = [
+        ("engine overhead: aebench / plain PyTorch throughput", res["engine"]["ratio"], "≥ 0.9", res["engine"]["ratio"] >= 0.9),
+        ("hardware use: training GFLOP/s / GEMM peak", res["hardware_fraction"], "≥ 0.5", res["hardware_fraction"] >= 0.5),
+        ("contractive: autograd Jacobian time / closed form", res["contractive"]["ratio"], "≥ 5", res["contractive"]["ratio"] >= 5),
+        ("data path: DataLoader time / on-device indexing", res["data_path"]["ratio"], "report", None),
+        ("parzen 10k×10k seconds (batch 1000)", res["parzen"]["seconds"], "report", None),
+    ]
+    print(f"aebench benchmarks on {res['device']} ({res['threads']} threads), torch {res['torch']}, {res['date']}")
+    print(f"{'benchmark':<55} {'value':>10}  {'target':>7}  result")
+    for name, value, target, ok in rows:
+        print(f"{name:<55} {value:>10.2f}  {target:>7}  {'pass' if ok else ('FAIL' if ok is False else '')}")
+    print(f"engine: aebench {res['engine']['aebench_examples_per_s']:.0f} ex/s, plain {res['engine']['plain_examples_per_s']:.0f} ex/s; GEMM peak {res['gemm_peak_gflops']:.0f} GFLOP/s")
+    print(f"parzen peak RSS growth {res['parzen']['peak_rss_growth_mb']:.0f} MB (naive 10k×10k matrix: {res['parzen']['naive_mb']:.0f} MB)")
+    print(f"pythae: {res['pythae']['status']}; ensembles: {res['ensemble']['status']}")
+    out = HERE / "results" / f"{res['machine']}-{res['device'].split(':')[0]}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(res, indent=2))
+    print(f"saved {out}")
+
+
+if __name__ == "__main__":
+    main()
