@@ -166,7 +166,7 @@ def _failed(ds: xr.Dataset) -> list[str]:
     reason = ds["reason"].stack(run=ds["reason"].dims) if ds["reason"].dims else ds["reason"].expand_dims(run=[0])
     for k in range(st.sizes["run"]):
         if str(st.values[k]) != "done":
-            where = st["run"].values[k]
+            where = ", ".join(f"{d} = {st[d].values[k]}" for d in ds["status"].dims) or "the run"
             out.append(f"{where}: {st.values[k]} — {reason.values[k]}")
     return out
 

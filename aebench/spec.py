@@ -25,8 +25,9 @@ from aebench.plugins import Registry, registry
 
 TOP_KEYS = {
     "name", "seeds", "data", "model", "corruption", "regularizers", "schedule",
-    "optimizer", "evaluate", "sweep", "runs", "description",
+    "optimizer", "evaluate", "sweep", "runs", "description", "precision",
 }  # fmt: skip
+PRECISIONS = ("float32", "bfloat16", "float16")
 DEFAULTS: dict[str, Any] = {
     "seeds": [0],
     "corruption": {"name": "none"},
@@ -81,6 +82,7 @@ class RunSpec:
     schedules: list[ComponentSpec]
     optimizer: OptimizerParams
     evaluators: list[ComponentSpec]
+    precision: str = "float32"
 
     @property
     def run_id(self) -> str:
@@ -155,6 +157,8 @@ def _check_top(raw: dict[str, Any], source: str) -> None:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             problems.append(f"{key}: unknown key{hint}; allowed: {', '.join(sorted(TOP_KEYS))}")
     problems += [f"{key} is required" for key in REQUIRED if key not in raw]
+    if raw.get("precision", "float32") not in PRECISIONS:
+        problems.append(f"precision = {raw['precision']!r}: must be one of {', '.join(PRECISIONS)} (mixed precision is opt-in)")
     if "name" in raw and not (isinstance(raw["name"], str) and raw["name"]):
         problems.append(f"name = {raw['name']!r}: must be a non-empty string")
     seeds = raw.get("seeds", [0])
@@ -255,7 +259,7 @@ def resolve(raw: dict[str, Any], index: int, seed: int, point: dict[str, Any], r
                 evaluators.append(c)
     _raise(problems, source)
     run_raw = {k: v for k, v in raw.items() if k not in ("sweep", "runs", "seeds")}
-    return RunSpec(index, seed, point, run_raw, data, model, corruptions, regularizers, schedules, optimizer, evaluators)  # type: ignore[arg-type]
+    return RunSpec(index, seed, point, run_raw, data, model, corruptions, regularizers, schedules, optimizer, evaluators, raw.get("precision", "float32"))  # type: ignore[arg-type]
 
 
 def _point_label(point: dict[str, Any]) -> str:

@@ -118,3 +118,25 @@ def test_model_selection_chooses_on_valid_and_reports_test():
     sel = select_best(ds, over=["optimizer.lr"])
     assert list(sel["chosen_optimizer.lr"].values) == [0.01, 0.1]
     np.testing.assert_array_equal(sel["recon_error_final"].sel(split="test").values, [[101, 104], [102, 103]])
+
+
+def test_report_works_on_partial_results(tmp_path, cli):
+    text = """\
+name = "partial"
+data = { name = "digits", subset = 300, eval_subset = 100 }
+model = { name = "stacked", layers = [16], activation = "linear", output_activation = "linear", loss = "squared-error" }
+schedule = { name = "joint", epochs = 2 }
+optimizer = { name = "sgd", lr = 0.01 }
+evaluate = { recon = {}, svm = { C = [1.0] } }
+[sweep]
+"optimizer.lr" = [0.01, 1e6]
+"""
+    code, _, _ = cli("run", write_spec(tmp_path, text), "--out", tmp_path / "out", "--quiet")
+    assert code == 1
+    code, out, _ = cli("report", tmp_path / "out")
+    assert code == 0
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "1 of 2 runs done" in md and "## Failed runs" in md and "diverged" in md
+    assert "optimizer.lr = 1000000.0, seed = 0: failed" in md
+    svm_row = md.split("## Linear SVM test error (%)")[1].splitlines()[4]
+    assert svm_row.startswith("| partial | ") and svm_row.endswith("| failed |")  # the failed run's cell

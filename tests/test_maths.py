@@ -126,3 +126,42 @@ optimizer = {{ name = "adam", lr = 0.005, batch_size = 100 }}
     pca = PCA(10).fit(x)
     pca_err = float(((x - pca.inverse_transform(pca.transform(x))) ** 2).sum(1).mean())
     assert pca_err <= ae_err < 1.05 * pca_err, (ae_err, pca_err)
+
+
+def test_corruption_is_off_at_evaluation_time():
+    """The recon evaluator sees the clean input: the corruption level does not change it."""
+    import aebench
+    from aebench.builtin.evaluators import Recon
+    from aebench.engine.runner import build_context
+    from aebench.spec import Spec
+
+    values = []
+    for level in (0.0, 5.0):
+        ctx = build_context(Spec.from_text(TINY.replace("level = 0.2", f"level = {level}")).runs[0], torch.device("cpu"))
+        with torch.no_grad():
+            values.append(Recon(Recon.Params()).measure(ctx)["recon_error"].values)
+    np.testing.assert_array_equal(values[0], values[1])
+
+
+def test_code_noise_acts_on_the_top_pre_activation_only():
+    """Huge code noise saturates the top code during training (semantic hashing) but not layer 1."""
+    from aebench.engine.runner import build_context
+    from aebench.engine.stage import StageLoss
+    from aebench.spec import Spec
+
+    text = TINY.replace('{ name = "gaussian", level = 0.2 }', '{ name = "code-noise", level = 100.0 }')
+    ctx = build_context(Spec.from_text(text).runs[0], torch.device("cpu"))
+    seen = {}
+    original = ctx.model.encode_layer
+
+    def spy(i, h, noise=None):
+        out = original(i, h, noise)
+        seen[i] = (noise is not None, out.detach())
+        return out
+
+    ctx.model.encode_layer = spy
+    x = ctx.splits["train"].rows(slice(0, 50))
+    StageLoss(ctx, ctx.stages[0])(x, ctx.splits["train"].y[:50])
+    assert seen[0][0] is False and seen[1][0] is True
+    top = seen[1][1]
+    assert float(((top < 0.01) | (top > 0.99)).float().mean()) > 0.95  # binary codes

@@ -183,15 +183,24 @@ class Trainer:
         perm = torch.randperm(len(train), generator=ctx.generator, device=ctx.device)
         total = torch.zeros((), device=ctx.device)
         n_batches = 0
+        amp = _autocast(ctx.device, ctx.spec.precision)
+        # float16 gradients underflow without loss scaling; bfloat16 has float32's range
+        scaler = torch.amp.GradScaler(ctx.device.type) if ctx.spec.precision == "float16" else None
         for start in range(0, len(train), bs):
             if stop is not None and stop.is_set():
                 raise RunInterrupted("stopped")
             idx = perm[start : start + bs]
-            loss = loss_fn(train.rows(idx), train.y[idx])
+            with amp:
+                loss = loss_fn(train.rows(idx), train.y[idx])
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
+            if scaler is None:
+                loss.backward()
+                optimizer.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            total += loss.detach().float()
             n_batches += 1
         mean_loss = float(total) / max(n_batches, 1)
         if ctx.device.type == "cuda":
@@ -224,6 +233,16 @@ class Trainer:
             }
         elif record["epoch"] - self.best["epoch"] >= stage.patience:
             self.ctx.stop_reason = f"stage: early stop of {stage.label} at epoch {record['epoch']}"
+
+
+def _autocast(device: torch.device, precision: str):
+    """Mixed precision (opt-in, spec key ``precision``): matmuls in bf16/fp16, weights and
+    optimizer state in float32. float16 is meant for CUDA; bfloat16 works on CPU too."""
+    import contextlib
+
+    if precision == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=getattr(torch, precision))
 
 
 def _class_error(ctx: RunContext) -> xr.DataArray:
