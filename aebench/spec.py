@@ -25,7 +25,7 @@ from aebench.plugins import Registry, registry
 
 TOP_KEYS = {
     "name", "seeds", "data", "model", "corruption", "regularizers", "schedule",
-    "optimizer", "evaluate", "sweep", "runs", "description", "precision",
+    "optimizer", "evaluate", "sweep", "runs", "description", "precision", "ensemble",
 }  # fmt: skip
 PRECISIONS = ("float32", "bfloat16", "float16")
 DEFAULTS: dict[str, Any] = {
@@ -157,6 +157,8 @@ def _check_top(raw: dict[str, Any], source: str) -> None:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             problems.append(f"{key}: unknown key{hint}; allowed: {', '.join(sorted(TOP_KEYS))}")
     problems += [f"{key} is required" for key in REQUIRED if key not in raw]
+    if not isinstance(raw.get("ensemble", False), bool):
+        problems.append(f"ensemble = {raw['ensemble']!r}: must be true or false")
     if raw.get("precision", "float32") not in PRECISIONS:
         problems.append(f"precision = {raw['precision']!r}: must be one of {', '.join(PRECISIONS)} (mixed precision is opt-in)")
     if "name" in raw and not (isinstance(raw["name"], str) and raw["name"]):
@@ -258,7 +260,7 @@ def resolve(raw: dict[str, Any], index: int, seed: int, point: dict[str, Any], r
             if c is not None:
                 evaluators.append(c)
     _raise(problems, source)
-    run_raw = {k: v for k, v in raw.items() if k not in ("sweep", "runs", "seeds")}
+    run_raw = {k: v for k, v in raw.items() if k not in ("sweep", "runs", "seeds", "ensemble")}
     return RunSpec(index, seed, point, run_raw, data, model, corruptions, regularizers, schedules, optimizer, evaluators, raw.get("precision", "float32"))  # type: ignore[arg-type]
 
 

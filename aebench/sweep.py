@@ -16,7 +16,7 @@ import torch
 import xarray as xr
 
 import aebench
-from aebench.engine.checkpoint import write_json
+from aebench.engine.checkpoint import save_checkpoint, write_json
 from aebench.engine.runner import RunInterrupted, RunOptions, Trainer, build_context, records_to_dataset, resolve_device
 from aebench.errors import AebenchError, ResultsError, RunFailed, SpecError
 from aebench.plugins import registry
@@ -46,15 +46,9 @@ def execute_run(
     """
     reg = registry()
     store = RunStore(Path(out), run.run_id)
-    previous = store.status()
-    if resume and previous.get("status") == "done" and previous.get("digest") == run.digest():
+    if _is_done(store, run, resume):
         return "done"
-    store.dir.mkdir(parents=True, exist_ok=True)
-    write_json(store.spec_path, json.loads(run.to_json()))
-    if not resume or previous.get("digest") != run.digest():
-        store.checkpoint_path.unlink(missing_ok=True)
-    dev = resolve_device(device)
-    store.set_status("running", digest=run.digest(), seed=run.seed, point=run.point, started=_now(), device=str(dev), reason="")
+    dev = _start(store, run, device, resume)
     ctx = None
     try:
         ctx = build_context(run, dev, reg)
@@ -64,28 +58,112 @@ def execute_run(
         resumed = trainer.restore()
         reg.manager.hook.aebench_on_run_start(run=ctx)
         trainer.run()
-        ds = records_to_dataset(trainer.records)
-        for ev in evaluators:
-            ds = ds.assign(ev.evaluate(ctx))
-        ds["train_seconds"] = xr.DataArray(float(ds["epoch_seconds"].sum()), attrs={"long_name": "training time, all stages", "units": "s"})
-        ds.attrs.update(run_id=run.run_id, seed=run.seed, resumed=int(resumed), device=str(dev))
-        store.write_metrics(ds)
-        store.set_status("done", finished=_now(), note=ctx.stop_reason or "")
-        reg.manager.hook.aebench_on_run_end(run=ctx, result=ds)
-        return "done"
+        return _finish(run, store, ctx, evaluators, trainer.records, dev, reg, resumed=resumed)
     except (RunInterrupted, KeyboardInterrupt):
         store.set_status("interrupted", reason="stopped by the user; finish it with --resume")
         raise
     except Exception as exc:  # one run's failure (NaN, OOM, a plug-in's bug) is recorded, never fatal
-        reason = str(exc) if isinstance(exc, (RunFailed, AebenchError)) else f"{type(exc).__name__}: {exc}"
-        (store.dir / "error.log").write_text(traceback.format_exc())
-        store.set_status("failed", reason=reason, finished=_now())
-        if ctx is not None:
-            reg.manager.hook.aebench_on_run_end(run=ctx, result=None)
-        return "failed"
+        return _fail(store, ctx, exc, reg)
 
 
-# ---------------------------------------------------------------------- executors
+def _is_done(store: RunStore, run: RunSpec, resume: bool) -> bool:
+    previous = store.status()
+    return resume and previous.get("status") == "done" and previous.get("digest") == run.digest()
+
+
+def _start(store: RunStore, run: RunSpec, device: str, resume: bool) -> torch.device:
+    previous = store.status()
+    store.dir.mkdir(parents=True, exist_ok=True)
+    write_json(store.spec_path, json.loads(run.to_json()))
+    if not resume or previous.get("digest") != run.digest():
+        store.checkpoint_path.unlink(missing_ok=True)
+    dev = resolve_device(device)
+    store.set_status("running", digest=run.digest(), seed=run.seed, point=run.point, started=_now(), device=str(dev), reason="")
+    return dev
+
+
+def _finish(run, store, ctx, evaluators, records, dev, reg, resumed: bool = False, ensemble: int = 1) -> str:
+    """Evaluate, write metrics.nc and status ``done``, call the run-end hook."""
+    ds = records_to_dataset(records)
+    for ev in evaluators:
+        ds = ds.assign(ev.evaluate(ctx))
+    ds["train_seconds"] = xr.DataArray(float(ds["epoch_seconds"].sum()), attrs={"long_name": "training time, all stages", "units": "s"})
+    ds.attrs.update(run_id=run.run_id, seed=run.seed, resumed=int(resumed), device=str(dev), ensemble_members=ensemble)
+    store.write_metrics(ds)
+    store.set_status("done", finished=_now(), note=ctx.stop_reason or "")
+    reg.manager.hook.aebench_on_run_end(run=ctx, result=ds)
+    return "done"
+
+
+def _fail(store, ctx, exc: BaseException, reg) -> str:
+    reason = str(exc) if isinstance(exc, (RunFailed, AebenchError)) else f"{type(exc).__name__}: {exc}"
+    (store.dir / "error.log").write_text(traceback.format_exc())
+    store.set_status("failed", reason=reason, finished=_now())
+    if ctx is not None:
+        reg.manager.hook.aebench_on_run_end(run=ctx, result=None)
+    return "failed"
+
+
+def execute_ensemble(runs: list[RunSpec], out: str | Path, device: str = "auto", resume: bool = False, progress: bool = True,
+                     stop: threading.Event | None = None, position: int = 1, on_epoch=None) -> list[str]:  # fmt: skip
+    """Train compatible runs as one batched model (``ensemble = true``); each member's folder
+    is written exactly as a solo run's. An interrupted ensemble restarts from scratch."""
+    from aebench.engine.ensemble import train_ensemble
+
+    reg = registry()
+    stores = [RunStore(Path(out), r.run_id) for r in runs]
+    todo = [k for k, (r, st) in enumerate(zip(runs, stores)) if not _is_done(st, r, resume)]
+    status = ["done"] * len(runs)
+    if len(todo) <= 1:
+        return [execute_run(r, out, device, resume, progress, stop, position, on_epoch) for r in runs]
+    devs = [_start(stores[k], runs[k], device, False) for k in todo]
+    ctxs: list = []
+    try:
+        ctxs = [build_context(runs[k], devs[0], reg) for k in todo]
+        evaluators = [[e.build(reg) for e in runs[k].evaluators] for k in todo]
+        for k, ctx in zip(todo, ctxs):
+            ctx.extras["run_dir"] = stores[k].dir
+            reg.manager.hook.aebench_on_run_start(run=ctx)
+        records = train_ensemble(ctxs, evaluators, on_epoch, stop)
+    except (RunInterrupted, KeyboardInterrupt):
+        for k in todo:
+            stores[k].set_status("interrupted", reason="stopped by the user; the ensemble restarts with --resume")
+        raise
+    except Exception as exc:
+        for k in todo:
+            status[k] = _fail(stores[k], None, exc, reg)
+        return status
+    for j, k in enumerate(todo):
+        ctx = ctxs[j]
+        try:
+            if "failed" in ctx.extras:
+                raise RunFailed(ctx.extras["failed"])
+            save_checkpoint(stores[k].checkpoint_path, {"model": ctx.model.state_dict()})
+            status[k] = _finish(runs[k], stores[k], ctx, evaluators[j], records[j], devs[j], reg, ensemble=len(todo))
+        except Exception as exc:
+            status[k] = _fail(stores[k], ctx, exc, reg)
+    return status
+
+
+def execute_group(runs: list[RunSpec], **kwargs: Any) -> list[str]:
+    """One task of an executor: a single run, or an ensemble of compatible runs."""
+    if len(runs) == 1:
+        return [execute_run(runs[0], **kwargs)]
+    return execute_ensemble(runs, **kwargs)
+
+
+def group_runs(spec: Spec) -> list[list[RunSpec]]:
+    """Tasks in run order: one run each, or (``ensemble = true``) runs sharing shapes together."""
+    if not spec.raw.get("ensemble"):
+        return [[r] for r in spec.runs]
+    from aebench.engine.ensemble import group_key
+
+    groups: dict[str, list[RunSpec]] = {}
+    for r in spec.runs:
+        groups.setdefault(group_key(r), []).append(r)
+    return list(groups.values())
+
+
 def _threads_per_worker(workers: int) -> int:
     """Split the machine's cores among workers so that they do not oversubscribe them."""
     return max(1, (os.cpu_count() or 1) // max(1, workers))
@@ -103,9 +181,10 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None, scheduler: str | None = None) -> None:
         pass
 
-    def map(self, runs: list[RunSpec], kwargs: dict[str, Any], on_done: Callable[[RunSpec, str], None]) -> None:
-        for run in runs:
-            on_done(run, execute_run(run, **kwargs))
+    def map(self, groups: list[list[RunSpec]], kwargs: dict[str, Any], on_done: Callable[[RunSpec, str], None]) -> None:
+        for group in groups:
+            for run, status in zip(group, execute_group(group, **kwargs)):
+                on_done(run, status)
 
 
 class ProcessExecutor:
@@ -120,7 +199,7 @@ class ProcessExecutor:
     def __init__(self, workers: int | None = None, scheduler: str | None = None) -> None:
         self.workers = workers or min(4, os.cpu_count() or 1)
 
-    def map(self, runs, kwargs, on_done) -> None:
+    def map(self, groups, kwargs, on_done) -> None:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -128,9 +207,10 @@ class ProcessExecutor:
         ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
         threads = _threads_per_worker(self.workers)
         with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
-            futures = {pool.submit(execute_run, run, **kwargs): run for run in runs}
+            futures = {pool.submit(execute_group, group, **kwargs): group for group in groups}
             for fut in as_completed(futures):
-                on_done(futures[fut], fut.result())
+                for run, status in zip(futures[fut], fut.result()):
+                    on_done(run, status)
 
 
 class DaskExecutor:
@@ -142,7 +222,7 @@ class DaskExecutor:
         self.workers = workers or min(4, os.cpu_count() or 1)
         self.scheduler = scheduler
 
-    def map(self, runs, kwargs, on_done) -> None:
+    def map(self, groups, kwargs, on_done) -> None:
         from dask.distributed import Client, LocalCluster, as_completed
 
         kwargs = {**kwargs, "stop": None, "progress": False, "on_epoch": None, "out": str(Path(kwargs["out"]).resolve())}
@@ -156,10 +236,11 @@ class DaskExecutor:
             client = Client(cluster)
         try:
             client.run(_init_worker, _threads_per_worker(self.workers))
-            futures = [client.submit(execute_run, run, pure=False, key=f"{run.run_id}-{run.digest()}", **kwargs) for run in runs]
-            by_key = {f.key: run for f, run in zip(futures, runs)}
+            futures = [client.submit(execute_group, g, pure=False, key=f"{g[0].run_id}-{g[0].digest()}", **kwargs) for g in groups]
+            by_key = {f.key: g for f, g in zip(futures, groups)}
             for fut in as_completed(futures):
-                on_done(by_key[fut.key], fut.result())
+                for run, status in zip(by_key[fut.key], fut.result()):
+                    on_done(run, status)
         finally:
             client.close()
             if cluster is not None:
@@ -268,7 +349,7 @@ def run(
 
         try:
             kwargs = {"out": out, "device": device, "resume": resume, "progress": progress, "stop": stop, "on_epoch": on_epoch}
-            ex.map(spec.runs, kwargs, done)
+            ex.map(group_runs(spec), kwargs, done)
         finally:
             bar.close()
         ds = merge_runs(out, spec.runs, dims, attrs)

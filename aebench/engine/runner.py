@@ -107,7 +107,7 @@ class Trainer:
         if self.checkpoint is None or not self.opts.resume:
             return False
         st = load_checkpoint(self.checkpoint, self.ctx.device)
-        if st is None:
+        if st is None or "stage_idx" not in st:  # absent, unreadable, or an ensemble member's final weights
             return False
         self.ctx.model.load_state_dict(st["model"])
         if st["head"] is not None and self.ctx.head is not None:

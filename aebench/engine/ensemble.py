@@ -1,0 +1,251 @@
+"""Seed ensembles: S runs of one architecture trained as one batched model (``ensemble = true``).
+
+Members may differ in seed, corruption parameters, regularizer weights and learning rate;
+everything with a shape (data, model, stages) must agree. Each member keeps its own
+generator, drawn in the same order as its solo run, and its own optimizer state, so each
+member's result equals its solo run to float tolerance; the matrix products of all members
+run as one batched ``baddbmm``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from aebench.builtin.models import Stacked
+from aebench.components import LayerView, Stage
+from aebench.engine.context import RunContext
+from aebench.engine.stage import StageLoss
+from aebench.errors import AebenchError
+from aebench.functional import activate
+
+#: run-spec paths that may differ between members of one ensemble
+FREE = {"seed", "lr", "level", "weight", "rho", "alpha", "low", "high"}
+
+
+def group_key(run) -> str:
+    """Runs with the same key can share one batched model."""
+
+    def strip(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: strip(v) for k, v in obj.items() if k not in FREE}
+        if isinstance(obj, list):
+            return [strip(v) for v in obj]
+        return obj
+
+    raw = {k: v for k, v in run.raw.items() if k not in ("name", "description")}
+    return json.dumps(strip(raw), sort_keys=True, default=str)
+
+
+class BatchedStack:
+    """The weights of S ``stacked`` models as (S, ...) tensors."""
+
+    def __init__(self, models: list[Stacked]) -> None:
+        m = models[0]
+        if not all(type(x) is Stacked for x in models):
+            raise AebenchError("ensemble = true needs model 'stacked' (other models train one run at a time).")
+        self.S, self.sizes, self.acts, self.params = len(models), m.sizes, m.acts, m.params
+        stack = lambda ts: torch.nn.Parameter(torch.stack([t.detach() for t in ts]).clone())  # noqa: E731
+        n = m.n_layers
+        self.W = [stack([x.weights[i] for x in models]) for i in range(n)]
+        self.b = [stack([x.enc_bias[i] for x in models]) for i in range(n)]
+        self.c = [stack([x.dec_bias[i] for x in models]) for i in range(n)]
+        self.Wd = [stack([x.dec_weights[i] for x in models]) for i in range(n)] if not m.params.tied else None
+
+    def layer_parameters(self, i: int) -> list[torch.nn.Parameter]:
+        return [self.W[i], self.b[i], self.c[i], *([self.Wd[i]] if self.Wd else [])]
+
+    def encode_layer(self, i: int, h: torch.Tensor, noise=None) -> torch.Tensor:
+        a = torch.baddbmm(self.b[i].unsqueeze(1), h, self.W[i].transpose(1, 2))
+        if noise is not None:
+            a = noise(a)
+        return activate(self.acts[i], a)
+
+    def decode_layer(self, i: int, h: torch.Tensor, act: bool = True) -> torch.Tensor:
+        Wd = self.W[i] if self.Wd is None else self.Wd[i].transpose(1, 2)  # (S, out, in)
+        pre = torch.baddbmm(self.c[i].unsqueeze(1), h, Wd)
+        out_act = self.params.output_activation if i == 0 else self.acts[i - 1]
+        return activate(out_act, pre) if act else pre
+
+    def loss(self, target: torch.Tensor, pre: torch.Tensor, i: int) -> torch.Tensor:
+        """Per-member loss, summed over units and averaged over the batch: shape (S,)."""
+        out_act = self.params.output_activation if i == 0 else self.acts[i - 1]
+        if self.params.loss == "cross-entropy" and out_act == "sigmoid":
+            return F.binary_cross_entropy_with_logits(pre, target, reduction="none").sum((1, 2)) / pre.shape[1]
+        return (activate(out_act, pre) - target).pow(2).sum((1, 2)) / pre.shape[1]
+
+    @torch.no_grad()
+    def write_back(self, models: list[Stacked]) -> None:
+        for s, m in enumerate(models):
+            for i in range(m.n_layers):
+                m.weights[i].copy_(self.W[i][s])
+                m.enc_bias[i].copy_(self.b[i][s])
+                m.dec_bias[i].copy_(self.c[i][s])
+                if self.Wd is not None:
+                    m.dec_weights[i].copy_(self.Wd[i][s])
+
+
+class BatchedOptimizer:
+    """torch's RMSprop / SGD / Adam update rules on (S, ...) parameters with one lr per member."""
+
+    def __init__(self, params: list[torch.nn.Parameter], opt, lrs: torch.Tensor) -> None:
+        self.params, self.opt, self.lrs, self.state, self.t = params, opt, lrs, {}, 0
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        o, self.t = self.opt, self.t + 1
+        for p in self.params:
+            g, lr = p.grad, self.lrs.view(-1, *[1] * (p.dim() - 1))
+            st = self.state.setdefault(id(p), {})
+            if o.name == "rmsprop":
+                sq = st.setdefault("sq", torch.zeros_like(p))
+                sq.mul_(o.decay).addcmul_(g, g, value=1 - o.decay)
+                step = g / sq.sqrt().add_(o.eps)
+                if o.momentum > 0:
+                    buf = st.setdefault("buf", torch.zeros_like(p))
+                    step = buf.mul_(o.momentum).add_(step)
+            elif o.name == "sgd":
+                step = g
+                if o.momentum > 0:
+                    buf = st.get("buf")
+                    step = st["buf"] = g.clone() if buf is None else buf.mul_(o.momentum).add_(g)
+            else:
+                m1 = st.setdefault("m", torch.zeros_like(p)).lerp_(g, 1 - o.beta1)
+                m2 = st.setdefault("v", torch.zeros_like(p))
+                m2.mul_(o.beta2).addcmul_(g, g, value=1 - o.beta2)
+                denom = (m2.sqrt() / math.sqrt(1 - o.beta2**self.t)).add_(o.eps)
+                step = m1 / denom / (1 - o.beta1**self.t)
+            p.sub_(lr * step)
+
+
+class EnsembleStage:
+    """The batch loss of one stage for all members (``input`` and ``local`` targets)."""
+
+    def __init__(self, ctxs: list[RunContext], net: BatchedStack, stage: Stage) -> None:
+        if stage.target not in ("input", "local"):
+            raise AebenchError(f"ensemble = true trains reconstruction stages only; stage {stage.label!r} is {stage.target}.")
+        self.ctxs, self.net, self.stage = ctxs, net, stage
+        self.members = [StageLoss(c, stage) for c in ctxs]  # who corrupts / regularizes where, per member
+        self.start = self.members[0].start
+
+    def _each(self, h: torch.Tensor, fns_by_member) -> torch.Tensor:
+        if not any(fns_by_member):
+            return h
+        rows = []
+        for s, fns in enumerate(fns_by_member):
+            x = h[s]
+            for fn in fns:
+                x = fn(x, self.ctxs[s].generator)
+            rows.append(x)
+        return torch.stack(rows)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        net, stage = self.net, self.stage
+        h = x
+        if self.start > 0:
+            with torch.no_grad():
+                for i in range(self.start):
+                    h = net.encode_layer(i, h)
+        local_target = h
+        penalties = [None] * len(self.members)  # per member: the solo run's loss includes its own
+        for i in range(self.start, stage.depth):
+            h = self._each(h, [m.input_noise[i] for m in self.members])
+            h_in = h
+            pre_noise = [m.pre_noise[i] for m in self.members]
+            noise = (lambda a, pn=pre_noise: self._each(a, pn)) if any(pre_noise) else None
+            h = net.encode_layer(i, h, noise)
+            for s, m in enumerate(self.members):
+                for r in m.penalties.get(i, ()):
+                    Wd = net.W[i][s].t() if net.Wd is None else net.Wd[i][s]
+                    view = LayerView(i, net.W[i][s], net.b[i][s], net.acts[i], Wd)
+                    term = r.params.weight * r.penalty(view, h_in[s], h[s])
+                    penalties[s] = term if penalties[s] is None else penalties[s] + term
+        if stage.target == "local":
+            j = stage.depth - 1
+            per_member = net.loss(local_target, net.decode_layer(j, h, act=False), j)
+        else:
+            for i in reversed(range(1, stage.depth)):
+                h = net.decode_layer(i, h)
+            per_member = net.loss(x, net.decode_layer(0, h, act=False), 0)
+        if any(p is not None for p in penalties):
+            per_member = per_member + torch.stack([p if p is not None else per_member.new_zeros(()) for p in penalties])
+        self.last = per_member.detach()
+        return per_member.sum()
+
+
+def train_ensemble(ctxs: list[RunContext], evaluators: list[list], on_epoch=None, stop=None) -> list[list[dict]]:
+    """Train all members; returns each member's per-epoch records (as the solo Trainer's)."""
+    from aebench.engine.runner import RunInterrupted
+
+    net = BatchedStack([c.model for c in ctxs])
+    c0, S = ctxs[0], len(ctxs)
+    device, bs = c0.device, c0.spec.optimizer.batch_size
+    train = [c.splits["train"] for c in ctxs]
+    records: list[list[dict]] = [[] for _ in ctxs]
+    failed: dict[int, str] = {}
+    steps = 0
+    for stage in c0.stages:
+        trainable = [p for i in stage.train_layers for p in net.layer_parameters(i)]
+        for i in range(len(net.W)):
+            for p in net.layer_parameters(i):
+                p.requires_grad_(any(p is q for q in trainable))
+        lrs = [stage.lr or c.spec.optimizer.lr for c in ctxs]
+        if len(set(lrs)) == 1:  # one lr: torch's fused/multi-tensor kernels act member-wise already
+            from aebench.engine.optim import make_optimizer
+
+            opt = make_optimizer(trainable, c0.spec.optimizer, lrs[0])
+        else:
+            opt = BatchedOptimizer(trainable, c0.spec.optimizer, torch.tensor(lrs, device=device))
+        loss_fn = EnsembleStage(ctxs, net, stage)
+        for _ in range(stage.epochs):
+            t0 = time.perf_counter()
+            perms = torch.stack([torch.randperm(len(train[0]), generator=c.generator, device=device) for c in ctxs])
+            total = torch.zeros(S, device=device)
+            n_batches = 0
+            for start in range(0, len(train[0]), bs):
+                if stop is not None and stop.is_set():
+                    raise RunInterrupted("stopped")
+                idx = perms[:, start : start + bs]
+                x = train[0].x[idx].to(torch.float32).mul_(train[0].scale)  # (S, B, features)
+                loss = loss_fn(x)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss_fn.last
+                n_batches += 1
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            seconds = (time.perf_counter() - t0) / S  # each member's share of the batched epoch
+            steps += n_batches
+            net.write_back([c.model for c in ctxs])
+            for s, ctx in enumerate(ctxs):
+                if s in failed:
+                    continue
+                mean = float(total[s]) / n_batches
+                epoch = len(records[s]) + 1
+                if not math.isfinite(mean):
+                    failed[s] = f"training diverged: the loss became {mean} in epoch {epoch} ({stage.label})."
+                    continue
+                rec = {"epoch": epoch, "stage": stage.label, "loss": mean, "steps": steps, "seconds": seconds, "vars": {}}
+                ctx.model.eval()
+                with torch.no_grad():
+                    for ev in evaluators[s]:
+                        for name, da in (ev.on_epoch(ctx, epoch) or {}).items():
+                            rec["vars"][name] = da.to_dict()
+                records[s].append(rec)
+                if on_epoch is not None:
+                    on_epoch(ctx.run_id, {"loss": mean, "stage": stage.label, "epoch": epoch, "total_epochs": sum(x.epochs for x in c0.stages)})
+    for s, ctx in enumerate(ctxs):
+        ctx.extras["records"] = records[s]
+        if s in failed:
+            ctx.extras["failed"] = failed[s]
+    return records

@@ -1,0 +1,53 @@
+"""Seed ensembles: every member equals its solo run to float tolerance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import TINY, write_spec
+
+import aebench
+from aebench.spec import Spec
+from aebench.sweep import group_runs
+
+SWEEP = TINY.replace("seeds = [0]", "seeds = [0, 1, 2]") + """
+regularizers = [{ name = "contractive", weight = 0.01 }]
+[sweep]
+"corruption.level" = [0.1, 0.3]
+"optimizer.lr" = [0.01, 0.005]
+"""
+
+
+@pytest.mark.parametrize("schedule,optimizer", [("joint", "rmsprop"), ("pretrain-joint-reg", "adam"), ("layerwise", "sgd")])
+def test_each_member_equals_its_solo_run(tmp_path, schedule, optimizer):
+    text = SWEEP.replace('name = "joint"', f'name = "{schedule}"').replace('name = "rmsprop"', f'name = "{optimizer}"')
+    solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", progress=False)
+    spec = Spec.from_text("ensemble = true\n" + text)
+    assert [len(g) for g in group_runs(spec)] == [12]  # seeds, noise levels and lrs share one batched model
+    ens = aebench.run(spec, out=tmp_path / "ens", progress=False)
+    assert set(ens["status"].values.ravel()) == {"done"}
+    for name in ("recon_error", "loss", "recon_error_final"):
+        xr.testing.assert_allclose(ens[name], solo[name], rtol=2e-4, atol=1e-5)
+    xr.testing.assert_equal(ens["steps"], solo["steps"])
+
+
+def test_members_with_other_shapes_train_apart(tmp_path):
+    spec = Spec.from_text("ensemble = true\n" + TINY.replace("seeds = [0]", "seeds = [0, 1]") + '[sweep]\n"model.layers" = [[16], [8, 4]]\n')
+    assert [len(g) for g in group_runs(spec)] == [2, 2]
+
+
+def test_a_diverging_member_fails_alone(tmp_path):
+    text = "ensemble = true\n" + TINY.replace("seeds = [0]", "seeds = [0, 1]").replace('name = "rmsprop"', 'name = "sgd"').replace(
+        "layers = [32, 16]", 'layers = [32, 16], activation = "linear", output_activation = "linear", loss = "squared-error"'
+    ) + '[sweep]\n"optimizer.lr" = [0.01, 1e6]\n'
+    ds = aebench.run(Spec.from_text(text), out=tmp_path / "o", progress=False)
+    assert list(ds["status"].sel(seed=0).values) == ["done", "failed"]
+    assert np.isfinite(ds["recon_error_final"].sel({"optimizer.lr": 0.01})).all()
+
+
+def test_supervised_stages_are_refused_clearly(tmp_path):
+    text = "ensemble = true\n" + TINY.replace("seeds = [0]", "seeds = [0, 1]").replace('{ name = "joint", epochs = 2 }', '{ name = "finetune", epochs = 2 }')
+    ds = aebench.run(Spec.from_text(text), out=tmp_path / "o", progress=False)
+    assert set(ds["status"].values.ravel()) == {"failed"}
+    assert "reconstruction stages only" in str(ds["reason"].values.ravel()[0])
