@@ -169,7 +169,7 @@ class Finetune(Evaluator):
                 loss.backward()
                 opt.step()
             with torch.no_grad():
-                errs = [_class_error(sub, s) for s in SPLITS]
+                errs = [sub.class_error(s) for s in SPLITS]
             curve.append(errs)
             if errs[1] < best:
                 best, best_epoch = errs[1], epoch
@@ -186,14 +186,6 @@ class Finetune(Evaluator):
                 attrs=_attrs("classification error per fine-tuning epoch"),
             ),  # fmt: skip
         }
-
-
-def _class_error(ctx, split: str) -> float:
-    wrong = n = 0
-    for x, y in ctx.batches(split, 1000):
-        wrong += int((ctx.head(ctx.model.encode(x)).argmax(1) != y).sum())
-        n += len(y)
-    return wrong / max(n, 1)
 
 
 # --------------------------------------------------------------------------- parzen

@@ -69,6 +69,15 @@ class RunContext:
         for start in range(0, n, batch_size):
             yield s.rows(slice(start, min(start + batch_size, n))), s.y[start : start + batch_size]
 
+    def class_error(self, split: str, batch_size: int = 1000) -> float:
+        """Error rate of the softmax head on the top code of a whole split."""
+        wrong = n = 0
+        with torch.no_grad():
+            for x, y in self.batches(split, batch_size):
+                wrong += int((self.head(self.model.encode(x)).argmax(1) != y).sum())
+                n += len(y)
+        return wrong / max(n, 1)
+
     def features(self, split: str, upto: int | None = None, batch_size: int = 1000) -> torch.Tensor:
         """Clean encodings of a whole split (top layer by default)."""
         with torch.no_grad():

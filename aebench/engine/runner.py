@@ -246,13 +246,7 @@ def _autocast(device: torch.device, precision: str):
 
 
 def _class_error(ctx: RunContext) -> xr.DataArray:
-    errs = []
-    for split in ("train", "valid", "test"):
-        wrong = n = 0
-        for x, y in ctx.batches(split, 1000):
-            wrong += int((ctx.head(ctx.model.encode(x)).argmax(1) != y).sum())
-            n += len(y)
-        errs.append(wrong / max(n, 1))
+    errs = [ctx.class_error(split) for split in ("train", "valid", "test")]
     attrs = {"long_name": "classification error of the softmax head", "units": "1"}
     return xr.DataArray(errs, dims="split", coords={"split": ["train", "valid", "test"]}, attrs=attrs)
 
