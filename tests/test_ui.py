@@ -164,3 +164,18 @@ def test_sweep_builder_adds_any_parameter(tmp_path):
     wb.add_sweep_axis("schedule.name", ["joint", "alpha"])
     spec = wb.spec
     assert spec.sweep_dims() == ["corruption.level", "schedule.name"] and len(spec.runs) == 4
+
+
+def test_ensemble_and_precision_from_the_workbench(tmp_path):
+    wb = Workbench(TINY, out=tmp_path)
+    wb.set(seeds=[0, 1], ensemble=True)
+    assert wb.ensemble.value and wb.spec.raw["ensemble"] is True
+    wb.precision.value = "bfloat16"
+    assert wb.spec.runs[0].precision == "bfloat16"
+    wb.precision.value = "float32"
+    wb.launch()
+    ds = wb.wait(timeout=300)
+    assert set(ds["status"].values.ravel()) == {"done"}
+    import xarray as xr
+
+    assert xr.open_dataset(wb.out / "runs" / "run-0000" / "metrics.nc").attrs["ensemble_members"] == 2

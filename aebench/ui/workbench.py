@@ -123,6 +123,8 @@ class Workbench(W.VBox):
         self.device = W.Dropdown(options=devices, value="auto", description="device", style=STYLE,
                                  tooltip=f"CUDA {'available' if torch.cuda.is_available() else 'not available on this machine'}")  # fmt: skip
         self.executor = W.Dropdown(options=["local", "process", "dask"], description="executor", style=STYLE)
+        self.ensemble = W.Checkbox(description="ensemble (train seeds / shared-shape points as one batched model)", indent=False)
+        self.precision = W.Dropdown(options=["float32", "bfloat16", "float16"], description="precision", style=STYLE)
         self.launch_button = W.Button(description="Launch", button_style="success", icon="play")
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.launch_button.on_click(lambda _b: self.launch())
@@ -144,7 +146,7 @@ class Workbench(W.VBox):
         compose = W.Accordion(children=[
             W.VBox([self.name, self.data]), self.model, self.corruptions, self.regularizers,
             self.schedules, self.optimizer, W.HBox(list(self.evaluators.values())),
-            W.VBox([self._sweep_adder, self.sweep_rows, self.sweep_mode, self.seeds, self.device, self.executor]),
+            W.VBox([self._sweep_adder, self.sweep_rows, self.sweep_mode, self.seeds, self.device, self.executor, self.ensemble, self.precision]),
         ])  # fmt: skip
         for i, title in enumerate(["data", "model", "corruption", "regularizers", "schedule (stages)", "optimizer", "evaluators", "sweep, seeds, device"]):
             compose.set_title(i, title)
@@ -181,6 +183,8 @@ class Workbench(W.VBox):
         self.sweep_mode.value = sweep.pop("mode", "grid")
         self.sweep_rows.value = "\n".join(f"{k} = {to_text(v)}" for k, v in sweep.items())
         self.seeds.value = to_text(raw.get("seeds", [0]))
+        self.ensemble.value = bool(raw.get("ensemble", False))
+        self.precision.value = raw.get("precision", "float32")
         self.refresh_sweep_keys()
 
     def add_sweep_axis(self, key: str, values: list[Any]) -> None:
@@ -209,6 +213,10 @@ class Workbench(W.VBox):
             "optimizer": {"name": self.optimizer.raw()["name"], **self.optimizer.values()},
             "evaluate": {n: self._evaluator_params.get(n, {}) for n, box in self.evaluators.items() if box.value},
         }
+        if self.ensemble.value:
+            raw["ensemble"] = True
+        if self.precision.value != "float32":
+            raw["precision"] = self.precision.value
         sweep = self._sweep()
         if sweep:
             raw["sweep"] = sweep
