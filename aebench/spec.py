@@ -344,12 +344,14 @@ def set_dotted(d: dict[str, Any], key: str, value: Any, source: str = "<spec>") 
             if not part.isdigit() or int(part) >= len(node):
                 _raise([f"sweep key {key!r}: {'.'.join(parts[:depth])} has no entry {part}"], source)
             node = node[int(part)]
-        else:
+        elif isinstance(node, dict):
             if part not in node:
                 node[part] = [] if nxt.isdigit() else {}
-            elif not isinstance(node[part], (dict, list)):
-                node[part] = {"name": node[part]} if part in ("optimizer",) else node[part]
+            elif part == "optimizer" and isinstance(node[part], str):
+                node[part] = {"name": node[part]}  # `optimizer = "adam"` is shorthand for a table
             node = node[part]
+        else:
+            _raise([f"sweep key {key!r}: {'.'.join(parts[:depth])} is not a table"], source)
     last = parts[-1]
     if isinstance(node, list):
         if not last.isdigit() or int(last) >= len(node):

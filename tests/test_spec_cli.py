@@ -106,3 +106,10 @@ def test_run_twice_into_one_folder_keeps_results(cli, tmp_path, tiny_spec):
 def test_api_raises_spec_error(tmp_path):
     with pytest.raises(aebench.SpecError, match="schedule.epochs = 0"):
         Spec.from_text(TINY.replace("epochs = 2", "epochs = 0"))
+
+
+def test_dotted_keys_through_scalars_are_errors_and_optimizer_shorthand_works():
+    with pytest.raises(aebench.SpecError, match="sweep key 'name.x': name is not a table"):
+        Spec.from_text(TINY + '[sweep]\n"name.x" = [1]\n')
+    spec = Spec.from_text(TINY.replace('optimizer = { name = "rmsprop", lr = 0.01, batch_size = 50 }', 'optimizer = "adam"') + '[sweep]\n"optimizer.lr" = [0.1, 0.2]\n')
+    assert [(r.optimizer.name, r.optimizer.lr) for r in spec.runs] == [("adam", 0.1), ("adam", 0.2)]
