@@ -103,7 +103,9 @@ nb(
 
 Masking vs Gaussian vs salt-and-pepper noise, and contractive vs sparsity vs weight decay,
 on one architecture; first-layer filters and reconstructions side by side; then the
-DAE ≈ CAE relation for small Gaussian noise, shown numerically."""),
+DAE ≈ CAE relation for small Gaussian noise, shown numerically.
+
+**Scale and GPU.** Parameters are in the second code cell: raise `SUBSET`, `WIDTH` and `EPOCHS` towards the papers' settings; on a GPU add `device="cuda"` to `aebench.run` (or `--device cuda` on the command line)."""),
     code(SETUP),
     code("SUBSET, WIDTH, EPOCHS = 2000, 100, 5"),
     code('''base = {
@@ -166,10 +168,10 @@ rows = []
 for sigma in (0.1, 0.03, 0.01):
     with torch.no_grad():
         clean = (r(x) - x).pow(2).sum(1).mean()
-        noisy = torch.stack([(r(x + sigma * torch.randn(x.shape, generator=g, dtype=x.dtype)) - x).pow(2).sum(1).mean() for _ in range(1000)]).mean()
+        noisy = torch.stack([(r(x + sigma * torch.randn(x.shape, generator=g, dtype=x.dtype)) - x).pow(2).sum(1).mean() for _ in range(2000)]).mean()
     rows.append((sigma, float((noisy - clean) / (sigma**2 * jac))))
 print(pd.DataFrame(rows, columns=["sigma", "ratio"]).round(2).to_string(index=False))'''),
-    md("The ratio approaches 1 as σ shrinks (the Monte-Carlo average over 1000 draws carries a little noise): for small noise the denoising criterion and an explicit Jacobian penalty agree."),
+    md("The ratio approaches 1 as σ shrinks (the Monte-Carlo average over 2000 draws carries a little noise): for small noise the denoising criterion and an explicit Jacobian penalty agree."),
 )
 
 nb(
@@ -252,7 +254,9 @@ The same network trained on labels from random initialisation (`supervised`) vs
 greedy layer-wise pre-training followed by supervised fine-tuning (`layerwise` then
 `finetune`), over many seeds: distributions of test error, trajectories of the networks
 in function space, and first-layer filters. Digits (8×8) keep it fast; use `mnist` and more
-seeds to approach the paper (which used 400 seeds)."""),
+seeds to approach the paper (which used 400 seeds).
+
+**Scale and GPU.** `SEEDS`, `WIDTH` and the epochs are at the top; on a GPU pass `device="cuda"` to `aebench.run`, and add `"ensemble": True` to the spec to train the seeds as one batched model."""),
     code(SETUP),
     code("SEEDS, WIDTH, PRE_EPOCHS, MAX_EPOCHS = list(range(8)), 64, 10, 40"),
     code('''spec = aebench.Spec.from_dict({
@@ -305,7 +309,9 @@ nb(
 
 A plug-in is a set of component classes returned by hooks. Installed plug-ins are found
 through the `aebench` entry-point group (see `plugins/aebench-plugin-template/` and
-`docs/plugins.md`); here we write one in the notebook and register it in-process."""),
+`docs/plugins.md`); here we write one in the notebook and register it in-process.
+
+**GPU.** Components receive tensors on the run's device and its generator: draw noise with `device=h.device, generator=generator` and a plug-in runs on CUDA unchanged."""),
     code(SETUP),
     code('''import torch
 from pydantic import Field
@@ -378,7 +384,9 @@ nb(
 corruptions, regularizers, chained schedule stages, optimizer, evaluators, a sweep and seeds,
 then **Launch**. Runs go in the background (the kernel stays free), with progress bars, a
 live plot and a results table; **Stop** leaves resumable state. Everything the buttons do
-has a Python API, used below."""),
+has a Python API, used below.
+
+**GPU.** The *device* drop-down lists `cuda` when torch sees a GPU; *ensemble* trains seeds as one batched model, which pays off most on a GPU."""),
     code(SETUP),
     code('''# NBVAL_IGNORE_OUTPUT
 from aebench.ui import Workbench
