@@ -75,3 +75,9 @@ def test_digits_is_small_and_scaled():
     d = Digits(Digits.Params()).load()
     assert (len(d.train.y), len(d.valid.y), len(d.test.y)) == (1197, 300, 300)
     assert d.train.x.max() * d.scale == 1.0
+
+
+def test_missing_mnist_folder_says_how_to_get_it(tmp_path, cli):
+    spec = write_spec(tmp_path, TINY.replace('name = "digits", subset = 300, eval_subset = 100', f'name = "mnist", path = "{tmp_path / "nowhere"}"'))
+    code, _, err = cli("run", spec, "--out", tmp_path / "out", "--quiet")
+    assert code == 2 and "does not exist" in err and "aebench data download mnist" in err

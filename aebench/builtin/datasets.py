@@ -26,9 +26,13 @@ MNIST_FILES = {
 
 
 def default_mnist_dir() -> Path:
-    """``$AEBENCH_MNIST``, else the ``data/mnist`` folder of the aebench checkout."""
+    """``$AEBENCH_MNIST``; else the checkout's embedded ``data/mnist``; else the cache
+    folder that ``aebench data download mnist`` fills (an installed wheel has no data/)."""
     env = os.environ.get("AEBENCH_MNIST")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "data" / "mnist"
+    if env:
+        return Path(env)
+    embedded = Path(__file__).resolve().parents[2] / "data" / "mnist"
+    return embedded if embedded.is_dir() else cache.data_home() / "mnist"
 
 
 class SubsetParams(DatasetParams):
@@ -56,6 +60,11 @@ class MnistParams(SubsetParams):
 @functools.lru_cache(maxsize=4)
 def _read_mnist(folder: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     path = Path(folder)
+    if not path.is_dir():
+        raise DataError(
+            f"MNIST folder {path} does not exist: run `aebench data download mnist`, or point "
+            "AEBENCH_MNIST (or data.path) at a folder with the four IDX files and their SHA256SUMS."
+        )
     sums = verify_sums(path, list(MNIST_FILES.values()))
     arrays = {key: read_idx(path / name) for key, name in MNIST_FILES.items()}
     for part in ("train", "test"):
