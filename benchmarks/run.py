@@ -13,12 +13,10 @@ import socket
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 import aebench
-from aebench.engine.context import to_device
 from aebench.engine.runner import RunOptions, Trainer, build_context
 from aebench.functional import contractive_penalty, parzen_log_likelihood
 

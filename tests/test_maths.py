@@ -112,12 +112,12 @@ def test_linear_autoencoder_reaches_the_pca_error(tmp_path):
 
     import aebench
 
-    text = f"""
+    text = """
 name = "pca"
-data = {{ name = "digits" }}
-model = {{ name = "stacked", layers = [10], tied = false, activation = "linear", output_activation = "linear", loss = "squared-error" }}
-schedule = {{ name = "joint", epochs = 150 }}
-optimizer = {{ name = "adam", lr = 0.005, batch_size = 100 }}
+data = { name = "digits" }
+model = { name = "stacked", layers = [10], tied = false, activation = "linear", output_activation = "linear", loss = "squared-error" }
+schedule = { name = "joint", epochs = 150 }
+optimizer = { name = "adam", lr = 0.005, batch_size = 100 }
 """
     ds = aebench.run(aebench.Spec.from_text(text), out=tmp_path / "o", progress=False)
     ae_err = float(ds["recon_error_final"].sel(split="train").squeeze())
@@ -130,7 +130,6 @@ optimizer = {{ name = "adam", lr = 0.005, batch_size = 100 }}
 
 def test_corruption_is_off_at_evaluation_time():
     """The recon evaluator sees the clean input: the corruption level does not change it."""
-    import aebench
     from aebench.builtin.evaluators import Recon
     from aebench.engine.runner import build_context
     from aebench.spec import Spec

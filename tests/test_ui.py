@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+from typing import Literal
 
 import pytest
 import torch
@@ -64,7 +65,7 @@ def test_inline_validation_blocks_launch(tmp_path):
 def test_form_for_a_third_party_params():
     class MyParams(RegularizerParams):
         rho: float = Field(0.05, gt=0, lt=1, description="target")
-        mode: __import__("typing").Literal["a", "b"] = "a"
+        mode: Literal["a", "b"] = "a"
         flag: bool = False
         sizes: list[int] = [1, 2]
 

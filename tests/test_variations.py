@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import ROOT, TINY, write_spec
+from conftest import ROOT, TINY
 
 import aebench
 from aebench.builtin.datasets import make_variation

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from aebench.components import Evaluator, Params, Stage
 from aebench.engine.context import SPLITS
-from aebench.evaluate.chain import input_corruption, nearest_rows, walkback_chain
+from aebench.evaluate.chain import nearest_rows, walkback_chain
 from aebench.evaluate.stats import binomial_ci
 from aebench.functional import parzen_log_likelihood
 from aebench.hookspecs import hookimpl

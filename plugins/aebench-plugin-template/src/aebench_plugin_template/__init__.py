@@ -20,7 +20,6 @@ from aebench.components import (
     Regularizer,
     RegularizerParams,
     Schedule,
-    ScheduleParams,
     Split,
     Stage,
 )
