@@ -93,21 +93,27 @@ def load_results(path: str | Path) -> xr.Dataset:
         raise ResultsError(f"results file {path} cannot be read ({type(exc).__name__}: {exc}).") from None
 
 
-def merge_runs(out: Path, runs: list, dims: list[str], attrs: dict[str, Any]) -> xr.Dataset:
+def merge_runs(out: Path, runs: list, dims: list[str], attrs: dict[str, Any], loaded: dict[str, xr.Dataset] | None = None) -> xr.Dataset:
     """One Dataset: a dimension per sweep axis (named by its dotted key) plus ``seed``.
 
     Grid sweeps unstack onto their axes; zip sweeps and ``[[runs]]`` lists keep one
     ``point`` dimension with each swept key as a coordinate along it. Failed runs keep
-    their place with ``status = "failed"`` and NaN metrics.
+    their place with ``status = "failed"`` and NaN metrics. ``loaded`` caches finished
+    runs' metrics across calls, so a sweep reads each metrics.nc once.
     """
     grid = attrs.get("sweep_mode", "grid") == "grid" and not attrs.get("explicit_runs")
     parts = []
     for run in runs:
         store = RunStore(out, run.run_id)
-        ds = store.load_metrics()
         status = store.status()
-        if ds is None or status.get("status") != "done":
+        if status.get("status") != "done":
             ds = xr.Dataset()
+        elif loaded is not None and run.run_id in loaded:
+            ds = loaded[run.run_id].copy()
+        else:
+            ds = store.load_metrics() or xr.Dataset()
+            if loaded is not None:
+                loaded[run.run_id] = ds.copy()
         ds.attrs = {}  # run attributes differ; the merged dataset gets the sweep's own
         ds["status"] = xr.DataArray(status.get("status", "missing"), attrs=STATUS_ATTRS)
         ds["reason"] = xr.DataArray(status.get("reason", ""), attrs={"long_name": "why the run failed", "units": "1"})

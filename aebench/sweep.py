@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -340,21 +341,37 @@ def run(
         attrs = _attrs(spec, device, checksums)
         dims = spec.sweep_dims()
         bar = _overall_bar(len(spec.runs), progress)
+        loaded: dict[str, xr.Dataset] = {}
+        last_write = [0.0]
 
         def done(run: RunSpec, status: str) -> None:
             bar.update(1)
-            write_results(merge_runs(out, spec.runs, dims, attrs), out)
+            # Keep results.nc current while the sweep runs, but at most every few seconds:
+            # a merge of hundreds of runs after each one would cost O(n²).
+            if time.monotonic() - last_write[0] >= MERGE_EVERY_S:
+                write_results(merge_runs(out, spec.runs, dims, attrs, loaded), out)
+                last_write[0] = time.monotonic()
             if on_run_done is not None:
                 on_run_done(run, status)
 
         try:
             kwargs = {"out": out, "device": device, "resume": resume, "progress": progress, "stop": stop, "on_epoch": on_epoch}
             ex.map(group_runs(spec), kwargs, done)
+        except BaseException:
+            try:  # Ctrl-C or Stop: still merge what finished, then re-raise the interruption
+                write_results(merge_runs(out, spec.runs, dims, attrs, loaded), out)
+            except Exception:
+                pass
+            raise
         finally:
             bar.close()
-        ds = merge_runs(out, spec.runs, dims, attrs)
+        ds = merge_runs(out, spec.runs, dims, attrs, loaded)
         write_results(ds, out)
     return ds
+
+
+#: the least time between two intermediate writes of results.nc during a sweep
+MERGE_EVERY_S = 5.0
 
 
 def _attrs(spec: Spec, device: str, checksums: dict[str, Any]) -> dict[str, Any]:

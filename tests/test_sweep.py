@@ -165,6 +165,7 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "--resume" in err and "Traceback" not in err
     assert _status(out, "run-0000") == "interrupted" and not (out / ".lock").exists()
+    assert aebench.load_results(out)["status"].size == 4  # merged on the way out, though nothing finished
     res = subprocess.run([sys.executable, "-m", "aebench", "run", spec, "--out", out, "--resume", "--quiet"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert set(aebench.load_results(out)["status"].values.ravel()) == {"done"}

@@ -139,11 +139,19 @@ def mnist_digits() -> tuple[np.ndarray, np.ndarray]:
     return x, np.concatenate([d.train.y, d.valid.y, d.test.y])
 
 
+@functools.lru_cache(maxsize=4)
+def _cached(name: str, seed: int, mtime_ns: int) -> tuple[dict[str, np.ndarray], str] | None:
+    """The verified cache file, read once per process (and again when the file changes)."""
+    arrays = cache.load_cached(name, seed)
+    return None if arrays is None else (arrays, cache.arrays_digest(arrays))
+
+
 def make_variation(name: str, seed: int, progress: bool = False) -> tuple[dict[str, np.ndarray], str, bool]:
     """(arrays, checksum, was cached) of a generated variation set, building the cache if needed."""
-    cached = cache.load_cached(name, seed)
-    if cached is not None:
-        return cached, cache.arrays_digest(cached), True
+    npz = cache.paths(name, seed)[0]
+    hit = _cached(name, seed, npz.stat().st_mtime_ns) if npz.is_file() else None
+    if hit is not None:
+        return hit[0], hit[1], True
     from tqdm.auto import tqdm
 
     sizes = variations.SIZES[name]
