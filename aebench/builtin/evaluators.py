@@ -144,38 +144,24 @@ class Finetune(Evaluator):
     Params = FinetuneParams
 
     def evaluate(self, ctx):
-        from aebench.engine.optim import make_optimizer
-        from aebench.engine.stage import StageLoss
+        from aebench.engine.runner import RunOptions, Trainer
+        from aebench.plugins import registry
 
         p = self.params
         sub = copy.copy(ctx)
         sub.model = copy.deepcopy(ctx.model)  # the run's own model is left as trained
+        sub.extras = {}  # the run's records stay the run's
         sub.head = torch.nn.Linear(sub.model.sizes[-1], max(ctx.data.n_classes, 2)).to(ctx.device)
         torch.nn.init.zeros_(sub.head.weight)
         torch.nn.init.zeros_(sub.head.bias)
-        sub.model.requires_grad_(True)
         n = sub.model.n_layers
-        stage = Stage("finetune", tuple(range(n)), n, "labels", p.epochs, corrupt="none", regularize=False)
-        loss_fn = StageLoss(sub, stage)
-        opt = make_optimizer([*sub.model.parameters(), *sub.head.parameters()], ctx.spec.optimizer, p.lr)
-        train, bs = ctx.splits["train"], ctx.spec.optimizer.batch_size
-        curve, best, best_state = [], math.inf, None
-        for epoch in range(p.epochs):
-            perm = torch.randperm(len(train), generator=ctx.generator, device=ctx.device)
-            for start in range(0, len(train), bs):
-                idx = perm[start : start + bs]
-                loss = loss_fn(train.rows(idx), train.y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            with torch.no_grad():
-                errs = [sub.class_error(s) for s in SPLITS]
-            curve.append(errs)
-            if errs[1] < best:
-                best, best_epoch = errs[1], epoch
-                best_state = errs
-            elif epoch - best_epoch >= p.patience:
-                break
+        sub.stages = [Stage("finetune", tuple(range(n)), n, "labels", p.epochs, corrupt="none", regularize=False,
+                            lr=p.lr, patience=p.patience, train_head=True)]  # fmt: skip
+        # The engine's own stage runner: the same loop and early stopping as a finetune stage.
+        trainer = Trainer(sub, [], RunOptions(ctx.device, progress=False, hooks=False), None, registry())
+        trainer.run()
+        curve = [r["vars"]["class_error"]["data"] for r in trainer.records]
+        best_state = min(curve, key=lambda errs: errs[1])  # first epoch with the best validation error
         test_err = best_state[2]
         return {
             "finetune_error": xr.DataArray(test_err, attrs=_attrs("fine-tuned MLP test error (best validation epoch)")),

@@ -36,6 +36,7 @@ class RunOptions:
     stop: threading.Event | None = None
     position: int = 0  # tqdm bar row
     on_epoch: Any = None  # callable(run_id, metrics) after every epoch (the Workbench's live view)
+    hooks: bool = True  # False for an evaluator's private training: plug-in callbacks see runs only
 
 
 def resolve_device(name: str) -> torch.device:
@@ -160,7 +161,8 @@ class Trainer:
             self.records.append(record)
             self.early_stopping(stage, record)
             metrics = _scalars(record)
-            self.reg.manager.hook.aebench_on_epoch_end(run=ctx, epoch=record["epoch"], metrics=metrics)
+            if self.opts.hooks:
+                self.reg.manager.hook.aebench_on_epoch_end(run=ctx, epoch=record["epoch"], metrics=metrics)
             if self.opts.on_epoch is not None:
                 self.opts.on_epoch(ctx.run_id, {**metrics, "epoch": record["epoch"], "total_epochs": sum(s.epochs for s in ctx.stages)})
             if self.checkpoint is not None:
