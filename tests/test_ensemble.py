@@ -51,3 +51,31 @@ def test_supervised_stages_are_refused_clearly(tmp_path):
     ds = aebench.run(Spec.from_text(text), out=tmp_path / "o", progress=False)
     assert set(ds["status"].values.ravel()) == {"failed"}
     assert "reconstruction stages only" in str(ds["reason"].values.ravel()[0])
+
+
+def test_untied_members_equal_their_solo_runs(tmp_path):
+    text = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace("layers = [32, 16]", "layers = [32, 16], tied = false")
+    solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", progress=False)
+    ens = aebench.run(Spec.from_text("ensemble = true\n" + text), out=tmp_path / "ens", progress=False)
+    for name in ("recon_error", "loss"):
+        xr.testing.assert_allclose(ens[name], solo[name], rtol=2e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("decoder", [False, True])
+def test_batched_linear_gradients_match_autograd(decoder):
+    """The hand-written backward (weight gradient in the weight's own layout) against gradcheck."""
+    import torch
+
+    from aebench.engine.ensemble import BatchedLinear
+
+    g = torch.Generator().manual_seed(0)
+    S, B, n_in, n_out = 3, 5, 7, 4
+    W = torch.randn(S, n_out, n_in, generator=g, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(S, B, n_out if decoder else n_in, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(S, n_in if decoder else n_out, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda h, W, b: BatchedLinear.apply(h, W, b, decoder), (h, W, b))
+    out = BatchedLinear.apply(h, W, b, decoder)
+    ref = torch.stack([(h[s] @ (W[s] if decoder else W[s].T)) + b[s] for s in range(S)])
+    torch.testing.assert_close(out, ref)
+    out.sum().backward()
+    assert W.grad.is_contiguous()

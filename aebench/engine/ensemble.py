@@ -42,6 +42,32 @@ def group_key(run) -> str:
     return json.dumps(strip(raw), sort_keys=True, default=str)
 
 
+class BatchedLinear(torch.autograd.Function):
+    """``h @ W^T + b`` (an encoder) or, with ``decoder``, ``h @ W + b`` (its tied decoder).
+
+    Autograd's own ``bmm`` backward returns the encoder's weight gradient transposed, so a
+    tied weight would sum a (S, out, in) and a strided (S, in, out) gradient every step;
+    here both come out in the weight's own layout (adding them for 8 members of 256×784:
+    1.5 ms strided, 0.16 ms contiguous, on 2 CPU cores).
+    """
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, W: torch.Tensor, b: torch.Tensor, decoder: bool) -> torch.Tensor:
+        ctx.save_for_backward(h, W)
+        ctx.decoder = decoder
+        return torch.baddbmm(b.unsqueeze(1), h, W if decoder else W.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        h, W = ctx.saved_tensors
+        need_h, need_W, need_b, _ = ctx.needs_input_grad
+        gh = torch.bmm(g, W.transpose(1, 2) if ctx.decoder else W) if need_h else None
+        gW = None
+        if need_W:
+            gW = torch.bmm(h.transpose(1, 2), g) if ctx.decoder else torch.bmm(g.transpose(1, 2), h)
+        return gh, gW, g.sum(1) if need_b else None, None
+
+
 class BatchedStack:
     """The weights of S ``stacked`` models as (S, ...) tensors."""
 
@@ -61,14 +87,16 @@ class BatchedStack:
         return [self.W[i], self.b[i], self.c[i], *([self.Wd[i]] if self.Wd else [])]
 
     def encode_layer(self, i: int, h: torch.Tensor, noise=None) -> torch.Tensor:
-        a = torch.baddbmm(self.b[i].unsqueeze(1), h, self.W[i].transpose(1, 2))
+        a = BatchedLinear.apply(h, self.W[i], self.b[i], False)
         if noise is not None:
             a = noise(a)
         return activate(self.acts[i], a)
 
     def decode_layer(self, i: int, h: torch.Tensor, act: bool = True) -> torch.Tensor:
-        Wd = self.W[i] if self.Wd is None else self.Wd[i].transpose(1, 2)  # (S, out, in)
-        pre = torch.baddbmm(self.c[i].unsqueeze(1), h, Wd)
+        if self.Wd is None:  # tied: W (S, out, in) maps the code back
+            pre = BatchedLinear.apply(h, self.W[i], self.c[i], True)
+        else:  # untied: Wd (S, in, out) is an encoder-shaped weight
+            pre = BatchedLinear.apply(h, self.Wd[i], self.c[i], False)
         out_act = self.params.output_activation if i == 0 else self.acts[i - 1]
         return activate(out_act, pre) if act else pre
 
@@ -138,6 +166,7 @@ class EnsembleStage:
         self.start = self.members[0].start
 
     def _each(self, h: torch.Tensor, fns_by_member) -> torch.Tensor:
+        """Each member's corruptions, drawn from its own generator in its solo run's order."""
         if not any(fns_by_member):
             return h
         rows = []
