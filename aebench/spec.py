@@ -161,6 +161,9 @@ def _check_top(raw: dict[str, Any], source: str) -> None:
         problems.append(f"ensemble = {raw['ensemble']!r}: must be true or false")
     if raw.get("precision", "float32") not in PRECISIONS:
         problems.append(f"precision = {raw['precision']!r}: must be one of {', '.join(PRECISIONS)} (mixed precision is opt-in)")
+    if raw.get("ensemble") is True and raw.get("precision") == "float16":
+        problems.append('precision = "float16" with ensemble = true: ensembles train in float32 or bfloat16 '
+                        "(float16 needs loss scaling per run); use bfloat16 or train the runs apart")
     if "name" in raw and not (isinstance(raw["name"], str) and raw["name"]):
         problems.append(f"name = {raw['name']!r}: must be a non-empty string")
     seeds = raw.get("seeds", [0])

@@ -66,7 +66,9 @@ def test_batched_linear_gradients_match_autograd(decoder):
     """The hand-written backward (weight gradient in the weight's own layout) against gradcheck."""
     import torch
 
-    from aebench.engine.ensemble import BatchedLinear
+    from aebench.engine.ensemble import batched_linear
+
+    BatchedLinear = batched_linear("cpu")
 
     g = torch.Generator().manual_seed(0)
     S, B, n_in, n_out = 3, 5, 7, 4
@@ -79,3 +81,21 @@ def test_batched_linear_gradients_match_autograd(decoder):
     torch.testing.assert_close(out, ref)
     out.sum().backward()
     assert W.grad.is_contiguous()
+
+
+def test_bfloat16_ensembles_train_in_bfloat16(tmp_path):
+    text = "precision = \"bfloat16\"\n" + TINY.replace("seeds = [0]", "seeds = [0, 1]")
+    solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", progress=False)
+    ens = aebench.run(Spec.from_text("ensemble = true\n" + text), out=tmp_path / "ens", progress=False)
+    f32 = aebench.run(Spec.from_text("ensemble = true\n" + TINY.replace("seeds = [0]", "seeds = [0, 1]")), out=tmp_path / "f32", progress=False)
+    # the ensemble follows the solo bfloat16 runs, not float32 ones
+    gap_solo = float(abs(ens["loss"] - solo["loss"]).max())
+    gap_f32 = float(abs(ens["loss"] - f32["loss"]).max())
+    assert gap_solo < gap_f32 / 10, (gap_solo, gap_f32)
+
+
+def test_float16_ensembles_are_refused_before_anything_runs(tmp_path):
+    from aebench.errors import SpecError
+
+    with pytest.raises(SpecError, match="float16"):
+        Spec.from_text('ensemble = true\nprecision = "float16"\n' + TINY)
