@@ -323,8 +323,11 @@ def run(
     stop: threading.Event | None = None,
     on_run_done: Callable[[RunSpec, str], None] | None = None,
     on_epoch: Callable[[str, dict], None] | None = None,
+    ensemble: bool | None = None,
 ) -> xr.Dataset:
     """Run every run of ``spec`` into ``out`` and return the merged results.
+
+    ``ensemble`` overrides the spec's ``ensemble`` key (and is saved with the spec).
 
     ``out/results.nc`` is (re)written after every finished run, so a partial sweep is
     always readable. Bad input raises :class:`aebench.AebenchError` before anything is
@@ -332,6 +335,8 @@ def run(
     """
     if not isinstance(spec, Spec):
         spec = Spec.from_toml(spec)
+    if ensemble is not None and bool(spec.raw.get("ensemble", False)) != ensemble:
+        spec = Spec.from_dict({**spec.raw, "ensemble": ensemble}, spec.source)
     out = Path(out)
     resolve_device(device)
     checksums = preflight(spec)

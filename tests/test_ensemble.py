@@ -99,3 +99,18 @@ def test_float16_ensembles_are_refused_before_anything_runs(tmp_path):
 
     with pytest.raises(SpecError, match="float16"):
         Spec.from_text('ensemble = true\nprecision = "float16"\n' + TINY)
+
+
+def test_the_cli_flag_turns_ensembles_on_and_refuses_float16(cli, tmp_path):
+    spec = write_spec(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1]"))
+    code, out, err = cli("run", spec, "--out", tmp_path / "o", "--ensemble", "--quiet")
+    assert code == 0, err
+    ds = xr.open_dataset(tmp_path / "o" / "results.nc")
+    assert ds["recon_error_final"].notnull().all()
+    assert "ensemble = true" in (tmp_path / "o" / "spec.toml").read_text()
+    for run in (tmp_path / "o" / "runs").iterdir():  # each member says it trained in a batch of 2
+        assert xr.open_dataset(run / "metrics.nc").attrs["ensemble_members"] == 2
+    f16 = write_spec(tmp_path, 'precision = "float16"\n' + TINY, "f16.toml")
+    code, out, err = cli("run", f16, "--out", tmp_path / "f16", "--ensemble")
+    assert code == 2 and "float16" in err and "Traceback" not in err
+    assert not (tmp_path / "f16").exists()
