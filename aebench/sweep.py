@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import logging
 import os
@@ -108,8 +109,9 @@ def _fail(store, ctx, exc: BaseException, reg) -> str:
 def execute_ensemble(runs: list[RunSpec], out: str | Path, device: str = "auto", resume: bool = False, progress: bool = True,
                      stop: threading.Event | None = None, position: int = 1, on_epoch=None) -> list[str]:  # fmt: skip
     """Train compatible runs as one batched model (``ensemble = true``); each member's folder
-    is written exactly as a solo run's. An interrupted ensemble restarts from scratch."""
-    from aebench.engine.ensemble import train_ensemble
+    is written exactly as a solo run's. The ensemble's own checkpoint lives in
+    ``runs/.ensemble-<digest>.pt`` while it trains, so ``--resume`` continues it."""
+    from aebench.engine.ensemble import EnsembleTrainer
 
     reg = registry()
     stores = [RunStore(Path(out), r.run_id) for r in runs]
@@ -117,18 +119,25 @@ def execute_ensemble(runs: list[RunSpec], out: str | Path, device: str = "auto",
     status = ["done"] * len(runs)
     if len(todo) <= 1:
         return [execute_run(r, out, device, resume, progress, stop, position, on_epoch) for r in runs]
+    members = "\n".join(f"{runs[k].run_id} {runs[k].digest()}" for k in todo)
+    checkpoint = Path(out) / "runs" / f".ensemble-{hashlib.sha256(members.encode()).hexdigest()[:16]}.pt"
+    if not resume:
+        checkpoint.unlink(missing_ok=True)
     devs = [_start(stores[k], runs[k], device, False) for k in todo]
     ctxs: list = []
+    resumed = False
     try:
         ctxs = [build_context(runs[k], devs[0], reg) for k in todo]
         evaluators = [[e.build(reg) for e in runs[k].evaluators] for k in todo]
         for k, ctx in zip(todo, ctxs):
             ctx.extras["run_dir"] = stores[k].dir
             reg.manager.hook.aebench_on_run_start(run=ctx)
-        records = train_ensemble(ctxs, evaluators, on_epoch, stop)
+        trainer = EnsembleTrainer(ctxs, evaluators, on_epoch, stop, checkpoint)
+        resumed = resume and trainer.restore()
+        records = trainer.run()
     except (RunInterrupted, KeyboardInterrupt):
         for k in todo:
-            stores[k].set_status("interrupted", reason="stopped by the user; the ensemble restarts with --resume")
+            stores[k].set_status("interrupted", reason="stopped by the user; finish the ensemble with --resume")
         raise
     except Exception as exc:
         for k in todo:
@@ -140,9 +149,10 @@ def execute_ensemble(runs: list[RunSpec], out: str | Path, device: str = "auto",
             if "failed" in ctx.extras:
                 raise RunFailed(ctx.extras["failed"])
             save_checkpoint(stores[k].checkpoint_path, {"model": ctx.model.state_dict()})
-            status[k] = _finish(runs[k], stores[k], ctx, evaluators[j], records[j], devs[j], reg, ensemble=len(todo))
+            status[k] = _finish(runs[k], stores[k], ctx, evaluators[j], records[j], devs[j], reg, resumed=resumed, ensemble=len(todo))
         except Exception as exc:
             status[k] = _fail(stores[k], ctx, exc, reg)
+    checkpoint.unlink(missing_ok=True)  # every member now has its own final checkpoint.pt
     return status
 
 

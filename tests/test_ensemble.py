@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -114,3 +116,34 @@ def test_the_cli_flag_turns_ensembles_on_and_refuses_float16(cli, tmp_path):
     code, out, err = cli("run", f16, "--out", tmp_path / "f16", "--ensemble")
     assert code == 2 and "float16" in err and "Traceback" not in err
     assert not (tmp_path / "f16").exists()
+
+
+@pytest.mark.parametrize("lrs", [[0.01], [0.01, 0.005]], ids=["torch-optimizer", "batched-optimizer"])
+def test_an_interrupted_ensemble_resumes_where_it_stopped(tmp_path, lrs):
+    import threading
+
+    from aebench.engine.runner import RunInterrupted
+
+    text = "ensemble = true\n" + TINY.replace("seeds = [0]", "seeds = [0, 1]").replace("epochs = 2", "epochs = 4")
+    spec = Spec.from_text(text + f'[sweep]\n"optimizer.lr" = {lrs}\n')
+    members = 2 * len(lrs)
+    reference = aebench.run(spec, out=tmp_path / "ref", progress=False)
+    out, stop, seen = tmp_path / "out", threading.Event(), []
+
+    def stop_after_epoch_2(run_id, metrics):
+        seen.append(metrics["epoch"])
+        if len(seen) == 2 * members:  # every member has finished epoch 2
+            stop.set()
+
+    with pytest.raises(RunInterrupted):
+        aebench.run(spec, out=out, progress=False, stop=stop, on_epoch=stop_after_epoch_2)
+    assert {json.loads(p.read_text())["status"] for p in out.glob("runs/*/status.json")} == {"interrupted"}
+    assert len(list(out.glob("runs/.ensemble-*.pt"))) == 1
+    again: list[int] = []
+    ds = aebench.run(spec, out=out, progress=False, resume=True, on_epoch=lambda run_id, m: again.append(m["epoch"]))
+    assert sorted(set(again)) == [3, 4]  # continued from its checkpoint, not from scratch
+    assert all(xr.open_dataset(p).attrs["resumed"] == 1 for p in out.glob("runs/*/metrics.nc"))
+    assert not list(out.glob("runs/.ensemble-*.pt"))  # each member has its own final checkpoint instead
+    xr.testing.assert_equal(ds["steps"], reference["steps"])
+    for name in ("loss", "recon_error", "recon_error_final"):
+        xr.testing.assert_allclose(ds[name], reference[name], rtol=1e-6, atol=0)

@@ -13,6 +13,7 @@ import json
 import math
 import time
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -136,6 +137,13 @@ class BatchedOptimizer:
         for p in self.params:
             p.grad = None
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "state": [self.state.get(id(p), {}) for p in self.params]}
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        self.t = sd["t"]
+        self.state = {id(p): {k: v.to(p.device) for k, v in st.items()} for p, st in zip(self.params, sd["state"])}
+
     @torch.no_grad()
     def step(self) -> None:
         o, self.t = self.opt, self.t + 1
@@ -219,74 +227,148 @@ class EnsembleStage:
         return per_member.sum()
 
 
-def train_ensemble(ctxs: list[RunContext], evaluators: list[list], on_epoch=None, stop=None) -> list[list[dict]]:
-    """Train all members; returns each member's per-epoch records (as the solo Trainer's)."""
-    from aebench.engine.runner import RunInterrupted, _autocast
+class EnsembleTrainer:
+    """Trains S members as one :class:`BatchedStack`, stage by stage, recording each member's
+    epochs as its solo :class:`~aebench.engine.runner.Trainer` would. With a ``checkpoint``
+    path the whole ensemble (weights, optimizer state, every member's generator, records)
+    is saved after every epoch, so that ``--resume`` continues it where it stopped."""
 
-    net = BatchedStack([c.model for c in ctxs])
-    c0, S = ctxs[0], len(ctxs)
-    device, bs = c0.device, c0.spec.optimizer.batch_size
-    train = [c.splits["train"] for c in ctxs]
-    records: list[list[dict]] = [[] for _ in ctxs]
-    failed: dict[int, str] = {}
-    steps = 0
-    if c0.spec.precision == "float16":  # the spec refuses this too; a direct API call lands here
-        raise AebenchError("ensemble = true trains in float32 or bfloat16: float16 needs loss scaling per run.")
-    amp = _autocast(device, c0.spec.precision)
-    for stage in c0.stages:
+    def __init__(self, ctxs: list[RunContext], evaluators: list[list], on_epoch=None, stop=None, checkpoint: Path | None = None) -> None:
+        if ctxs[0].spec.precision == "float16":  # the spec refuses this too; a direct API call lands here
+            raise AebenchError("ensemble = true trains in float32 or bfloat16: float16 needs loss scaling per run.")
+        self.ctxs, self.evaluators, self.on_epoch, self.stop, self.checkpoint = ctxs, evaluators, on_epoch, stop, checkpoint
+        self.net = BatchedStack([c.model for c in ctxs])
+        self.records: list[list[dict]] = [[] for _ in ctxs]
+        self.failed: dict[int, str] = {}
+        self.steps = self.stage_idx = self.stage_epoch = 0
+        self.opt_state: dict | None = None
+
+    # ---------------------------------------------------------------- checkpoints
+    def _tensors(self) -> dict[str, list[torch.Tensor]]:
+        net = self.net
+        return {"W": net.W, "b": net.b, "c": net.c, **({"Wd": net.Wd} if net.Wd is not None else {})}
+
+    def state(self, opt) -> dict[str, Any]:
+        return {
+            "tensors": {k: [t.detach() for t in ts] for k, ts in self._tensors().items()},
+            "optimizer": opt.state_dict(),
+            "generators": [c.generator.get_state() for c in self.ctxs],
+            "records": json.dumps(self.records),
+            "failed": json.dumps({str(k): v for k, v in self.failed.items()}),
+            "steps": self.steps, "stage_idx": self.stage_idx, "stage_epoch": self.stage_epoch,
+        }  # fmt: skip
+
+    def restore(self) -> bool:
+        """Continue from the checkpoint, if there is a readable one of this very ensemble."""
+        from aebench.engine.checkpoint import load_checkpoint
+
+        st = load_checkpoint(self.checkpoint, self.ctxs[0].device) if self.checkpoint is not None else None
+        if st is None or len(st.get("generators", ())) != len(self.ctxs):
+            return False
+        with torch.no_grad():
+            for k, ts in self._tensors().items():
+                for t, saved in zip(ts, st["tensors"][k]):
+                    t.copy_(saved)
+        for c, g in zip(self.ctxs, st["generators"]):
+            c.generator.set_state(g.cpu())
+        self.records = json.loads(st["records"])
+        self.failed = {int(k): v for k, v in json.loads(st["failed"]).items()}
+        self.steps, self.stage_idx, self.stage_epoch = st["steps"], st["stage_idx"], st["stage_epoch"]
+        self.opt_state = st["optimizer"]
+        return True
+
+    # ------------------------------------------------------------------- training
+    def run(self) -> list[list[dict]]:
+        stages = self.ctxs[0].stages
+        while self.stage_idx < len(stages):
+            self.run_stage(stages[self.stage_idx])
+            self.stage_idx, self.stage_epoch, self.opt_state = self.stage_idx + 1, 0, None
+        self.net.write_back([c.model for c in self.ctxs])
+        for s, ctx in enumerate(self.ctxs):
+            ctx.extras["records"] = self.records[s]
+            if s in self.failed:
+                ctx.extras["failed"] = self.failed[s]
+        return self.records
+
+    def _optimizer(self, stage: Stage):
+        from aebench.engine.optim import make_optimizer
+
+        net, ctxs = self.net, self.ctxs
         trainable = [p for i in stage.train_layers for p in net.layer_parameters(i)]
         for i in range(len(net.W)):
             for p in net.layer_parameters(i):
                 p.requires_grad_(any(p is q for q in trainable))
         lrs = [stage.lr or c.spec.optimizer.lr for c in ctxs]
         if len(set(lrs)) == 1:  # one lr: torch's fused/multi-tensor kernels act member-wise already
-            from aebench.engine.optim import make_optimizer
-
-            opt = make_optimizer(trainable, c0.spec.optimizer, lrs[0])
+            opt = make_optimizer(trainable, ctxs[0].spec.optimizer, lrs[0])
         else:
-            opt = BatchedOptimizer(trainable, c0.spec.optimizer, torch.tensor(lrs, device=device))
-        loss_fn = EnsembleStage(ctxs, net, stage)
-        for _ in range(stage.epochs):
-            t0 = time.perf_counter()
-            perms = torch.stack([torch.randperm(len(train[0]), generator=c.generator, device=device) for c in ctxs])
-            total = torch.zeros(S, device=device)
-            n_batches = 0
-            for start in range(0, len(train[0]), bs):
-                if stop is not None and stop.is_set():
-                    raise RunInterrupted("stopped")
-                idx = perms[:, start : start + bs]
-                x = train[0].x[idx].to(torch.float32).mul_(train[0].scale)  # (S, B, features)
-                with amp:
-                    loss = loss_fn(x)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss_fn.last
-                n_batches += 1
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            seconds = (time.perf_counter() - t0) / S  # each member's share of the batched epoch
-            steps += n_batches
-            net.write_back([c.model for c in ctxs])
-            for s, ctx in enumerate(ctxs):
-                if s in failed:
-                    continue
-                mean = float(total[s]) / n_batches
-                epoch = len(records[s]) + 1
-                if not math.isfinite(mean):
-                    failed[s] = f"training diverged: the loss became {mean} in epoch {epoch} ({stage.label})."
-                    continue
-                rec = {"epoch": epoch, "stage": stage.label, "loss": mean, "steps": steps, "seconds": seconds, "vars": {}}
-                ctx.model.eval()
-                with torch.no_grad():
-                    for ev in evaluators[s]:
-                        for name, da in (ev.on_epoch(ctx, epoch) or {}).items():
-                            rec["vars"][name] = da.to_dict()
-                records[s].append(rec)
-                if on_epoch is not None:
-                    on_epoch(ctx.run_id, {"loss": mean, "stage": stage.label, "epoch": epoch, "total_epochs": sum(x.epochs for x in c0.stages)})
-    for s, ctx in enumerate(ctxs):
-        ctx.extras["records"] = records[s]
-        if s in failed:
-            ctx.extras["failed"] = failed[s]
-    return records
+            opt = BatchedOptimizer(trainable, ctxs[0].spec.optimizer, torch.tensor(lrs, device=ctxs[0].device))
+        if self.opt_state is not None:
+            opt.load_state_dict(self.opt_state)
+        return opt
+
+    def run_stage(self, stage: Stage) -> None:
+        from aebench.engine.checkpoint import save_checkpoint
+
+        opt = self._optimizer(stage)
+        loss_fn = EnsembleStage(self.ctxs, self.net, stage)
+        while self.stage_epoch < stage.epochs:
+            total, n_batches, seconds = self.train_epoch(loss_fn, opt)
+            self.stage_epoch += 1
+            self.steps += n_batches
+            self.net.write_back([c.model for c in self.ctxs])
+            self.record(stage, total, n_batches, seconds)
+            if self.checkpoint is not None:
+                save_checkpoint(self.checkpoint, self.state(opt))
+
+    def train_epoch(self, loss_fn: EnsembleStage, opt) -> tuple[torch.Tensor, int, float]:
+        from aebench.engine.runner import RunInterrupted, _autocast
+
+        ctxs, S = self.ctxs, len(self.ctxs)
+        device, bs = ctxs[0].device, ctxs[0].spec.optimizer.batch_size
+        train = ctxs[0].splits["train"]  # members share their data; each has its own order
+        amp = _autocast(device, ctxs[0].spec.precision)
+        t0 = time.perf_counter()
+        perms = torch.stack([torch.randperm(len(train), generator=c.generator, device=device) for c in ctxs])
+        total = torch.zeros(S, device=device)
+        n_batches = 0
+        for start in range(0, len(train), bs):
+            if self.stop is not None and self.stop.is_set():
+                raise RunInterrupted("stopped")
+            idx = perms[:, start : start + bs]
+            x = train.x[idx].to(torch.float32).mul_(train.scale)  # (S, B, features)
+            with amp:
+                loss = loss_fn(x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss_fn.last
+            n_batches += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return total, n_batches, (time.perf_counter() - t0) / S  # each member's share of the batched epoch
+
+    def record(self, stage: Stage, total: torch.Tensor, n_batches: int, seconds: float) -> None:
+        n_epochs = sum(x.epochs for x in self.ctxs[0].stages)
+        for s, ctx in enumerate(self.ctxs):
+            if s in self.failed:
+                continue
+            mean = float(total[s]) / n_batches
+            epoch = len(self.records[s]) + 1
+            if not math.isfinite(mean):
+                self.failed[s] = f"training diverged: the loss became {mean} in epoch {epoch} ({stage.label})."
+                continue
+            rec = {"epoch": epoch, "stage": stage.label, "loss": mean, "steps": self.steps, "seconds": seconds, "vars": {}}
+            ctx.model.eval()
+            with torch.no_grad():
+                for ev in self.evaluators[s]:
+                    for name, da in (ev.on_epoch(ctx, epoch) or {}).items():
+                        rec["vars"][name] = da.to_dict()
+            self.records[s].append(rec)
+            if self.on_epoch is not None:
+                self.on_epoch(ctx.run_id, {"loss": mean, "stage": stage.label, "epoch": epoch, "total_epochs": n_epochs})
+
+
+def train_ensemble(ctxs: list[RunContext], evaluators: list[list], on_epoch=None, stop=None) -> list[list[dict]]:
+    """Train all members without checkpoints; returns each member's per-epoch records."""
+    return EnsembleTrainer(ctxs, evaluators, on_epoch, stop).run()
