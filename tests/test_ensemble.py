@@ -147,3 +147,32 @@ def test_an_interrupted_ensemble_resumes_where_it_stopped(tmp_path, lrs):
     xr.testing.assert_equal(ds["steps"], reference["steps"])
     for name in ("loss", "recon_error", "recon_error_final"):
         xr.testing.assert_allclose(ds[name], reference[name], rtol=1e-6, atol=0)
+
+
+def test_a_reinit_stage_starts_every_member_again_from_its_initial_weights():
+    """A plug-in schedule may end with a from-scratch reconstruction stage (``reinit``)."""
+    import dataclasses
+
+    import torch
+
+    from aebench.engine.ensemble import EnsembleTrainer
+    from aebench.engine.runner import RunOptions, Trainer, build_context
+
+    runs = Spec.from_text(TINY.replace("seeds = [0]", "seeds = [0, 1]")).runs
+    cpu = torch.device("cpu")
+
+    def contexts():
+        ctxs = [build_context(r, cpu) for r in runs]
+        for c in ctxs:
+            first = c.stages[0]
+            c.stages = [dataclasses.replace(first, epochs=2), dataclasses.replace(first, label="again", epochs=1, reinit=True)]
+        return ctxs
+
+    solo = contexts()
+    for c in solo:
+        Trainer(c, [], RunOptions(cpu, progress=False), None, aebench.registry()).run()
+    ens = contexts()
+    EnsembleTrainer(ens, [[], []]).run()
+    for a, b in zip(solo, ens):
+        for (name, pa), pb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+            torch.testing.assert_close(pb, pa, rtol=1e-4, atol=1e-5, msg=name)

@@ -242,6 +242,7 @@ class EnsembleTrainer:
         self.failed: dict[int, str] = {}
         self.steps = self.stage_idx = self.stage_epoch = 0
         self.opt_state: dict | None = None
+        self.initial = {k: [t.detach().clone() for t in ts] for k, ts in self._tensors().items()}
 
     # ---------------------------------------------------------------- checkpoints
     def _tensors(self) -> dict[str, list[torch.Tensor]]:
@@ -310,6 +311,11 @@ class EnsembleTrainer:
     def run_stage(self, stage: Stage) -> None:
         from aebench.engine.checkpoint import save_checkpoint
 
+        if stage.reinit and self.stage_epoch == 0:  # a from-scratch stage, as in the solo Trainer
+            with torch.no_grad():
+                for k, ts in self._tensors().items():
+                    for t, t0 in zip(ts, self.initial[k]):
+                        t.copy_(t0)
         opt = self._optimizer(stage)
         loss_fn = EnsembleStage(self.ctxs, self.net, stage)
         while self.stage_epoch < stage.epochs:
