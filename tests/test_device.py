@@ -45,3 +45,11 @@ def test_cuda_auto_device_and_data_on_the_device(tmp_path):
     assert ctx.splits["train"].x.is_cuda and ctx.splits["train"].x.dtype == torch.uint8
     ds = aebench.run(write_spec(tmp_path, 'precision = "float16"\n' + TINY), out=tmp_path / "o", device="auto", progress=False)
     assert str(ds["status"].item()) == "done" and ds.attrs["device"].startswith("cuda")
+
+
+@cuda
+def test_cuda_ensemble_members_equal_their_solo_cuda_runs(tmp_path):
+    text = TINY.replace("seeds = [0]", "seeds = [0, 1, 2]")
+    solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", device="cuda", progress=False)
+    ens = aebench.run(write_spec(tmp_path, text, "ens.toml"), out=tmp_path / "ens", device="cuda", progress=False, ensemble=True)
+    xr.testing.assert_allclose(ens["recon_error_final"], solo["recon_error_final"], rtol=2e-4, atol=1e-5)
