@@ -355,6 +355,8 @@ class EnsembleTrainer:
         return total, n_batches, (time.perf_counter() - t0) / S  # each member's share of the batched epoch
 
     def record(self, stage: Stage, total: torch.Tensor, n_batches: int, seconds: float) -> None:
+        from aebench.engine.runner import epoch_record
+
         n_epochs = sum(x.epochs for x in self.ctxs[0].stages)
         for s, ctx in enumerate(self.ctxs):
             if s in self.failed:
@@ -364,13 +366,7 @@ class EnsembleTrainer:
             if not math.isfinite(mean):
                 self.failed[s] = f"training diverged: the loss became {mean} in epoch {epoch} ({stage.label})."
                 continue
-            rec = {"epoch": epoch, "stage": stage.label, "loss": mean, "steps": self.steps, "seconds": seconds, "vars": {}}
-            ctx.model.eval()
-            with torch.no_grad():
-                for ev in self.evaluators[s]:
-                    for name, da in (ev.on_epoch(ctx, epoch) or {}).items():
-                        rec["vars"][name] = da.to_dict()
-            self.records[s].append(rec)
+            self.records[s].append(epoch_record(ctx, self.evaluators[s], stage, epoch, mean, self.steps, seconds))
             if self.on_epoch is not None:
                 self.on_epoch(ctx.run_id, {"loss": mean, "stage": stage.label, "epoch": epoch, "total_epochs": n_epochs})
 

@@ -212,14 +212,9 @@ class Trainer:
         epoch = len(self.records) + 1
         if not math.isfinite(mean_loss):
             raise RunFailed(f"training diverged: the loss became {mean_loss} in epoch {epoch} ({stage.label}).")
-        ctx.model.eval()
-        record = {"epoch": epoch, "stage": stage.label, "loss": mean_loss, "steps": self.steps, "seconds": seconds, "vars": {}}
-        with torch.no_grad():
-            for ev in self.evaluators:
-                for name, da in (ev.on_epoch(ctx, epoch) or {}).items():
-                    record["vars"][name] = da.to_dict()
-            if stage.target in ("labels", "hybrid"):
-                record["vars"]["class_error"] = _class_error(ctx).to_dict()
+        record = epoch_record(ctx, self.evaluators, stage, epoch, mean_loss, self.steps, seconds)
+        if stage.target in ("labels", "hybrid"):
+            record["vars"]["class_error"] = _class_error(ctx).to_dict()
         return record
 
     def early_stopping(self, stage: Stage, record: dict[str, Any]) -> None:
@@ -235,6 +230,18 @@ class Trainer:
             }
         elif record["epoch"] - self.best["epoch"] >= stage.patience:
             self.ctx.stop_reason = f"stage: early stop of {stage.label} at epoch {record['epoch']}"
+
+
+def epoch_record(ctx: RunContext, evaluators: list, stage: Stage, epoch: int, loss: float, steps: int, seconds: float) -> dict[str, Any]:
+    """One epoch's row of metrics: the training numbers, then every evaluator's ``on_epoch``
+    (model in eval mode, no gradient)."""
+    record = {"epoch": epoch, "stage": stage.label, "loss": loss, "steps": steps, "seconds": seconds, "vars": {}}
+    ctx.model.eval()
+    with torch.no_grad():
+        for ev in evaluators:
+            for name, da in (ev.on_epoch(ctx, epoch) or {}).items():
+                record["vars"][name] = da.to_dict()
+    return record
 
 
 def _autocast(device: torch.device, precision: str):
