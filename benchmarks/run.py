@@ -23,19 +23,6 @@ from aebench.functional import contractive_penalty, parzen_log_likelihood
 HERE = Path(__file__).parent
 
 
-def timed(fn, repeat: int = 3) -> float:
-    """Best wall time of ``repeat`` calls (after one warm-up)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def alternating(fns: dict, repeat: int = 3) -> dict:
     """Best wall time of each of ``fns``, calling them in turn ``repeat`` times (after one
     warm-up each): a shared 2-core VM drifts by ±20 % over minutes, and taking the two sides
@@ -51,6 +38,11 @@ def alternating(fns: dict, repeat: int = 3) -> dict:
                 torch.cuda.synchronize()
             best[name] = min(best[name], time.perf_counter() - t)
     return best
+
+
+def timed(fn, repeat: int = 3) -> float:
+    """Best wall time of ``repeat`` calls (after one warm-up)."""
+    return alternating({"fn": fn}, repeat)["fn"]
 
 
 # --------------------------------------------------------------- engine overhead

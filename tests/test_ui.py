@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import tomllib
 import types
 from typing import Literal
 
 import pytest
 import torch
+from conftest import TINY as CONFTEST_TINY
 from pydantic import Field
 
 import aebench
@@ -14,15 +16,7 @@ from aebench.components import Regularizer, RegularizerParams
 from aebench.ui import Workbench
 from aebench.ui.forms import ParamsForm
 
-TINY = {
-    "name": "ui",
-    "seeds": [0],
-    "data": {"name": "digits", "subset": 300, "eval_subset": 100},
-    "model": {"name": "stacked", "layers": [32, 16]},
-    "corruption": {"name": "gaussian", "level": 0.2},
-    "schedule": {"name": "joint", "epochs": 2},
-    "optimizer": {"name": "rmsprop", "lr": 0.01, "batch_size": 50},
-}
+TINY = {**tomllib.loads(CONFTEST_TINY), "name": "ui"}
 
 
 def test_pickers_are_filled_from_the_registry(tmp_path):

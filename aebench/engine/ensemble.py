@@ -21,7 +21,10 @@ import torch.nn.functional as F
 
 from aebench.builtin.models import Stacked
 from aebench.components import LayerView, Stage
+from aebench.engine.checkpoint import load_checkpoint, save_checkpoint
 from aebench.engine.context import RunContext
+from aebench.engine.optim import make_optimizer
+from aebench.engine.runner import RunInterrupted, _autocast, epoch_record
 from aebench.engine.stage import StageLoss
 from aebench.errors import AebenchError
 from aebench.functional import activate
@@ -261,8 +264,6 @@ class EnsembleTrainer:
 
     def restore(self) -> bool:
         """Continue from the checkpoint, if there is a readable one of this very ensemble."""
-        from aebench.engine.checkpoint import load_checkpoint
-
         st = load_checkpoint(self.checkpoint, self.ctxs[0].device) if self.checkpoint is not None else None
         if st is None or len(st.get("generators", ())) != len(self.ctxs):
             return False
@@ -292,8 +293,6 @@ class EnsembleTrainer:
         return self.records
 
     def _optimizer(self, stage: Stage):
-        from aebench.engine.optim import make_optimizer
-
         net, ctxs = self.net, self.ctxs
         trainable = [p for i in stage.train_layers for p in net.layer_parameters(i)]
         for i in range(len(net.W)):
@@ -309,8 +308,6 @@ class EnsembleTrainer:
         return opt
 
     def run_stage(self, stage: Stage) -> None:
-        from aebench.engine.checkpoint import save_checkpoint
-
         if stage.reinit and self.stage_epoch == 0:  # a from-scratch stage, as in the solo Trainer
             with torch.no_grad():
                 for k, ts in self._tensors().items():
@@ -328,8 +325,6 @@ class EnsembleTrainer:
                 save_checkpoint(self.checkpoint, self.state(opt))
 
     def train_epoch(self, loss_fn: EnsembleStage, opt) -> tuple[torch.Tensor, int, float]:
-        from aebench.engine.runner import RunInterrupted, _autocast
-
         ctxs, S = self.ctxs, len(self.ctxs)
         device, bs = ctxs[0].device, ctxs[0].spec.optimizer.batch_size
         train = ctxs[0].splits["train"]  # members share their data; each has its own order
@@ -355,8 +350,6 @@ class EnsembleTrainer:
         return total, n_batches, (time.perf_counter() - t0) / S  # each member's share of the batched epoch
 
     def record(self, stage: Stage, total: torch.Tensor, n_batches: int, seconds: float) -> None:
-        from aebench.engine.runner import epoch_record
-
         n_epochs = sum(x.epochs for x in self.ctxs[0].stages)
         for s, ctx in enumerate(self.ctxs):
             if s in self.failed:
