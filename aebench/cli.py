@@ -201,9 +201,15 @@ def cmd_data_download(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from aebench.report import write_report
+    from aebench.report import paper_sections, write_report
+    from aebench.results import load_results
 
     html_path, md_path = write_report(args.dir)
+    for title, note, header, rows in paper_sections(load_results(args.dir)):
+        print(f"\n{title}" + (f"\n  ({note})" if note else ""))
+        widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+        for line in (header, *rows):
+            print("  " + "  ".join(str(c).rjust(w) for c, w in zip(line, widths)))
     print(f"report: {html_path} and {md_path}")
     return 0
 

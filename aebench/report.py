@@ -10,51 +10,25 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from aebench.evaluate.stats import scalar_metrics, seed_summary
+from aebench.evaluate.stats import scalar_metrics
 from aebench.results import load_results
-
-#: metric -> (title, its own CI variable, value format); percent for error rates
-KNOWN = {
-    "svm_error": ("Linear SVM test error (%)", "svm_error_ci", 100),
-    "finetune_error": ("Fine-tuned test error (%)", "finetune_error_ci", 100),
-    "parzen_ll": ("Parzen test log-likelihood (nats)", "parzen_ll_se", 1),
-    "recon_test": ("Test reconstruction error (whole stack)", None, 1),
-    "train_seconds": ("Training time (s)", None, 1),
-}
-
+from aebench.tables import KNOWN, columns_of, compare_to_paper, format_table, paper_table
 
 def metric_table(ds: xr.Dataset, var: str, rows: str | None = None) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of "mean ± CI" cells: rows = values of ``rows`` (e.g. data.name), columns = other sweep points.
+    """(header, rows) of "mean ± CI (steps)" cells: rows = values of ``rows`` (e.g. data.name), columns = other sweep points.
 
-    Over several seeds the interval is the 95 % t-interval of the seed mean; with one seed
-    it is the metric's own interval (binomial CI of an error, standard error of a
-    log-likelihood), as in the papers' tables.
+    Built by ``aebench.tables.paper_table`` with every column named by the coordinate
+    values it selects, so no cell can land under another's label.
     """
-    title, own_ci, scale = KNOWN.get(var, (var, None, 1))
-    summ = seed_summary(ds[[var]])
-    mean, ci = summ[f"{var}_mean"], summ[f"{var}_ci"]
-    if own_ci and own_ci in ds and ds.sizes.get("seed", 1) == 1:
-        ci = ds[own_ci].mean("seed")
-    dims = list(mean.dims)
-    row_dim = rows if rows in dims else None
-    col_dims = [d for d in dims if d != row_dim]
-    row_values = list(mean[row_dim].values) if row_dim else [ds.attrs.get("title", "")]
-    stacked = mean.stack(col=col_dims) if col_dims else mean.expand_dims(col=[0])
-    cis = ci.stack(col=col_dims) if col_dims else ci.expand_dims(col=[0])
-    cols = [", ".join(str(v) for v in (c if isinstance(c, tuple) else (c,))) for c in stacked["col"].values] if col_dims else [title]
-    body = []
-    for rv in row_values:
-        m = stacked.sel({row_dim: rv}) if row_dim else stacked
-        c = cis.sel({row_dim: rv}) if row_dim else cis
-        cells = [_cell(float(a) * scale, float(b) * scale) for a, b in zip(m.values.ravel(), c.values.ravel())]
-        body.append([str(rv), *cells])
-    return [row_dim or "experiment", *cols], body
-
-
-def _cell(mean: float, ci: float) -> str:
-    if not np.isfinite(mean):
-        return "failed"
-    return f"{mean:.2f} ± {ci:.2f}" if np.isfinite(ci) else f"{mean:.2f}"
+    title = KNOWN.get(var, (var,))[0]
+    dims = [d for d in ds[var].dims if d != "seed" and d in ds.dims]
+    dims = [d for d in dims if d != rows]
+    columns = columns_of(ds, dims)
+    if list(columns) == [""]:
+        columns = {title: {}}
+    table = format_table(paper_table(ds, var, columns, rows if rows in ds.dims else None))
+    header = [rows if rows in ds.dims else "experiment", *table.columns]
+    return header, [[str(i), *map(str, r)] for i, r in zip(table.index, table.values)]
 
 
 def _with_derived(ds: xr.Dataset) -> xr.Dataset:
@@ -108,6 +82,12 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
         md += [f"## {name}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         md += ["| " + " | ".join(r) + " |" for r in table] + [""]
         body += [f"<h2>{html.escape(name)}</h2>", _html_table(header, table)]
+    for title_, note, header, table in paper_sections(ds):
+        md += [f"## Paper vs measured: {title_}", ""] + ([f"*{note}*", ""] if note else [])
+        md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        md += ["| " + " | ".join(r) + " |" for r in table] + [""]
+        body += [f"<h2>Paper vs measured: {html.escape(title_)}</h2>"] + ([f"<p><em>{html.escape(note)}</em></p>"] if note else [])
+        body.append(_html_table(header, table))
     selection = _selection(ds, rows)
     if selection:
         md += ["## Chosen on validation, reported on test", "", *selection, ""]
@@ -129,6 +109,89 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
     (out / "report.html").write_text(page)
     (out / "report.md").write_text("\n".join(md))
     return out / "report.html", out / "report.md"
+
+
+PAPER_HEADER = ["row", "column", "paper", "measured", "difference", "z (CI units)"]
+
+
+def paper_sections(ds: xr.Dataset) -> list[tuple[str, str, list[str], list[list[str]]]]:
+    """(title, note, header, rows) for every ``[[report]]`` table of the results' spec: paper vs measured per cell.
+
+    ``z`` is the difference in units of the combined 95 % half-width (see
+    ``aebench.tables.compare_to_paper``). A table that cannot be built says why in its note.
+    """
+    import tomllib
+
+    import pandas as pd
+
+    from aebench.reference import report_tables
+
+    try:
+        raw = tomllib.loads(ds.attrs.get("spec", ""))
+        tables = report_tables(raw)
+    except Exception:  # a results file from before [[report]], or a spec that no longer validates
+        return []
+    out = []
+    for k, entry in enumerate(tables):
+        title = entry.title or f"{entry.metric} (report table {k + 1})"
+        try:
+            rows = entry.rows if entry.rows in ds.coords else {str(_spec_value(raw, entry.rows)): {}}
+            measured = paper_table(_chosen(ds, entry), entry.metric, entry.columns, rows)
+        except (KeyError, ValueError) as exc:
+            out.append((title, f"cannot be built from these results: {exc}", PAPER_HEADER, []))
+            continue
+        published = pd.DataFrame([p.model_dump() for p in entry.published] if isinstance(entry.published, list) else [])
+        note = entry.note
+        if published.empty:
+            note = (note + " " if note else "") + "(no published numbers embedded: load the spec from its file.)"
+            rows = [[str(r), c, "", cell, "", ""] for r, cells in format_table(measured).iterrows() for c, cell in cells.items()]
+            out.append((title, note, PAPER_HEADER, rows))
+            continue
+        cmp = compare_to_paper(measured, published)
+        rows = [[r.row, r.column, _pm(r.paper, r.paper_ci), _pm(r.measured, r.measured_ci), f"{r.difference:+.2f}",
+                 f"{r.z:+.1f}" if np.isfinite(r.z) else "n/a"] for r in cmp.itertuples()]  # fmt: skip
+        out.append((title, note, PAPER_HEADER, rows))
+    return out
+
+
+def _spec_value(raw: dict, dotted: str) -> object:
+    """The spec's value at a dotted key (a row axis that was not swept has one value)."""
+    value: object = raw
+    for part in dotted.split("."):
+        value = value.get(part, "") if isinstance(value, dict) else ""
+    return value
+
+
+def _pm(value: float, ci: float) -> str:
+    if not np.isfinite(value):
+        return "failed"
+    return f"{value:.2f} ± {ci:.2f}" if np.isfinite(ci) and ci > 0 else f"{value:.2f}"
+
+
+def _chosen(ds: xr.Dataset, entry) -> xr.Dataset:
+    """The results with ``entry.select``'s axes chosen on validation (the paper's protocol)."""
+    from aebench.evaluate.select import select_best
+
+    over = [d for d in entry.select if d in ds.dims]
+    if not over:
+        return ds
+    by, minimize = _criterion(ds, entry.metric, entry.by)
+    own = KNOWN.get(entry.metric, (None, None, 1))[1]
+    keep = [entry.metric, "steps", *([own[0]] if own else [])]
+    return select_best(ds, over=over, by=by, report=[v for v in keep if v in ds], minimize=minimize)
+
+
+def _criterion(ds: xr.Dataset, metric: str, by: str = "") -> tuple[xr.DataArray, bool]:
+    """The validation measure that chooses hyper-parameters for ``metric`` (and whether lower is better)."""
+    if by:
+        return ds[by], not by.startswith("parzen")
+    if metric == "svm_error" and "svm_valid_error" in ds:
+        return ds["svm_valid_error"].min("C"), True
+    if metric == "parzen_ll" and "parzen_valid_ll" in ds:
+        return ds["parzen_valid_ll"].max("sigma"), False
+    if metric == "finetune_error" and "finetune_curve" in ds:
+        return ds["finetune_curve"].sel(split="valid").min("finetune_epoch"), True
+    return ds["recon_error_final"], True
 
 
 SCHEME_DIMS = ("schedule.name", "data.name", "model.layers", "point")

@@ -126,6 +126,12 @@ def merge_runs(out: Path, runs: list, dims: list[str], attrs: dict[str, Any], lo
             ds = ds.assign_coords({k: ("point", [_coord(run.point[k])]) for k in dims})
         parts.append(ds)
     merged = xr.merge(parts, compat="no_conflicts", join="outer", combine_attrs="drop_conflicts")
+    # An outer merge sorts each index; the spec's sweep order is the one a reader expects
+    # (and the one a table keyed by position would silently get wrong if it were sorted).
+    order = {"seed": _unique(run.seed for run in runs)}
+    if grid:
+        order.update({k: _unique(_coord(run.point[k]) for run in runs) for k in dims})
+    merged = merged.reindex({k: v for k, v in order.items() if k in merged.dims})
     for part in parts:  # outer merges can drop variable attributes; every run writes the same ones
         for name, var in part.variables.items():
             if name in merged.variables and not merged.variables[name].attrs:
@@ -140,6 +146,10 @@ def merge_runs(out: Path, runs: list, dims: list[str], attrs: dict[str, Any], lo
 def _coord(value: Any) -> Any:
     # netCDF coordinates must be scalars: lists/tables become their TOML-ish text.
     return value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
+
+
+def _unique(values) -> list:
+    return list(dict.fromkeys(values))
 
 
 def _fill_strings(da: xr.DataArray, fill: str) -> xr.DataArray:

@@ -22,10 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aebench.errors import PluginError, SpecError
 from aebench.plugins import Registry, registry
+from aebench.reference import check_reports, resolve_reports
 
 TOP_KEYS = {
     "name", "seeds", "data", "model", "corruption", "regularizers", "schedule",
-    "optimizer", "evaluate", "sweep", "runs", "description", "precision", "ensemble",
+    "optimizer", "evaluate", "sweep", "runs", "description", "precision", "ensemble", "report",
 }  # fmt: skip
 PRECISIONS = ("float32", "bfloat16", "float16")
 DEFAULTS: dict[str, Any] = {
@@ -115,6 +116,10 @@ class Spec:
             raise SpecError(f"spec file {path} is not valid TOML: {exc}.") from None
         except UnicodeDecodeError:
             raise SpecError(f"spec file {path} is not a UTF-8 text file.") from None
+        try:
+            resolve_reports(data, path.parent)
+        except SpecError as exc:
+            raise SpecError(f"invalid spec {path}: report.published: {exc}") from None
         return cls.from_dict(data, source=str(path), reg=reg)
 
     @classmethod
@@ -157,6 +162,7 @@ def _check_top(raw: dict[str, Any], source: str) -> None:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             problems.append(f"{key}: unknown key{hint}; allowed: {', '.join(sorted(TOP_KEYS))}")
     problems += [f"{key} is required" for key in REQUIRED if key not in raw]
+    problems += check_reports(raw)
     if not isinstance(raw.get("ensemble", False), bool):
         problems.append(f"ensemble = {raw['ensemble']!r}: must be true or false")
     if raw.get("precision", "float32") not in PRECISIONS:
@@ -263,7 +269,7 @@ def resolve(raw: dict[str, Any], index: int, seed: int, point: dict[str, Any], r
             if c is not None:
                 evaluators.append(c)
     _raise(problems, source)
-    run_raw = {k: v for k, v in raw.items() if k not in ("sweep", "runs", "seeds", "ensemble")}
+    run_raw = {k: v for k, v in raw.items() if k not in ("sweep", "runs", "seeds", "ensemble", "report")}
     return RunSpec(index, seed, point, run_raw, data, model, corruptions, regularizers, schedules, optimizer, evaluators, raw.get("precision", "float32"))  # type: ignore[arg-type]
 
 

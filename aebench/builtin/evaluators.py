@@ -131,10 +131,17 @@ class Svm(Evaluator):
         }
 
 
+def _derived_seed(ctx, purpose: str) -> int:
+    """A seed for an evaluator's own random stream: fixed by the run's seed and the purpose."""
+    import zlib
+
+    return (int(ctx.spec.seed) * 1_000_003 + zlib.crc32(purpose.encode())) % 2**63
+
+
 # ------------------------------------------------------------------------- finetune
 class FinetuneParams(Params):
-    epochs: int = Field(100, ge=1, description="Maximum epochs.")
-    patience: int = Field(10, ge=1, description="Stop after this many epochs without a better validation error.")
+    epochs: int = Field(1000, ge=1, description="Maximum epochs (Zhou et al.: at most 1,000, with early stopping).")
+    patience: int = Field(20, ge=1, description="Stop after this many epochs without a better validation error.")
     lr: float | None = Field(None, gt=0, description="Learning rate; default: the run's optimizer's.")
 
 
@@ -151,6 +158,9 @@ class Finetune(Evaluator):
         sub = copy.copy(ctx)
         sub.model = copy.deepcopy(ctx.model)  # the run's own model is left as trained
         sub.extras = {}  # the run's records stay the run's
+        # Its own stream: fine-tuning must not move the run's generator, or running this
+        # evaluator would change what the evaluators after it (Parzen chains, samples) see.
+        sub.generator = torch.Generator(ctx.generator.device).manual_seed(_derived_seed(ctx, "finetune"))
         sub.head = torch.nn.Linear(sub.model.sizes[-1], max(ctx.data.n_classes, 2)).to(ctx.device)
         torch.nn.init.zeros_(sub.head.weight)
         torch.nn.init.zeros_(sub.head.bias)
@@ -176,8 +186,8 @@ class Finetune(Evaluator):
 
 # --------------------------------------------------------------------------- parzen
 class ChainParams(Params):
-    samples: int = Field(1000, ge=1, description="Samples kept from the walk-back chain.")
-    chains: int = Field(10, ge=1, description="Independent chains run in parallel.")
+    samples: int = Field(10000, ge=1, description="Samples kept from the walk-back chain (Zhou et al.: 10,000).")
+    chains: int = Field(1, ge=1, description="Independent chains run in parallel (Zhou et al.: one chain of consecutive samples).")
     burn_in: int = Field(100, ge=0, description="Steps dropped at the start of every chain.")
     thin: int = Field(1, ge=1, description="Keep every thin-th state.")
     bernoulli: bool = Field(False, description="Draw X ~ Bernoulli(mean) in the chain instead of using the mean.")

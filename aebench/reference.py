@@ -1,0 +1,115 @@
+"""Published numbers beside a spec: the ``[[report]]`` tables of a preset.
+
+A preset (``experiments/``) says which paper table its runs reproduce::
+
+    [[report]]
+    title = "Table II: linear SVM on top-layer features (DAE)"
+    metric = "svm_error"
+    published = "zhou2015-table2.csv"      # beside the spec: row, column, value, ci
+    rows = "data.name"
+    select = ["optimizer.lr", "corruption.level"]   # chosen on validation first
+    note = "reduced scale: 5k training rows, 256 units, 10 epochs"
+    columns = { "DAE-2L" = { "schedule.name" = "layerwise" }, "DAE-2J" = { "schedule.name" = "joint" } }
+
+``Spec.from_toml`` reads ``published`` relative to the spec file and embeds its rows, so a
+results folder carries the paper's numbers with it and ``aebench report`` prints them
+next to the measured ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from aebench.errors import SpecError
+
+
+class PublishedValue(BaseModel):
+    """One published cell, in the paper's units (percent for error rates)."""
+
+    model_config = ConfigDict(extra="forbid")
+    row: str
+    column: str
+    value: float = Field(allow_inf_nan=False)
+    ci: float | None = Field(None, ge=0, allow_inf_nan=False, description="95 % half-width as published (the ±).")
+
+
+class ReportTable(BaseModel):
+    """A paper table that a spec's runs reproduce (one ``[[report]]`` entry)."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = ""
+    metric: str = Field(min_length=1, description="Result variable of every cell, e.g. svm_error, parzen_ll.")
+    columns: dict[str, dict[str, Any]] = Field(min_length=1, description="Column label -> coordinate values it selects.")
+    rows: str = Field("data.name", description="Coordinate whose values are the table's rows.")
+    select: list[str] = Field(default_factory=list, description="Sweep axes chosen on validation before tabulating.")
+    by: str = Field("", description="Validation criterion of `select` (default: the metric's own validation variable, else recon_error_final).")
+    published: str | list[PublishedValue] = Field(default_factory=list, description="CSV file beside the spec (row,column,value,ci) or its rows.")
+    note: str = Field("", description="How this reproduction deviates from the paper's protocol.")
+
+    @field_validator("columns")
+    @classmethod
+    def _columns_select(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for label, where in v.items():
+            if not isinstance(where, dict) or not where:
+                raise ValueError(f"column {label!r} must be a table of coordinate = value")
+        return v
+
+
+def read_published(path: Path) -> list[dict[str, Any]]:
+    """The rows of a published-numbers CSV (header row,column,value,ci)."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"published numbers {path} cannot be read ({exc.strerror or exc}).") from None
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows or not {"row", "column", "value"} <= set(rows[0]):
+        raise SpecError(f"published numbers {path}: need a header with row, column, value (and ci).")
+    out = []
+    for k, r in enumerate(rows, start=2):
+        try:
+            value = float(r["value"])
+            ci = float(r["ci"]) if r.get("ci") not in (None, "") else None
+        except ValueError:
+            raise SpecError(f"published numbers {path}, line {k}: value/ci must be numbers, got {r}.") from None
+        if not math.isfinite(value) or (ci is not None and not math.isfinite(ci)):
+            raise SpecError(f"published numbers {path}, line {k}: value/ci must be finite.")
+        out.append({"row": r["row"], "column": r["column"], "value": value, **({"ci": ci} if ci is not None else {})})
+    return out
+
+
+def resolve_reports(raw: dict[str, Any], base: Path | None) -> None:
+    """Embed each ``[[report]]``'s ``published`` file (relative to ``base``) into ``raw`` in place."""
+    for entry in raw.get("report", []) if isinstance(raw.get("report"), list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("published"), str):
+            path = Path(entry["published"])
+            if not path.is_absolute() and base is not None:
+                path = base / path
+            entry["published"] = read_published(path)
+
+
+def check_reports(raw: dict[str, Any]) -> list[str]:
+    """Field-level problems of the ``report`` key (empty when it is absent or valid)."""
+    if "report" not in raw:
+        return []
+    tables = raw["report"]
+    if not isinstance(tables, list):
+        return [f"report = {tables!r}: must be an array of tables ([[report]])"]
+    problems = []
+    for k, entry in enumerate(tables):
+        try:
+            ReportTable.model_validate(entry)
+        except ValidationError as exc:
+            for e in exc.errors():
+                loc = ".".join(str(p) for p in ("report", k, *e["loc"]))
+                problems.append(f"{loc}: {e['msg']}")
+    return problems
+
+
+def report_tables(raw: dict[str, Any]) -> list[ReportTable]:
+    return [ReportTable.model_validate(e) for e in raw.get("report", [])] if isinstance(raw.get("report"), list) else []

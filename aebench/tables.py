@@ -1,0 +1,203 @@
+"""Paper-style tables from a results Dataset, keyed by coordinate *values*, never positions.
+
+A column is named by the coordinates it selects::
+
+    paper_table(ds, "svm_error", {"DAE-2L": {"schedule.name": "layerwise"},
+                                  "DAE-2J": {"schedule.name": "joint"}})
+
+so reordering, sorting or subsetting a sweep axis cannot swap two columns: each cell is
+looked up by the values it is labelled with. Works for grid axes (dimensions) and for zip
+sweeps / ``[[runs]]`` lists (coordinates along ``point``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from aebench.evaluate.stats import t_interval
+
+#: metric -> (title, its own 95 % half-width variable and the factor to a 95 % half-width, scale to the papers' units)
+KNOWN: dict[str, tuple[str, tuple[str, float] | None, float]] = {
+    "svm_error": ("Linear SVM test error (%)", ("svm_error_ci", 1.0), 100),
+    "finetune_error": ("Fine-tuned test error (%)", ("finetune_error_ci", 1.0), 100),
+    "parzen_ll": ("Parzen test log-likelihood (nats)", ("parzen_ll_se", 1.96), 1),
+    "recon_test": ("Test reconstruction error (whole stack)", None, 1),
+    "train_seconds": ("Training time (s)", None, 1),
+}
+STATS = ("mean", "ci", "n", "steps")
+
+
+def relabel(ds: xr.Dataset, coord: str, mapping: Mapping[Any, Any], name: str | None = None) -> xr.Dataset:
+    """Rename the *values* of ``coord`` by ``mapping`` (old value -> new label), optionally renaming the coordinate.
+
+    Looked up by value, so it is right whatever order the axis has; a value missing from
+    ``mapping`` keeps its name, a mapping key absent from the axis is an error.
+    """
+    values = [v.item() if hasattr(v, "item") else v for v in ds[coord].values]
+    missing = [k for k in mapping if k not in values]
+    if missing:
+        raise KeyError(f"relabel: {coord} has no value {missing[0]!r} (it has {values})")
+    ds = ds.assign_coords({coord: (ds[coord].dims, [mapping.get(v, v) for v in values])})
+    return ds.rename({coord: name}) if name else ds
+
+
+def select(ds: xr.Dataset | xr.DataArray, where: Mapping[str, Any]) -> xr.Dataset | xr.DataArray:
+    """The part of ``ds`` whose coordinates equal ``where``'s values (dimensions or coordinates along ``point``)."""
+    for key, value in where.items():
+        if key not in ds.coords:
+            raise KeyError(f"no coordinate {key!r} in the results (they have {sorted(map(str, ds.coords))})")
+        coord = ds[key]
+        want = _as_coord(value)
+        if key in ds.dims:
+            if want not in list(coord.values):
+                raise KeyError(f"{key} has no value {want!r} (it has {list(coord.values)})")
+            ds = ds.sel({key: want})
+        else:
+            (dim,) = coord.dims
+            hits = np.flatnonzero(np.asarray(coord.values == want))
+            if len(hits) == 0:
+                raise KeyError(f"{key} has no value {want!r} (it has {sorted(set(coord.values.tolist()))})")
+            ds = ds.isel({dim: hits})
+            if len(hits) == 1:
+                ds = ds.squeeze(dim)
+    return ds
+
+
+def _as_coord(value: Any) -> Any:
+    import json
+
+    return value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
+
+
+def cell_stats(ds: xr.Dataset, var: str, level: float = 0.95) -> dict[str, float]:
+    """mean, 95 % half-width, seeds and mean gradient steps of one cell (``ds`` already selected).
+
+    Over several seeds the interval is the t-interval of the seed mean; with one seed it is
+    the metric's own interval (binomial CI of an error, 1.96 × standard error of a
+    log-likelihood), as in the papers' tables.
+    """
+    da = ds[var]
+    extra = [d for d in da.dims if d != "seed"]
+    if extra:
+        raise ValueError(f"the cell for {var} still has axes {extra}: name a value for each in the column or row")
+    values = np.atleast_1d(da.values.astype(float))
+    mean, _, ci = t_interval(values, level)
+    n = int(np.isfinite(values).sum())
+    own = KNOWN.get(var, (None, None, 1))[1]
+    if n == 1 and own and own[0] in ds:
+        ci = float(np.nanmean(np.atleast_1d(ds[own[0]].values.astype(float)))) * own[1]
+    steps = math.nan
+    if "steps" in ds:
+        s = ds["steps"].max("epoch") if "epoch" in ds["steps"].dims else ds["steps"]
+        steps = float(np.nanmean(np.atleast_1d(s.values.astype(float)))) if np.isfinite(s.values.astype(float)).any() else math.nan
+    return {"mean": mean, "ci": ci, "n": n, "steps": steps}
+
+
+def paper_table(
+    ds: xr.Dataset,
+    var: str,
+    columns: Mapping[str, Mapping[str, Any]],
+    rows: str | Mapping[str, Mapping[str, Any]] | None = "data.name",
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """One row per value of ``rows`` (a coordinate, or labels -> selections), one column group per label of ``columns``.
+
+    The result has two column levels, ``(label, stat)`` with stat in mean, ci, n, steps
+    (mean gradient steps of the runs in the cell), in the metric's own units: use
+    ``format_table`` for "mean ± ci" text in the papers' units.
+    """
+    if rows is None or (isinstance(rows, str) and rows not in ds.coords):
+        row_sel: dict[str, dict[str, Any]] = {ds.attrs.get("title", "all"): {}}
+    elif isinstance(rows, str):
+        row_sel = {str(v): {rows: v.item() if hasattr(v, "item") else v} for v in _unique(ds[rows].values)}
+    else:
+        row_sel = {str(k): dict(v) for k, v in rows.items()}
+    data = {}
+    for rlabel, rwhere in row_sel.items():
+        part = select(ds, rwhere)
+        data[rlabel] = {(clabel, stat): value for clabel, cwhere in columns.items()
+                        for stat, value in cell_stats(select(part, cwhere), var, level).items()}  # fmt: skip
+    frame = pd.DataFrame.from_dict(data, orient="index")
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns, names=["column", "stat"])
+    frame.index.name = rows if isinstance(rows, str) else "row"
+    frame.attrs = {"var": var, "level": level}
+    return frame
+
+
+def _unique(values: np.ndarray) -> list:
+    return list(dict.fromkeys(values.tolist()))
+
+
+def format_table(table: pd.DataFrame, scale: float | None = None, digits: int = 2, steps: bool = True) -> pd.DataFrame:
+    """"mean ± ci" strings (× ``scale``, by default the metric's: 100 for error rates), with the gradient steps."""
+    var = table.attrs.get("var", "")
+    scale = KNOWN.get(var, (None, None, 1))[2] if scale is None else scale
+    out = {}
+    for label in dict.fromkeys(table.columns.get_level_values(0)):
+        cells = []
+        for _, row in table[label].iterrows():
+            text = _cell(row["mean"] * scale, row["ci"] * scale, digits)
+            if steps and np.isfinite(row["steps"]):
+                text += f" ({_steps(row['steps'])} steps)"
+            cells.append(text)
+        out[label] = cells
+    return pd.DataFrame(out, index=table.index)
+
+
+def _cell(mean: float, ci: float, digits: int = 2) -> str:
+    if not np.isfinite(mean):
+        return "failed"
+    return f"{mean:.{digits}f} ± {ci:.{digits}f}" if np.isfinite(ci) else f"{mean:.{digits}f}"
+
+
+def _steps(n: float) -> str:
+    return f"{n / 1000:.1f}k" if n >= 1000 else f"{n:.0f}"
+
+
+def columns_of(ds: xr.Dataset, dims: list[str]) -> dict[str, dict[str, Any]]:
+    """Every combination of ``dims``' values as a labelled column, in the axes' own order."""
+    if not dims:
+        return {"": {}}
+    import itertools
+
+    axes = [[(d, v.item() if hasattr(v, "item") else v) for v in _unique(ds[d].values)] for d in dims]
+    along_point = [c for c in ds.coords if c != "point" and ds[c].dims == ("point",)]
+
+    def label(d: str, v: Any) -> str:
+        if d == "point" and along_point:  # a zip sweep / [[runs]]: name the point by its swept values
+            return ", ".join(str(ds[c].sel(point=v).item()) for c in along_point)
+        return str(v)
+
+    return {", ".join(label(d, v) for d, v in combo): dict(combo) for combo in itertools.product(*axes)}
+
+
+def compare_to_paper(measured: pd.DataFrame, published: pd.DataFrame, scale: float | None = None) -> pd.DataFrame:
+    """Published vs measured per cell, with the difference in units of the combined 95 % half-width.
+
+    ``published`` has columns row, column, value, ci in the papers' units (percent for
+    errors). ``z = (measured − paper) / sqrt(ci_measured² + ci_paper²)``: |z| > 1 means
+    the two 95 % intervals' combined width does not cover the difference.
+    """
+    var = measured.attrs.get("var", "")
+    scale = KNOWN.get(var, (None, None, 1))[2] if scale is None else scale
+    out = []
+    for rec in published.itertuples(index=False):
+        row, col = str(rec.row), str(rec.column)
+        if row not in measured.index or (col, "mean") not in measured.columns:
+            continue
+        m, c = measured.loc[row, (col, "mean")] * scale, measured.loc[row, (col, "ci")] * scale
+        pci = float(rec.ci) if pd.notna(rec.ci) else 0.0
+        width = math.sqrt((c if np.isfinite(c) else 0.0) ** 2 + pci**2)
+        z = (m - float(rec.value)) / width if width > 0 and np.isfinite(m) else math.nan
+        out.append({"row": row, "column": col, "paper": float(rec.value), "paper_ci": pci, "measured": m,
+                    "measured_ci": c, "difference": m - float(rec.value), "z": z})  # fmt: skip
+    return pd.DataFrame(out, columns=["row", "column", "paper", "paper_ci", "measured", "measured_ci", "difference", "z"])
+
+
+__all__ = ["KNOWN", "paper_table", "format_table", "select", "relabel", "columns_of", "compare_to_paper", "cell_stats"]
