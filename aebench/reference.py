@@ -51,6 +51,7 @@ class ReportTable(BaseModel):
     by: str = Field("", description="Validation criterion of `select` (default: the metric's own validation variable, else recon_error_final).")
     published: str | list[PublishedValue] = Field(default_factory=list, description="CSV file beside the spec (row,column,value,ci) or its rows.")
     note: str = Field("", description="How this reproduction deviates from the paper's protocol.")
+    ci_factor: float = Field(1.0, gt=0, allow_inf_nan=False, description="Turns the published ± into a 95 % half-width (1.96 for a standard error).")
 
     @field_validator("columns")
     @classmethod

@@ -136,11 +136,14 @@ def paper_sections(ds: xr.Dataset) -> list[tuple[str, str, list[str], list[list[
         title = entry.title or f"{entry.metric} (report table {k + 1})"
         try:
             rows = entry.rows if entry.rows in ds.coords else {str(_spec_value(raw, entry.rows)): {}}
-            measured = paper_table(_chosen(ds, entry), entry.metric, entry.columns, rows)
+            columns = {label: _unswept(raw, ds, where) for label, where in entry.columns.items()}
+            measured = paper_table(_chosen(ds, entry), entry.metric, columns, rows)
         except (KeyError, ValueError) as exc:
-            out.append((title, f"cannot be built from these results: {exc}", PAPER_HEADER, []))
+            out.append((title, (entry.note + " " if entry.note else "") + f"(cannot be built from these results: {exc})", PAPER_HEADER, []))
             continue
         published = pd.DataFrame([p.model_dump() for p in entry.published] if isinstance(entry.published, list) else [])
+        if not published.empty:
+            published["ci"] = published["ci"] * entry.ci_factor
         note = entry.note
         if published.empty:
             note = (note + " " if note else "") + "(no published numbers embedded: load the spec from its file.)"
@@ -152,6 +155,11 @@ def paper_sections(ds: xr.Dataset) -> list[tuple[str, str, list[str], list[list[
                  f"{r.z:+.1f}" if np.isfinite(r.z) else "n/a"] for r in cmp.itertuples()]  # fmt: skip
         out.append((title, note, PAPER_HEADER, rows))
     return out
+
+
+def _unswept(raw: dict, ds: xr.Dataset, where: dict) -> dict:
+    """``where`` without the keys that are not swept but hold the named value in the spec itself."""
+    return {k: v for k, v in where.items() if k in ds.coords or _spec_value(raw, k) != v}
 
 
 def _spec_value(raw: dict, dotted: str) -> object:

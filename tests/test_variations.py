@@ -67,7 +67,7 @@ def test_recipes_do_what_they_say():
     digit = np.zeros((1, 28, 28))
     digit[0, 10:15, 10:12] = 1.0
     bg = variations.with_background(digit, np.full((1, 28, 28), 0.3))
-    assert bg[0, 12, 11] == 1.0 and bg[0, 0, 0] == 0.3
+    assert bg[0, 12, 11] == 1.0 and bg[0, 0, 0] == 0.3  # the brighter of digit and background
 
 
 def test_make_caches_atomically_hits_and_rebuilds_corrupt(data_home, cli):
@@ -148,3 +148,50 @@ def test_unknown_data_set_and_bad_make(cli):
     assert code == 2 and "not a generated data set" in err
     code, _, err = cli("data", "download", "digits")
     assert code == 2 and "no upstream" in err
+
+
+def test_rectangles_follow_larochelles_constraints():
+    """rect: |h - w| >= 3; rect-img: sides >= 10, |h - w| >= 5, area 25-75 % (measured on the masks)."""
+    rng = np.random.default_rng(5)
+    for outline, low, gap, area in ((True, 1, 3, (0, 784)), (False, 10, 5, (196, 588))):
+        masks, labels = variations.rectangles(500, rng, outline=outline)
+        rows = masks.any(2).sum(1)
+        cols = masks.any(1).sum(1)
+        assert (np.abs(rows - cols) >= gap).all() and (rows >= low).all() and (cols >= low).all()
+        assert ((rows * cols >= area[0]) & (rows * cols <= area[1])).all()
+        assert ((rows > cols) == labels.astype(bool)).all()
+        assert 0.4 < labels.mean() < 0.6
+
+
+def test_background_photographs_are_twenty_and_patches_have_texture():
+    images = variations.grey_images()
+    assert len(images) == 20 and all(img.ndim == 2 and 0 <= img.min() and img.max() <= 1 for img in images)
+    patches = variations.image_patches(300, np.random.default_rng(0))
+    assert (patches.std(axis=(1, 2)) >= variations.MIN_PATCH_STD).all()
+    unfiltered = variations.image_patches(300, np.random.default_rng(0), min_std=0.0)
+    assert (unfiltered.std(axis=(1, 2)) < variations.MIN_PATCH_STD).mean() > 0.2  # the rule has work to do
+
+
+def test_digit_is_drawn_over_the_background():
+    digit = np.zeros((1, 28, 28))
+    digit[0, 5, 5], digit[0, 6, 6] = 0.9, 0.05  # a stroke pixel and a faint rim pixel
+    out = variations.with_background(digit, np.full((1, 28, 28), 0.4))
+    assert out[0, 5, 5] == 0.9 and out[0, 6, 6] == 0.4 and out[0, 0, 0] == 0.4  # no dark halo
+
+
+def test_mnist_based_sets_draw_their_own_digits(data_home, monkeypatch):
+    monkeypatch.setitem(variations.SIZES, "mnist-basic", (50, 10, 10))
+    monkeypatch.setitem(variations.SIZES, "mnist-rot", (50, 10, 10))
+    basic, _, _ = make_variation("mnist-basic", 0)
+    rot, _, _ = make_variation("mnist-rot", 0)
+    assert (basic["train_y"] != rot["train_y"]).mean() > 0.5  # another sample of digits, not the same in order
+
+
+def test_a_cached_set_of_an_older_recipe_is_rebuilt(data_home):
+    arrays, digest, cached = make_variation("rect", 0)
+    npz, meta = cache.paths("rect", 0)
+    info = json.loads(meta.read_text())
+    assert info["recipe"] == variations.RECIPE and not cached
+    meta.write_text(json.dumps({**info, "recipe": "aebench.data.variations v1"}))
+    again, digest2, cached = make_variation("rect", 0)
+    assert not cached and digest2 == digest and json.loads(meta.read_text())["recipe"] == variations.RECIPE

@@ -149,7 +149,7 @@ def _cached(name: str, seed: int, mtime_ns: int) -> tuple[dict[str, np.ndarray],
 def make_variation(name: str, seed: int, progress: bool = False) -> tuple[dict[str, np.ndarray], str, bool]:
     """(arrays, checksum, was cached) of a generated variation set, building the cache if needed."""
     npz = cache.paths(name, seed)[0]
-    hit = _cached(name, seed, npz.stat().st_mtime_ns) if npz.is_file() else None
+    hit = _cached(name, seed, npz.stat().st_mtime_ns) if npz.is_file() and cache.recipe_of(name, seed) == variations.RECIPE else None
     if hit is not None:
         return hit[0], hit[1], True
     from tqdm.auto import tqdm
@@ -158,9 +158,11 @@ def make_variation(name: str, seed: int, progress: bool = False) -> tuple[dict[s
     digits = None
     if name.startswith("mnist"):
         x, y = mnist_digits()
-        perm = np.random.default_rng(seed).permutation(len(y))[: sum(sizes)]
+        # Each set draws its own digits (seeded by its name too): the five MNIST-based sets
+        # are independent samples, not the same digits in the same order.
+        perm = variations.set_rng(name, seed).permutation(len(y))[: sum(sizes)]
         digits = (x[perm], y[perm])
-    rngs = np.random.default_rng(seed).spawn(3)
+    rngs = variations.set_rng(name, seed).spawn(4)[1:]
     arrays: dict[str, np.ndarray] = {}
     start = 0
     with tqdm(total=sum(sizes), desc=f"generating {name}", unit="img", disable=not progress) as bar:
@@ -174,7 +176,7 @@ def make_variation(name: str, seed: int, progress: bool = False) -> tuple[dict[s
             arrays[f"{split}_x"] = np.concatenate([c[0] for c in chunks])
             arrays[f"{split}_y"] = np.concatenate([c[1] for c in chunks])
             start += n
-    digest = cache.store(name, seed, arrays, {"name": name, "seed": seed, "sizes": sizes, "recipe": "aebench.data.variations v1"})
+    digest = cache.store(name, seed, arrays, {"name": name, "seed": seed, "sizes": sizes, "recipe": variations.RECIPE})
     return arrays, digest, False
 
 
