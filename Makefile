@@ -26,6 +26,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	# Data fidelity: RBF-SVM error on every generated variation set vs Larochelle et al.'s
+	$(BIN)/python benchmarks/fidelity.py
 
 clean:
 	rm -rf $(VENV) demo-results .pytest_cache

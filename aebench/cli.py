@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except AebenchError as exc:
         print(f"aebench: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
     except BrokenPipeError:  # `aebench plugins | head`
         sys.stderr.close()
         return 0
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scheduler", default=None, help="address of an existing dask scheduler")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when available")
     s.add_argument("--resume", action="store_true", help="skip finished runs, continue the others from their checkpoints")
+    s.add_argument("--force", action="store_true", help="write into an existing folder that holds files aebench did not write")
     s.add_argument("--ensemble", action=argparse.BooleanOptionalAction, default=None,
                    help="train runs that share shapes as one batched model (overrides the spec's ensemble key)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -141,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     ds = aebench.run(
         args.spec, out=args.out, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-        device=args.device, resume=args.resume, progress=not args.quiet, ensemble=args.ensemble,
+        device=args.device, resume=args.resume, progress=not args.quiet, ensemble=args.ensemble, force=args.force,
     )  # fmt: skip
     return _report_status(ds, Path(args.out), statuses(ds))
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -22,9 +22,29 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class Params(BaseModel):
-    """Base of every component's ``Params``: unknown keys are errors."""
+    """Base of every component's ``Params``: unknown keys, non-finite numbers (inf, nan) and
+    ``true``/``false`` where a number is expected are errors."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data: Any) -> Any:
+        # pydantic reads `epochs = true` as 1; in a spec that is always a typo
+        if isinstance(data, dict):
+            for key, value in data.items():
+                field = cls.model_fields.get(key)
+                if field is not None and isinstance(value, bool) and not _takes_bool(field.annotation):
+                    raise ValueError(f"{key} = {str(value).lower()}: a boolean where a number or text is expected")
+        return data
+
+
+def _takes_bool(annotation: Any) -> bool:
+    import typing
+
+    if annotation is bool or annotation is Any:
+        return True
+    return any(_takes_bool(a) for a in typing.get_args(annotation))
 
 
 LayerList = list[int] | None

@@ -28,5 +28,12 @@ class ResultsError(AebenchError):
     """An output directory cannot be used (locked, belongs to another spec, corrupt)."""
 
 
+class SaveError(ResultsError):
+    """Results could not be saved (disk full, folder gone read-only): exit code 1, since the
+    input was fine; the earlier results are intact and the sweep resumes with ``--resume``."""
+
+    exit_code = 1
+
+
 class RunFailed(Exception):
     """Raised inside a run when it must stop as ``failed`` (diverged, bad data)."""

@@ -150,7 +150,61 @@ def _check_component(kind: str, cls: Any) -> str | None:
         return f"{cls.__name__} has no name"
     if not (isinstance(cls.Params, type) and issubclass(cls.Params, BaseModel)):
         return f"{cls.__name__}.Params is not a pydantic model"
+    if not issubclass(cls.Params, base.Params):
+        return (f"{cls.__name__}.Params must subclass {base.Params.__module__}.{base.Params.__name__} "
+                f"(the {kind} base, which declares fields such as {', '.join(base.Params.model_fields) or 'none'})")  # fmt: skip
+    return _check_params(cls)
+
+
+def _check_params(cls: type) -> str | None:
+    """A Params class whose schema cannot be built or whose defaults break its own bounds is broken."""
+    from pydantic import ValidationError
+
+    try:
+        cls.Params.model_json_schema()
+    except Exception as exc:
+        return f"{cls.__name__}.Params has a field with no JSON schema ({type(exc).__name__}: {exc})"
+    try:
+        defaults = cls.Params()
+    except ValidationError as exc:
+        if all(e["type"] == "missing" for e in exc.errors()):
+            return None  # required fields: a spec must give them
+        return f"{cls.__name__}.Params' defaults violate its own bounds: {_first_error(exc)}"
+    except Exception as exc:  # a default_factory that raises
+        return f"{cls.__name__}.Params() raises {type(exc).__name__}: {exc}"
+    try:
+        cls.Params.model_validate(defaults.model_dump())
+    except ValidationError as exc:
+        return f"{cls.__name__}.Params' defaults violate its own bounds: {_first_error(exc)}"
+    except Exception as exc:
+        return f"{cls.__name__}.Params' defaults cannot be validated ({type(exc).__name__}: {exc})"
     return None
+
+
+def _first_error(exc) -> str:
+    e = exc.errors()[0]
+    return f"{'.'.join(map(str, e['loc']))} = {e.get('input')!r}: {e['msg']}"
+
+
+def call_hook(reg: Registry, name: str, **kwargs: Any) -> list[str]:
+    """Call every implementation of the callback hook ``name`` on its own.
+
+    A plug-in whose callback raises (even ``SystemExit``) is reported — a warning naming the
+    plug-in, and the message returned — and never fails the run or stops the sweep: a
+    logger's bug must not cost the results. Ctrl-C still interrupts.
+    """
+    errors = []
+    hook = getattr(reg.manager.hook, name)
+    for impl in reversed(hook.get_hookimpls()):
+        try:
+            impl.function(**{k: kwargs[k] for k in impl.argnames if k in kwargs})
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            msg = f"plug-in {impl.plugin_name!r}: {name} raised {type(exc).__name__}: {exc}"
+            warnings.warn(msg, AebenchPluginWarning, stacklevel=2)
+            errors.append(msg)
+    return errors
 
 
 def _builtin_modules() -> list[ModuleType]:
@@ -180,7 +234,9 @@ def build_registry(extra_plugins: list[Any] | None = None, entry_point_group: st
         dist = ep.dist.name if ep.dist is not None else "?"
         try:
             module = ep.load()
-        except Exception as exc:  # any import-time failure isolates this plug-in only
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # any import-time failure (even sys.exit) isolates this plug-in only
             _broken(reg, ep.name, dist, exc)
             continue
         register(module, ep.name, dist)
@@ -193,7 +249,9 @@ def build_registry(extra_plugins: list[Any] | None = None, entry_point_group: st
             dist = dists.get(impl.plugin_name, "?")
             try:
                 classes = list(impl.function() or [])
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
                 _broken(reg, impl.plugin_name, dist, exc)
                 continue
             for cls in classes:

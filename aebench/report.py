@@ -11,6 +11,8 @@ import numpy as np
 import xarray as xr
 
 from aebench.evaluate.stats import scalar_metrics
+from aebench.engine.checkpoint import atomic_write, write_text
+from aebench.errors import ResultsError
 from aebench.results import load_results
 from aebench.tables import KNOWN, columns_of, compare_to_paper, format_table, paper_table
 
@@ -67,6 +69,8 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
     ds = _with_derived(load_results(out))
     rows = "data.name" if "data.name" in ds.dims else None
     files = out / "report_files"
+    if files.is_symlink():
+        raise ResultsError(f"{files} is a symbolic link; aebench writes only inside {out} and will not follow it.")
     files.mkdir(exist_ok=True)
     title = ds.attrs.get("title", out.name)
     md = [f"# {title}", "", _status_line(ds), ""]
@@ -98,7 +102,7 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
             continue
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100)
-        (files / f"{fname}.png").write_bytes(buf.getvalue())
+        atomic_write(files / f"{fname}.png", lambda p, data=buf.getvalue(): p.write_bytes(data))
         md += [f"![{fname}](report_files/{fname}.png)", ""]
         body.append(f'<h3>{fname}</h3><img alt="{fname}" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">')
     md += ["## Spec", "", "```toml", ds.attrs.get("spec", ""), "```"]
@@ -106,8 +110,8 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
     page = "<!doctype html><html><head><meta charset='utf-8'><title>{}</title><style>{}</style></head><body>{}</body></html>".format(
         html.escape(title), "body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}", "\n".join(body)
     )
-    (out / "report.html").write_text(page)
-    (out / "report.md").write_text("\n".join(md))
+    write_text(out / "report.html", page)
+    write_text(out / "report.md", "\n".join(md))
     return out / "report.html", out / "report.md"
 
 

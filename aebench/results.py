@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from aebench.engine.checkpoint import atomic_write, write_json
-from aebench.errors import ResultsError
+from aebench.errors import ResultsError, SaveError
 
 RESULTS = "results.nc"
 STATUS_ATTRS = {"long_name": "run status (done, failed, running, missing)", "units": "1"}
@@ -39,6 +39,19 @@ class RunStore:
 
     def write_metrics(self, ds: xr.Dataset) -> None:
         write_netcdf(ds, self.metrics_path)
+
+    def damage(self) -> str | None:
+        """Why a finished run's files cannot be trusted (missing or unreadable), or None."""
+        import zipfile
+
+        try:
+            if self.load_metrics() is None:
+                return f"{self.metrics_path} is missing"
+        except Exception as exc:
+            return f"{self.metrics_path} is unreadable ({type(exc).__name__})"
+        if not zipfile.is_zipfile(self.checkpoint_path):
+            return f"{self.checkpoint_path} is missing or truncated"
+        return None
 
     def load_metrics(self) -> xr.Dataset | None:
         if not self.metrics_path.is_file():
@@ -111,26 +124,35 @@ def merge_runs(out: Path, runs: list, dims: list[str], attrs: dict[str, Any], lo
         elif loaded is not None and run.run_id in loaded:
             ds = loaded[run.run_id].copy()
         else:
-            ds = store.load_metrics() or xr.Dataset()
-            if loaded is not None:
+            try:
+                ds = store.load_metrics()
+            except Exception as exc:
+                ds = None
+                why = f"unreadable ({type(exc).__name__})"
+            else:
+                why = "missing"
+            if ds is None:  # done, but its numbers are gone: never report NaN as a finished result
+                status = {"status": "failed", "reason": f"{store.metrics_path.name} is {why}; run it again with --resume"}
+                ds = xr.Dataset()
+            elif loaded is not None:
                 loaded[run.run_id] = ds.copy()
         ds.attrs = {}  # run attributes differ; the merged dataset gets the sweep's own
         ds["status"] = xr.DataArray(status.get("status", "missing"), attrs=STATUS_ATTRS)
         ds["reason"] = xr.DataArray(status.get("reason", ""), attrs={"long_name": "why the run failed", "units": "1"})
         index = {"seed": [run.seed]}
         if grid:
-            index = {**{k: [_coord(run.point[k])] for k in dims}, **index}
+            index = {**{k: [_coord(_point_value(run, k))] for k in dims}, **index}
             ds = ds.expand_dims(index)
         else:
             ds = ds.expand_dims({"point": [run.index // max(1, attrs.get("n_seeds", 1))], "seed": [run.seed]})
-            ds = ds.assign_coords({k: ("point", [_coord(run.point[k])]) for k in dims})
+            ds = ds.assign_coords({k: ("point", [_coord(_point_value(run, k))]) for k in dims})
         parts.append(ds)
     merged = xr.merge(parts, compat="no_conflicts", join="outer", combine_attrs="drop_conflicts")
     # An outer merge sorts each index; the spec's sweep order is the one a reader expects
     # (and the one a table keyed by position would silently get wrong if it were sorted).
     order = {"seed": _unique(run.seed for run in runs)}
     if grid:
-        order.update({k: _unique(_coord(run.point[k]) for run in runs) for k in dims})
+        order.update({k: _unique(_coord(_point_value(run, k)) for run in runs) for k in dims})
     merged = merged.reindex({k: v for k, v in order.items() if k in merged.dims})
     for part in parts:  # outer merges can drop variable attributes; every run writes the same ones
         for name, var in part.variables.items():
@@ -148,6 +170,21 @@ def _coord(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
 
 
+def _point_value(run, key: str) -> Any:
+    """The run's value of a swept key; a ``[[runs]]`` entry that does not set it has the spec's own value."""
+    if key in run.point:
+        return run.point[key]
+    value: Any = run.raw
+    for part in key.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return ""
+    return value
+
+
 def _unique(values) -> list:
     return list(dict.fromkeys(values))
 
@@ -158,51 +195,97 @@ def _fill_strings(da: xr.DataArray, fill: str) -> xr.DataArray:
 
 
 class OutputLock:
-    """``DIR/.lock``: one ``aebench run`` per output directory at a time."""
+    """``DIR/.lock``: one ``aebench run`` per output directory at a time.
+
+    A real lock: ``fcntl.flock`` on the open file, taken without waiting. The kernel
+    releases it when the holder dies (however it dies), so a stale lock cannot exist and
+    two processes entering at once cannot both hold it. The file records the holder's pid
+    and its worker processes' pids; a new holder waits briefly for workers of a killed run
+    to exit (they die with their parent) and refuses if any are still alive.
+    """
 
     def __init__(self, out: Path) -> None:
         self.path = Path(out) / ".lock"
+        self.fd: int | None = None
 
     def __enter__(self) -> OutputLock:
+        import fcntl
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                pid = _read_pid(self.path)
-                if pid is not None and _alive(pid):
-                    raise ResultsError(
-                        f"{self.path.parent} is in use by another aebench run (process {pid}); "
-                        f"wait for it or choose another --out. If no run is alive, delete {self.path}."
-                    ) from None
-                self.path.unlink(missing_ok=True)  # stale lock of a killed run
-                continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(str(os.getpid()))
-            return self
-        raise ResultsError(f"cannot take the lock {self.path}.")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = _read_lock(self.path).get("pid", "?")
+            raise ResultsError(
+                f"{self.path.parent} is in use by another aebench run (process {holder}); wait for it or choose another --out."
+            ) from None
+        self.fd = fd
+        try:
+            _wait_for_workers(_read_lock(self.path).get("workers", []), self.path.parent)
+        except BaseException:
+            self.__exit__()
+            raise
+        self._write({"pid": os.getpid(), "workers": []})
+        return self
+
+    def add_workers(self, pids: list[int]) -> None:
+        """Record worker processes, so that a later run can wait for any a kill left behind."""
+        if self.fd is not None:
+            info = _read_lock(self.path)
+            self._write({"pid": os.getpid(), "workers": sorted(set(info.get("workers", [])) | set(pids))})
+
+    def _write(self, info: dict) -> None:
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, json.dumps(info).encode(), 0)
 
     def __exit__(self, *exc: Any) -> None:
-        self.path.unlink(missing_ok=True)
+        if self.fd is not None:
+            try:
+                self._write({"pid": None, "workers": []})
+            except OSError:
+                pass
+            os.close(self.fd)  # closing the descriptor releases the flock
+            self.fd = None
 
 
-def _read_pid(path: Path) -> int | None:
+def _read_lock(path: Path) -> dict:
     try:
-        return int(path.read_text().strip())
+        info = json.loads(path.read_text() or "{}")
+        return info if isinstance(info, dict) else {}
     except (OSError, ValueError):
-        return None
+        return {}
+
+
+def _wait_for_workers(pids: list[int], out: Path, timeout: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    alive = [p for p in pids if _alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in alive if _alive(p)]
+    if alive:
+        raise ResultsError(
+            f"worker processes {alive} of an earlier run in {out} are still alive; stop them before running there again."
+        )
 
 
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
-        return True
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a zombie (exited, not yet reaped) is not alive
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def write_results(ds: xr.Dataset, out: Path) -> Path:
@@ -210,9 +293,9 @@ def write_results(ds: xr.Dataset, out: Path) -> Path:
     path = Path(out) / RESULTS
     try:
         write_netcdf(ds, path)
-    except OSError as exc:
-        raise ResultsError(
-            f"cannot write {path} ({exc.strerror or exc}); the previous results file is intact and "
+    except (OSError, RuntimeError) as exc:  # netCDF reports a full disk as RuntimeError
+        raise SaveError(
+            f"cannot write {path} ({getattr(exc, 'strerror', None) or exc}); the previous results file is intact and "
             "the finished runs are kept: free space, then continue with --resume."
         ) from None
     return path

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
+from aebench.components import Params
 from aebench.errors import PluginError, SpecError
 from aebench.plugins import Registry, registry
 from aebench.reference import check_reports, resolve_reports
@@ -39,10 +40,8 @@ DEFAULTS: dict[str, Any] = {
 REQUIRED = ("name", "data", "model", "schedule")
 
 
-class OptimizerParams(BaseModel):
+class OptimizerParams(Params):
     """The optimizer of every stage (a stage may override ``lr``)."""
-
-    model_config = ConfigDict(extra="forbid")
     name: Literal["rmsprop", "sgd", "adam"] = Field("rmsprop", description="Update rule.")
     lr: float = Field(0.01, gt=0, description="Learning rate.")
     batch_size: int = Field(100, ge=1, description="Examples per mini-batch.")
@@ -173,8 +172,8 @@ def _check_top(raw: dict[str, Any], source: str) -> None:
     if "name" in raw and not (isinstance(raw["name"], str) and raw["name"]):
         problems.append(f"name = {raw['name']!r}: must be a non-empty string")
     seeds = raw.get("seeds", [0])
-    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and s >= 0 for s in seeds)):
-        problems.append(f"seeds = {seeds!r}: must be a non-empty list of non-negative integers")
+    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**63 for s in seeds)):
+        problems.append(f"seeds = {seeds!r}: must be a non-empty list of integers from 0 to 2^63 - 1")
     elif len(set(seeds)) != len(seeds):
         problems.append(f"seeds = {seeds!r}: seeds repeat")
     _raise(problems, source)
@@ -257,7 +256,11 @@ def resolve(raw: dict[str, Any], index: int, seed: int, point: dict[str, Any], r
         regularizers = []
     else:
         regularizers = listed("regularizer", "regularizers", raw["regularizers"], per_layer=False)
+    if raw["schedule"] == []:
+        problems.append(f"{prefix}schedule = []: name at least one schedule")
     schedules = listed("schedule", "schedule", raw["schedule"], per_layer=False)
+    if model is not None:
+        problems += [f"{prefix}{p}" for p in _layer_problems(model, corruptions, regularizers, raw)]
     optimizer = attempt(_validate, OptimizerParams, raw["optimizer"] if isinstance(raw["optimizer"], dict) else {"name": raw["optimizer"]}, "optimizer")
     evaluators = []
     if not isinstance(raw["evaluate"], dict):
@@ -271,6 +274,23 @@ def resolve(raw: dict[str, Any], index: int, seed: int, point: dict[str, Any], r
     _raise(problems, source)
     run_raw = {k: v for k, v in raw.items() if k not in ("sweep", "runs", "seeds", "ensemble", "report")}
     return RunSpec(index, seed, point, run_raw, data, model, corruptions, regularizers, schedules, optimizer, evaluators, raw.get("precision", "float32"))  # type: ignore[arg-type]
+
+
+def _layer_problems(model: ComponentSpec, corruptions: list[ComponentSpec], regularizers: list[ComponentSpec], raw: dict) -> list[str]:
+    """``layers`` entries that name no layer of the model (a silently ignored index is a wrong experiment)."""
+    sizes = getattr(model.params, "layers", None)
+    if not isinstance(sizes, list):
+        return []
+    n = len(sizes)
+    out = []
+    for key, comps in (("corruption", corruptions), ("regularizers", regularizers)):
+        for k, c in enumerate(comps):
+            layers = getattr(c.params, "layers", None) or []
+            bad = [i for i in layers if not 0 <= i < n]
+            if bad:
+                where = f"{key}[{k}].layers" if isinstance(raw.get(key), list) else f"{key}.layers"
+                out.append(f"{where} = {layers}: the model has {n} layer{'s' if n != 1 else ''} (indices 0 to {n - 1}); {bad} names none")
+    return out
 
 
 def _point_label(point: dict[str, Any]) -> str:

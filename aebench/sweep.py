@@ -18,10 +18,12 @@ import torch
 import xarray as xr
 
 import aebench
-from aebench.engine.checkpoint import save_checkpoint, write_json
-from aebench.engine.runner import RunInterrupted, RunOptions, Trainer, build_context, records_to_dataset, resolve_device
-from aebench.errors import AebenchError, ResultsError, RunFailed, SpecError
-from aebench.plugins import registry
+from aebench.engine.checkpoint import clean_temporaries, save_checkpoint, write_json, write_text
+from aebench.engine.runner import (
+    RunInterrupted, RunOptions, Trainer, build_context, note_hook_errors, records_to_dataset, resolve_device,
+)  # fmt: skip
+from aebench.errors import AebenchError, ResultsError, RunFailed, SaveError, SpecError
+from aebench.plugins import call_hook, registry
 from aebench.results import OutputLock, RunStore, merge_runs, write_results
 from aebench.spec import RunSpec, Spec
 
@@ -58,19 +60,44 @@ def execute_run(
         evaluators = [e.build(reg) for e in run.evaluators]
         trainer = Trainer(ctx, evaluators, RunOptions(dev, progress, resume, stop, position, on_epoch), store.checkpoint_path, reg)
         resumed = trainer.restore()
-        reg.manager.hook.aebench_on_run_start(run=ctx)
+        note_hook_errors(ctx, call_hook(reg, "aebench_on_run_start", run=ctx))
         trainer.run()
         return _finish(run, store, ctx, evaluators, trainer.records, dev, reg, resumed=resumed)
     except (RunInterrupted, KeyboardInterrupt):
         store.set_status("interrupted", reason="stopped by the user; finish it with --resume")
         raise
+    except SaveError:
+        raise
     except Exception as exc:  # one run's failure (NaN, OOM, a plug-in's bug) is recorded, never fatal
+        if _is_save_failure(exc):
+            raise SaveError(
+                f"cannot save run {run.run_id} in {out} ({_why(exc)}); the earlier results are intact and the run is "
+                "left to redo: free space or fix the folder, then continue with --resume."
+            ) from None
         return _fail(store, ctx, exc, reg)
+
+
+def _is_save_failure(exc: BaseException) -> bool:
+    """A write that failed for want of space or permission (netCDF reports these as RuntimeError)."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(w in text for w in ("no space", "disk quota", "read-only file system", "permission denied"))
 
 
 def _is_done(store: RunStore, run: RunSpec, resume: bool) -> bool:
     previous = store.status()
-    return resume and previous.get("status") == "done" and previous.get("digest") == run.digest()
+    if not (resume and previous.get("status") == "done" and previous.get("digest") == run.digest()):
+        return False
+    problem = store.damage()
+    if problem:  # a finished run whose files were truncated or deleted is trained again, and we say so
+        import warnings
+
+        warnings.warn(f"run {run.run_id} was done but {problem}; running it again.", stacklevel=2)
+        return False
+    return True
 
 
 def _start(store: RunStore, run: RunSpec, device: str, resume: bool) -> torch.device:
@@ -92,18 +119,28 @@ def _finish(run, store, ctx, evaluators, records, dev, reg, resumed: bool = Fals
     ds["train_seconds"] = xr.DataArray(float(ds["epoch_seconds"].sum()), attrs={"long_name": "training time, all stages", "units": "s"})
     ds.attrs.update(run_id=run.run_id, seed=run.seed, resumed=int(resumed), device=str(dev), ensemble_members=ensemble)
     store.write_metrics(ds)
-    store.set_status("done", finished=_now(), note=ctx.stop_reason or "")
-    reg.manager.hook.aebench_on_run_end(run=ctx, result=ds)
+    note_hook_errors(ctx, call_hook(reg, "aebench_on_run_end", run=ctx, result=ds))
+    store.set_status("done", finished=_now(), note=ctx.stop_reason or "", hook_errors=ctx.extras.get("hook_errors", []))
     return "done"
 
 
 def _fail(store, ctx, exc: BaseException, reg) -> str:
     reason = str(exc) if isinstance(exc, (RunFailed, AebenchError)) else f"{type(exc).__name__}: {exc}"
-    (store.dir / "error.log").write_text(traceback.format_exc())
-    store.set_status("failed", reason=reason, finished=_now())
+    try:
+        write_text(store.dir / "error.log", traceback.format_exc())
+        store.set_status("failed", reason=reason, finished=_now())
+    except (OSError, RuntimeError, ResultsError) as err:  # disk full: say so once, keep the sweep resumable
+        raise SaveError(
+            f"cannot save run {store.dir.name} in {store.dir.parent.parent} ({_why(err)}; the run itself ended with: "
+            f"{reason}). The earlier results are intact: free space or fix the folder, then continue with --resume."
+        ) from None
     if ctx is not None:
-        reg.manager.hook.aebench_on_run_end(run=ctx, result=None)
+        call_hook(reg, "aebench_on_run_end", run=ctx, result=None)
     return "failed"
+
+
+def _why(err: BaseException) -> str:
+    return getattr(err, "strerror", None) or str(err) or type(err).__name__
 
 
 def execute_ensemble(runs: list[RunSpec], out: str | Path, device: str = "auto", resume: bool = False, progress: bool = True,
@@ -131,7 +168,7 @@ def execute_ensemble(runs: list[RunSpec], out: str | Path, device: str = "auto",
         evaluators = [[e.build(reg) for e in runs[k].evaluators] for k in todo]
         for k, ctx in zip(todo, ctxs):
             ctx.extras["run_dir"] = stores[k].dir
-            reg.manager.hook.aebench_on_run_start(run=ctx)
+            note_hook_errors(ctx, call_hook(reg, "aebench_on_run_start", run=ctx))
         trainer = EnsembleTrainer(ctxs, evaluators, on_epoch, stop, checkpoint)
         resumed = resume and trainer.restore()
         records = trainer.run()
@@ -180,8 +217,40 @@ def _threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, parent: int | None = None) -> None:
     torch.set_num_threads(threads)
+    if parent is not None:
+        die_with_parent(parent)
+
+
+def die_with_parent(parent: int) -> None:
+    """End this worker process when ``parent`` dies (kill -9 included), so no orphan keeps
+    training and writing run folders beside a ``--resume``.
+
+    Linux: the kernel's parent-death signal (SIGKILL); elsewhere, and as a fallback, a
+    daemon thread that watches the parent pid.
+    """
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="aebench-parent-watch", daemon=True).start()
 
 
 class LocalExecutor:
@@ -206,6 +275,7 @@ class ProcessExecutor:
     """
 
     name = "process"
+    lock = None  # the run's OutputLock, set by run()
 
     def __init__(self, workers: int | None = None, scheduler: str | None = None) -> None:
         self.workers = workers or min(4, os.cpu_count() or 1)
@@ -217,8 +287,10 @@ class ProcessExecutor:
         kwargs = {**kwargs, "stop": None, "progress": False, "on_epoch": None}
         ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
         threads = _threads_per_worker(self.workers)
-        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
+        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, os.getpid())) as pool:
             futures = {pool.submit(execute_group, group, **kwargs): group for group in groups}
+            if self.lock is not None:  # the lock file names the workers; a later run waits for them
+                self.lock.add_workers(list(getattr(pool, "_processes", {}) or {}))
             for fut in as_completed(futures):
                 for run, status in zip(futures[fut], fut.result()):
                     on_done(run, status)
@@ -301,8 +373,11 @@ def preflight(spec: Spec) -> dict[str, dict[str, str]]:
     return checksums
 
 
-def _prepare_out(out: Path, spec: Spec, resume: bool) -> None:
+def _prepare_out(out: Path, spec: Spec, resume: bool, force: bool = False) -> None:
     saved = out / "spec.toml"
+    for sub in ("runs", "report_files", "spec.toml", "results.nc"):
+        if (out / sub).is_symlink():
+            raise ResultsError(f"{out / sub} is a symbolic link; aebench writes only inside {out} and will not follow it.")
     if saved.is_file():
         try:
             same = Spec.from_text(saved.read_text(), source=str(saved)).raw == spec.raw
@@ -315,8 +390,38 @@ def _prepare_out(out: Path, spec: Spec, resume: bool) -> None:
         if not resume and (out / "runs").exists():
             raise ResultsError(f"{out} already holds runs of this spec; pass --resume to finish them, or choose another --out.")
     else:
+        _refuse_foreign(out, force)
         out.mkdir(parents=True, exist_ok=True)
-        saved.write_text(spec.to_toml())
+        write_text(saved, spec.to_toml())
+    removed = clean_temporaries(out)
+    if removed:
+        logging.getLogger("aebench").info("removed %d temporary files left by an interrupted write", len(removed))
+
+
+def _refuse_foreign(out: Path, force: bool) -> None:
+    """A folder with files but no spec of ours is someone else's: refuse it (``--force`` to write beside them)."""
+    if force or not out.is_dir() or (out / "spec.toml").is_file():
+        return
+    foreign = sorted(p.name for p in out.iterdir() if p.name != ".lock")
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ResultsError(
+            f"{out} already holds files that aebench did not write ({shown}); choose an empty or new --out, "
+            "or pass --force to write beside them."
+        )
+
+
+def _open_out(out: Path, force: bool = False) -> None:
+    """``--out`` must be a folder aebench can write: a clear error (exit 2) before anything starts."""
+    if out.exists() and not out.is_dir():
+        raise ResultsError(f"--out {out} is a file, not a folder; choose a folder.")
+    _refuse_foreign(out, force)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultsError(f"--out {out} cannot be created ({exc.strerror or exc}).") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ResultsError(f"--out {out} is not writable (read-only folder or file system, or no permission).")
 
 
 # ----------------------------------------------------------------------- the API
@@ -334,10 +439,12 @@ def run(
     on_run_done: Callable[[RunSpec, str], None] | None = None,
     on_epoch: Callable[[str, dict], None] | None = None,
     ensemble: bool | None = None,
+    force: bool = False,
 ) -> xr.Dataset:
     """Run every run of ``spec`` into ``out`` and return the merged results.
 
     ``ensemble`` overrides the spec's ``ensemble`` key (and is saved with the spec).
+    ``force`` lets a run write into a folder that holds files aebench did not write.
 
     ``out/results.nc`` is (re)written after every finished run, so a partial sweep is
     always readable. Bad input raises :class:`aebench.AebenchError` before anything is
@@ -351,8 +458,10 @@ def run(
     resolve_device(device)
     checksums = preflight(spec)
     ex = make_executor(executor, workers, scheduler)
-    with OutputLock(out):
-        _prepare_out(out, spec, resume)
+    _open_out(out, force)
+    with OutputLock(out) as lock:
+        ex.lock = lock
+        _prepare_out(out, spec, resume, force)
         attrs = _attrs(spec, device, checksums)
         dims = spec.sweep_dims()
         bar = _overall_bar(len(spec.runs), progress)

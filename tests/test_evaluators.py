@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import write_spec
+from conftest import TINY, write_spec
 
 import aebench
 from aebench.builtin.evaluators import Parzen, Svm
@@ -140,3 +140,21 @@ evaluate = { recon = {}, svm = { C = [1.0] } }
     assert "optimizer.lr = 1000000.0, seed = 0: failed" in md
     svm_row = md.split("## Linear SVM test error (%)")[1].splitlines()[4]
     assert svm_row.startswith("| partial | ") and svm_row.endswith("| failed |")  # the failed run's cell
+
+
+def test_finetune_evaluator_leaves_later_evaluators_unchanged(tmp_path):
+    """Fine-tuning draws from its own generator: a Parzen chain after it sees the same stream."""
+    base = TINY.replace('schedule = { name = "joint", epochs = 2 }', 'schedule = { name = "joint", epochs = 1 }')
+    parzen = 'parzen = { samples = 100, burn_in = 2, sigma = [0.2] }'
+    with_ft = aebench.Spec.from_text(base + f'evaluate = {{ recon = {{ every = 0 }}, finetune = {{ epochs = 2 }}, {parzen} }}\n')
+    without = aebench.Spec.from_text(base + f'evaluate = {{ recon = {{ every = 0 }}, {parzen} }}\n')
+    a = aebench.run(with_ft, out=tmp_path / "a", progress=False)
+    b = aebench.run(without, out=tmp_path / "b", progress=False)
+    assert "finetune_error" in a and float(a["parzen_ll"].item()) == float(b["parzen_ll"].item())
+
+
+def test_protocol_defaults_are_the_papers():
+    reg = aebench.registry()
+    assert reg.get("evaluator", "parzen").Params().samples == 10000
+    assert reg.get("evaluator", "parzen").Params().chains == 1
+    assert reg.get("evaluator", "finetune").Params().epochs == 1000

@@ -22,7 +22,8 @@ MNIST_SUMS = {
     "t10k-images-idx3-ubyte.gz": "1a1a05eab793c14bb050b398624a11b0ffd1a2953baed553b1b9bd079e2a20be",
     "t10k-labels-idx1-ubyte.gz": "b91679a0acfe4ba0e50a2437a903084cba1f5f92592b016a25a7dfd00455798b",
 }
-LISA = ["http://www.iro.umontreal.ca/~lisa/icml2007data/"]
+# https first; the lab's server has long served plain http too, tried last
+LISA = ["https://www.iro.umontreal.ca/~lisa/icml2007data/", "http://www.iro.umontreal.ca/~lisa/icml2007data/"]
 #: the original archives of the variation sets; their checksums were not published, so a
 #: download prints the SHA-256 it got for you to pin (``sums`` = None)
 ARCHIVES = {
@@ -61,26 +62,87 @@ def fetch(url: str, dest: Path, sha256: str | None, timeout: float = 60) -> str:
     return h.hexdigest()
 
 
+def validate_archive(name: str, path: Path) -> None:
+    """Check an original variation archive's contents before it is kept: a zip holding one
+    ``*train*.amat`` and one ``*test*.amat`` with the original row counts, 784 pixels in
+    [0, 1] plus an integer label per row. (No checksum was ever published for these.)"""
+    import zipfile
+
+    import numpy as np
+
+    from aebench.data.variations import SIZES
+
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path.name} is not a zip archive")
+    train_rows, valid_rows, test_rows = SIZES[name]
+    with zipfile.ZipFile(path) as zf:
+        members = [m for m in zf.namelist() if m.endswith(".amat")]
+        for part, rows in (("train", train_rows + valid_rows), ("test", test_rows)):
+            found = [m for m in members if part in Path(m).name]
+            if len(found) != 1:
+                raise DataError(f"{path.name} must hold one *{part}*.amat file (found {len(found)})")
+            n = 0
+            with zf.open(found[0]) as fh:
+                for line in fh:
+                    row = np.array(line.split(), dtype=np.float64) if line.strip() else None
+                    if row is None:
+                        continue
+                    if row.size != 785 or row[:-1].min() < 0 or row[:-1].max() > 1 or row[-1] != round(row[-1]):
+                        raise DataError(f"{path.name}:{found[0]} line {n + 1} is not 784 pixels in [0, 1] and an integer label")
+                    n += 1
+            if n != rows:
+                raise DataError(f"{path.name}:{found[0]} has {n} rows; the original has {rows}")
+
+
 def download(name: str, dest: Path, mirrors: list[str] | None = None) -> dict[str, str]:
-    """Fetch every file of ``name`` into ``dest``, trying each mirror in turn."""
+    """Fetch every file of ``name`` into ``dest``, trying each mirror in turn.
+
+    MNIST is checked against its known SHA-256 sums; a variation archive (no published
+    sum) is validated by content (``validate_archive``) and unpacked. A file that fails is
+    never kept, and a ``dest`` folder created here is removed again when nothing was saved.
+    """
     default, sums = sources(name)
     bases = [m if m.endswith("/") else m + "/" for m in (mirrors or []) + default]
+    created = not dest.exists()
     got = {}
-    for fname, digest in sums.items():
-        errors = []
-        for base in bases:
-            try:
-                got[fname] = fetch(base + fname, dest / fname, digest)
-                break
-            except (OSError, DataError) as exc:
-                errors.append(f"{base}: {exc}")
-        else:
-            raise DataError(f"could not download {fname} for {name!r} from any mirror: " + "; ".join(errors))
-        if digest is None:
-            warnings.warn(f"{fname} has no published checksum; got sha256 {got[fname]}", stacklevel=2)
-    if name == "mnist":
-        (dest / "SHA256SUMS").write_text("".join(f"{d}  {f}\n" for f, d in got.items()))
+    try:
+        for fname, digest in sums.items():
+            got[fname] = _from_any(name, fname, digest, bases, dest)
+            if digest is None:
+                warnings.warn(f"{fname} has no published checksum; its contents were validated; sha256 {got[fname]}", stacklevel=2)
+        if name == "mnist":
+            atomic_write(dest / "SHA256SUMS", lambda p: p.write_text("".join(f"{d}  {f}\n" for f, d in got.items())))
+    except BaseException:
+        if created and dest.is_dir() and not any(dest.iterdir()):
+            dest.rmdir()
+        raise
     return got
+
+
+def _from_any(name: str, fname: str, digest: str | None, bases: list[str], dest: Path) -> str:
+    import tempfile
+    import zipfile
+
+    errors = []
+    for base in bases:
+        with tempfile.TemporaryDirectory(prefix=".aebench-download-") as tmp:
+            part = Path(tmp) / fname
+            try:
+                sha = fetch(base + fname, part, digest)
+                if digest is None:
+                    validate_archive(name, part)
+            except (OSError, DataError, ValueError) as exc:
+                errors.append(f"{base}: {exc}")
+                continue
+            dest.mkdir(parents=True, exist_ok=True)
+            if digest is None:
+                with zipfile.ZipFile(part) as zf:
+                    for member in (m for m in zf.namelist() if m.endswith(".amat")):
+                        data = zf.read(member)
+                        atomic_write(dest / Path(member).name, lambda p, data=data: p.write_bytes(data))
+            atomic_write(dest / fname, lambda p: p.write_bytes(part.read_bytes()))
+            return sha
+    raise DataError(f"could not download {fname} for {name!r} from any mirror: " + "; ".join(errors))
 
 
 __all__ = ["download", "fetch", "sources"]

@@ -12,24 +12,58 @@ from typing import Any
 
 import torch
 
+from aebench.errors import ResultsError
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: the process's umask, read once: result files get the mode a plain ``open`` would give them
+UMASK = _umask()
+TMP_SUFFIX = ".tmp"
+
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder, fsync, then rename over ``path``.
 
     A crash (or a full disk) leaves either the old file or the new one, never half of one.
+    A symbolic link at ``path`` is refused rather than followed (or replaced): aebench
+    writes plain files only, inside its folders. The file gets ``0666 & ~umask``, so a
+    group can read a shared results folder.
     """
+    if path.is_symlink():
+        raise ResultsError(f"{path} is a symbolic link; aebench writes only plain files and will not follow it. Remove the link.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o666 & ~UMASK)
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda p: p.write_text(text))
+
+
+def clean_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files a killed write left in ``folder`` and its run folders (the caller holds the lock)."""
+    removed = []
+    for pattern in (f".*{TMP_SUFFIX}", f"runs/*/.*{TMP_SUFFIX}", f"runs/.*{TMP_SUFFIX}", f"report_files/.*{TMP_SUFFIX}"):
+        for p in folder.glob(pattern):
+            if p.is_file() and not p.is_symlink():
+                p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed
 
 
 def write_json(path: Path, obj: Any) -> None:

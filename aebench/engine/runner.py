@@ -21,7 +21,7 @@ from aebench.engine.context import RunContext, to_device
 from aebench.engine.optim import make_optimizer
 from aebench.engine.stage import StageLoss
 from aebench.errors import RunFailed
-from aebench.plugins import Registry, registry
+from aebench.plugins import Registry, call_hook, registry
 
 
 class RunInterrupted(Exception):
@@ -100,6 +100,7 @@ class Trainer:
             "stage_idx": self.stage_idx,
             "stage_epoch": self.stage_epoch,
             "steps": self.steps,
+            "stage_ref": getattr(self, "stage_ref", None),
             "generator": self.ctx.generator.get_state(),
             "records": json.dumps(self.records),
         }
@@ -116,6 +117,7 @@ class Trainer:
         self.initial, self.best = st["initial"], st["best"]
         self.stage_idx, self.stage_epoch, self.steps = st["stage_idx"], st["stage_epoch"], st["steps"]
         self.opt_state = st["optimizer"]
+        self.stage_ref = st.get("stage_ref")
         self.ctx.generator.set_state(st["generator"].cpu())
         self.records = json.loads(st["records"])
         self.ctx.extras["records"] = self.records
@@ -162,7 +164,7 @@ class Trainer:
             self.early_stopping(stage, record)
             metrics = _scalars(record)
             if self.opts.hooks:
-                self.reg.manager.hook.aebench_on_epoch_end(run=ctx, epoch=record["epoch"], metrics=metrics)
+                note_hook_errors(ctx, call_hook(self.reg, "aebench_on_epoch_end", run=ctx, epoch=record["epoch"], metrics=metrics))
             if self.opts.on_epoch is not None:
                 self.opts.on_epoch(ctx.run_id, {**metrics, "epoch": record["epoch"], "total_epochs": sum(s.epochs for s in ctx.stages)})
             if self.checkpoint is not None:
@@ -203,6 +205,8 @@ class Trainer:
                 scaler.step(optimizer)
                 scaler.update()
             total += loss.detach().float()
+            if n_batches == 0 and self.stage_epoch == 0:
+                self.stage_ref = float(loss.detach())  # the stage's starting loss: the yardstick of a blow-up
             n_batches += 1
         mean_loss = float(total) / max(n_batches, 1)
         if ctx.device.type == "cuda":
@@ -210,8 +214,7 @@ class Trainer:
         seconds = time.perf_counter() - t0
         self.steps += n_batches
         epoch = len(self.records) + 1
-        if not math.isfinite(mean_loss):
-            raise RunFailed(f"training diverged: the loss became {mean_loss} in epoch {epoch} ({stage.label}).")
+        check_divergence(mean_loss, getattr(self, "stage_ref", None), self._trainable(stage), epoch, stage.label)
         record = epoch_record(ctx, self.evaluators, stage, epoch, mean_loss, self.steps, seconds)
         if stage.target in ("labels", "hybrid"):
             record["vars"]["class_error"] = _class_error(ctx).to_dict()
@@ -230,6 +233,32 @@ class Trainer:
             }
         elif record["epoch"] - self.best["epoch"] >= stage.patience:
             self.ctx.stop_reason = f"stage: early stop of {stage.label} at epoch {record['epoch']}"
+
+
+#: an epoch's mean loss this many times its stage's first batch (and above ``BLOWUP_FLOOR``) is a blow-up
+BLOWUP_FACTOR = 100.0
+BLOWUP_FLOOR = 1.0
+
+
+def check_divergence(loss: float, start: float | None, params: list[torch.Tensor], epoch: int, label: str) -> None:
+    """Raise RunFailed when training diverged: a non-finite loss or weight, or a loss blown far
+    above where the stage began (an lr of 1e12 "finishes" with errors of 1e15 nats otherwise)."""
+    if not math.isfinite(loss):
+        raise RunFailed(f"training diverged: the loss became {loss} in epoch {epoch} ({label}).")
+    if start is not None and math.isfinite(start) and loss > BLOWUP_FLOOR and loss > BLOWUP_FACTOR * abs(start):
+        raise RunFailed(
+            f"training diverged: the loss rose to {loss:.4g} in epoch {epoch} ({label}), over {BLOWUP_FACTOR:g}× "
+            f"its starting {start:.4g}; lower the learning rate."
+        )
+    bad = next((p for p in params if not bool(torch.isfinite(p).all())), None)
+    if bad is not None:
+        raise RunFailed(f"training diverged: a weight became non-finite in epoch {epoch} ({label}).")
+
+
+def note_hook_errors(ctx: RunContext, errors: list[str]) -> None:
+    """Keep a callback's errors with the run (status.json ``hook_errors``), once each."""
+    seen = ctx.extras.setdefault("hook_errors", [])
+    seen.extend(e for e in errors if e not in seen)
 
 
 def epoch_record(ctx: RunContext, evaluators: list, stage: Stage, epoch: int, loss: float, steps: int, seconds: float) -> dict[str, Any]:

@@ -1,0 +1,411 @@
+"""Reliability and safety, one test per class of fault: process lifetime, the lock, plug-in
+isolation at run time, other people's files, damaged results, resource faults, values that
+are not numbers, divergence, downloads and permissions."""
+
+from __future__ import annotations
+
+import errno
+import json
+import multiprocessing as mp
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import TINY, make_distribution, pip_install_target, run_aebench, write_spec
+
+import aebench
+from aebench.data import download as dl
+from aebench.errors import DataError
+from aebench.results import OutputLock
+
+FOUR = TINY.replace("seeds = [0]", "seeds = [0, 1, 2, 3]")
+
+
+def _status(out: Path, run_id: str) -> dict:
+    return json.loads((out / "runs" / run_id / "status.json").read_text())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+# ------------------------------------------------------------------ process lifetime
+def test_kill_9_of_the_parent_takes_the_process_workers_with_it(tmp_path):
+    spec = write_spec(tmp_path, FOUR.replace("epochs = 2", "epochs = 150"))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "aebench", "run", str(spec), "--out", str(out), "--executor", "process", "--workers", "2", "--quiet"]
+    parent = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            workers = json.loads((out / ".lock").read_text()).get("workers", [])
+        except (OSError, ValueError):
+            workers = []
+        running = [p for p in (out / "runs").glob("*/status.json") if '"running"' in p.read_text()]
+        if workers and running:
+            break
+        time.sleep(0.2)
+    assert workers and running, "the sweep never started its workers"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), "orphaned workers kept running after kill -9 of their parent"
+    snapshot = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()}
+    time.sleep(1.0)
+    assert snapshot == {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()}
+    res = run_aebench(["run", spec, "--out", out, "--resume", "--quiet"])
+    assert res.returncode == 0, res.stderr
+    assert all(_status(out, f"run-{k:04d}")["status"] == "done" for k in range(4))
+
+
+# ------------------------------------------------------------------------ the lock
+def _contend(folder: str, start: float, results) -> None:
+    while time.time() < start:
+        pass
+    try:
+        with OutputLock(Path(folder)):
+            results.put(("held", os.getpid()))
+            time.sleep(1.0)
+    except aebench.ResultsError:
+        results.put(("refused", os.getpid()))
+
+
+def test_processes_racing_for_the_lock_never_both_hold_it(tmp_path):
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    for _ in range(3):  # a few rounds: the window of a check-then-create lock is small
+        start = time.time() + 3.0
+        procs = [ctx.Process(target=_contend, args=(str(tmp_path / "out"), start, results)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(30)
+        outcomes = [results.get(timeout=5)[0] for _ in procs]
+        assert outcomes.count("held") == 1, outcomes
+    with OutputLock(tmp_path / "out"):  # and it is free again once its holders are gone
+        pass
+
+
+# ------------------------------------------------------------- plug-ins at run time
+class Hostile:
+    """Callbacks that fail in every way a plug-in can."""
+
+    @staticmethod
+    @aebench.hookimpl
+    def aebench_on_epoch_end(run, epoch, metrics):
+        raise RuntimeError("logger lost its connection")
+
+    @staticmethod
+    @aebench.hookimpl
+    def aebench_on_run_end(run, result):
+        sys.exit(3)
+
+
+@pytest.fixture
+def hostile_plugin():
+    from aebench import plugins
+
+    aebench.register_plugin(Hostile)
+    yield
+    plugins._EXTRA.remove(Hostile)
+    plugins.registry(refresh=True)
+
+
+def test_a_raising_callback_is_reported_and_the_sweep_of_four_finishes(tmp_path, hostile_plugin):
+    with pytest.warns(UserWarning, match="Hostile"):
+        ds = aebench.run(aebench.Spec.from_text(FOUR), out=tmp_path / "out", progress=False)
+    assert [str(s) for s in ds["status"].values.ravel()] == ["done"] * 4
+    errors = _status(tmp_path / "out", "run-0002")["hook_errors"]
+    assert any("'Hostile'" in e and "aebench_on_epoch_end" in e and "logger lost" in e for e in errors)
+    assert any("aebench_on_run_end" in e and "SystemExit" in e for e in errors)
+
+
+HOSTILE_PARAMS = """
+from pydantic import BaseModel, Field
+import aebench
+from aebench.components import Corruption, CorruptionParams, Regularizer, RegularizerParams
+
+
+def explode():
+    raise RuntimeError("factory exploded")
+
+
+class OutOfBounds(CorruptionParams):
+    level: float = Field(5.0, ge=0, le=1)
+
+
+class Factory(CorruptionParams):
+    level: list = Field(default_factory=explode)
+
+
+class Thing:
+    pass
+
+
+class NoSchema(CorruptionParams):
+    model_config = {"arbitrary_types_allowed": True}
+    thing: Thing = Field(default_factory=Thing)
+
+
+class NotMyBase(BaseModel):
+    weight: float = 0.1
+
+
+def make(name, params, base=Corruption):
+    return type(name.title().replace("-", ""), (base,), {"name": name, "summary": name, "Params": params})
+
+
+@aebench.hookimpl
+def aebench_corruptions():
+    return [make("out-of-bounds", OutOfBounds), make("factory", Factory), make("no-schema", NoSchema)]
+
+
+@aebench.hookimpl
+def aebench_regularizers():
+    return [make("not-my-base", NotMyBase, Regularizer)]
+"""
+
+
+def test_hostile_plugins_are_listed_as_broken_never_crash(tmp_path):
+    target = tmp_path / "site"
+    pip_install_target(make_distribution(tmp_path, "aebench-exits", "aebench_exits", "import sys\nsys.exit('no licence')\n"), target)
+    pip_install_target(make_distribution(tmp_path, "aebench-hostile", "aebench_hostile", HOSTILE_PARAMS), target)
+    res = run_aebench(["plugins", "--json"], pythonpath=target)
+    assert res.returncode == 0, res.stderr
+    broken = json.loads(res.stdout)["broken"]
+    text = " | ".join(f"{b['plugin']}: {b['error']}" for b in broken)
+    assert "aebench_exits: SystemExit: no licence" in text
+    assert "defaults violate its own bounds" in text and "level" in text
+    assert "factory exploded" in text
+    assert "no JSON schema" in text
+    assert "must subclass aebench.components.RegularizerParams" in text
+    assert run_aebench(["plugins"], pythonpath=target).returncode == 0
+
+
+# --------------------------------------------------------------- other people's files
+def test_a_folder_of_foreign_files_is_refused_and_left_alone(tmp_path, tiny_spec, cli):
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "chapter1.tex").write_text("years of work")
+    code, _, err = cli("run", tiny_spec, "--out", out, "--quiet")
+    assert code == 2 and "did not write" in err and "chapter1.tex" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["chapter1.tex"] and (out / "chapter1.tex").read_text() == "years of work"
+    assert cli("run", tiny_spec, "--out", out, "--quiet", "--force")[0] == 0
+    assert (out / "chapter1.tex").read_text() == "years of work"
+
+
+def test_symlinked_targets_are_refused_not_followed(tmp_path, tiny_spec, cli):
+    out = tmp_path / "out"
+    assert cli("run", tiny_spec, "--out", out, "--quiet")[0] == 0
+    victim = tmp_path / "victim.html"
+    victim.write_text("not yours")
+    (out / "report.html").unlink(missing_ok=True)
+    (out / "report.html").symlink_to(victim)
+    code, _, err = cli("report", out)
+    assert code == 2 and "symbolic link" in err and victim.read_text() == "not yours"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "runs").symlink_to(elsewhere)
+    code, _, err = cli("run", tiny_spec, "--out", other, "--quiet", "--force")
+    assert code == 2 and "symbolic link" in err and not any(elsewhere.iterdir())
+
+
+# ------------------------------------------------------------------- damaged results
+def test_truncated_or_deleted_metrics_are_rerun_on_resume(tmp_path, cli):
+    spec = write_spec(tmp_path, FOUR)
+    out = tmp_path / "out"
+    assert cli("run", spec, "--out", out, "--quiet")[0] == 0
+    m1 = out / "runs" / "run-0001" / "metrics.nc"
+    m1.write_bytes(m1.read_bytes()[:100])
+    (out / "runs" / "run-0002" / "metrics.nc").unlink()
+    ds = aebench.load_results(out)  # untouched yet: merged before the damage
+    assert str(ds["status"].sel(seed=1).item()) == "done"
+    code, _, err = cli("run", spec, "--out", out, "--quiet", "--resume")
+    assert code == 0 and "run-0001" in err and "run-0002" in err and "running it again" in err
+    ds = aebench.load_results(out)
+    assert [str(s) for s in ds["status"].values.ravel()] == ["done"] * 4
+    assert ds["recon_error_final"].notnull().all()
+
+
+def test_a_deleted_metrics_file_is_never_merged_as_done(tmp_path):
+    from aebench.results import merge_runs
+
+    spec = aebench.Spec.from_text(FOUR)
+    out = tmp_path / "out"
+    aebench.run(spec, out=out, progress=False)
+    (out / "runs" / "run-0003" / "metrics.nc").unlink()
+    ds = merge_runs(out, spec.runs, spec.sweep_dims(), {"n_seeds": 4})
+    assert str(ds["status"].sel(seed=3).item()) == "failed" and "metrics.nc is missing" in str(ds["reason"].sel(seed=3).item())
+
+
+# ------------------------------------------------------------------- resource faults
+def test_a_full_disk_while_saving_is_one_message_keeps_results_and_resumes(tmp_path, monkeypatch, cli):
+    from aebench import results
+
+    spec = write_spec(tmp_path, FOUR)
+    out = tmp_path / "out"
+    real = results.write_netcdf
+    calls = {"n": 0}
+
+    def full_after_two(ds, path):
+        if Path(path).name == "metrics.nc":
+            calls["n"] += 1
+            if calls["n"] > 2:
+                raise RuntimeError("NetCDF: HDF error: No space left on device")
+        return real(ds, path)
+
+    monkeypatch.setattr(results, "write_netcdf", full_after_two)
+    code, out_text, err = cli("run", spec, "--out", out, "--quiet")
+    assert code == 1 and "cannot save run" in err and "--resume" in err and "Traceback" not in err
+    assert err.count("\n") <= 2
+    assert not list(out.rglob("*.tmp"))
+    monkeypatch.setattr(results, "write_netcdf", real)
+    assert cli("run", spec, "--out", out, "--quiet", "--resume")[0] == 0
+    assert [str(s) for s in aebench.load_results(out)["status"].values.ravel()] == ["done"] * 4
+
+
+def test_out_that_is_a_file_or_unwritable_is_a_clear_error(tmp_path, tiny_spec, cli):
+    f = tmp_path / "file"
+    f.write_text("x")
+    code, _, err = cli("run", tiny_spec, "--out", f, "--quiet")
+    assert code == 2 and "is a file" in err and f.read_text() == "x"
+    if os.geteuid() != 0:  # root writes anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        code, _, err = cli("run", tiny_spec, "--out", ro / "sub", "--quiet")
+        assert code == 2 and "Traceback" not in err
+
+
+def test_leftover_temporaries_are_cleaned_on_the_next_run(tmp_path, tiny_spec, cli):
+    out = tmp_path / "out"
+    assert cli("run", tiny_spec, "--out", out, "--quiet")[0] == 0
+    (out / ".results.nc.abc123.tmp").write_bytes(b"half")
+    (out / "runs" / "run-0000" / ".metrics.nc.x.tmp").write_bytes(b"half")
+    assert cli("run", tiny_spec, "--out", out, "--quiet", "--resume")[0] == 0
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_a_real_full_filesystem(tmp_path, tiny_spec, cli):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)], capture_output=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({res.stderr.decode().strip() or res.returncode})")
+    try:
+        spec = write_spec(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]"))
+        code, _, err = cli("run", spec, "--out", mnt / "out", "--quiet")
+        assert code in (1, 2) and "Traceback" not in err and ("No space" in err or "space" in err.lower()), err
+        statuses = [json.loads(p.read_text())["status"] for p in (mnt / "out" / "runs").glob("*/status.json")]
+        assert "done" in statuses or (mnt / "out" / "spec.toml").exists()
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+# ----------------------------------------------------------- numbers that are not numbers
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"optimizer": {"name": "rmsprop", "lr": float("inf")}}, "optimizer.lr"),
+        ({"regularizers": [{"name": "weight-l2", "weight": float("inf")}]}, "regularizers[0].weight"),
+        ({"corruption": {"name": "gaussian", "level": float("nan")}}, "corruption.level"),
+        ({"seeds": [2**64]}, "seeds"),
+        ({"schedule": []}, "schedule"),
+        ({"regularizers": [{"name": "weight-l2", "weight": 0.1, "layers": [7]}]}, "regularizers[0].layers"),
+        ({"schedule": {"name": "joint", "epochs": True}}, "epochs = true"),
+    ],
+)
+def test_values_that_are_not_numbers_are_spec_errors(tmp_path, cli, change, field):
+    import tomli_w
+
+    base = {"name": "x", "data": {"name": "digits", "subset": 100}, "model": {"name": "stacked", "layers": [8, 4]},
+            "schedule": {"name": "joint", "epochs": 1}}  # fmt: skip
+    path = tmp_path / "bad.toml"
+    path.write_text(tomli_w.dumps({**base, **change}))
+    code, _, err = cli("run", path, "--out", tmp_path / "out", "--quiet")
+    assert code == 2 and field in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------ divergence
+def test_a_blow_up_fails_that_run_only(tmp_path):
+    spec = aebench.Spec.from_text(TINY.replace("epochs = 2", "epochs = 3") + '\n[sweep]\n"optimizer.lr" = [0.01, 1e12]\n')
+    ds = aebench.run(spec, out=tmp_path / "out", progress=False)
+    good = ds.sel({"optimizer.lr": 0.01})
+    bad = ds.sel({"optimizer.lr": 1e12})
+    assert str(good["status"].item()) == "done"
+    assert str(bad["status"].item()) == "failed" and "diverged" in str(bad["reason"].item())
+
+
+# -------------------------------------------------------------------------- downloads
+def _amat_zip(path: Path, train_rows: int, test_rows: int, value: str = "0.5") -> None:
+    row = " ".join([value] * 784)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("rectangles_train.amat", "".join(f"{row} {k % 2}\n" for k in range(train_rows)))
+        zf.writestr("rectangles_test.amat", "".join(f"{row} {k % 2}\n" for k in range(test_rows)))
+
+
+def test_a_garbage_mirror_is_refused_and_nothing_is_kept(tmp_path, monkeypatch):
+    from aebench.data import variations
+
+    monkeypatch.setattr(dl, "LISA", [])
+    monkeypatch.setitem(variations.SIZES, "rect", (8, 2, 6))
+    garbage, short, wrong, good = (tmp_path / n for n in ("garbage", "short", "wrong", "good"))
+    for d in (garbage, short, wrong, good):
+        d.mkdir()
+    (garbage / "rectangles.zip").write_bytes(os.urandom(4096))
+    _amat_zip(short / "rectangles.zip", 10, 5)
+    _amat_zip(wrong / "rectangles.zip", 10, 6, value="7")
+    _amat_zip(good / "rectangles.zip", 10, 6)
+    dest = tmp_path / "cache" / "rect"
+    for bad in (garbage, short, wrong):
+        with pytest.raises(DataError, match="from any mirror"):
+            dl.download("rect", dest, [f"file://{bad}"])
+        assert not dest.exists()  # no file, and no empty folder
+    with pytest.warns(UserWarning, match="validated"):
+        got = dl.download("rect", dest, [f"file://{garbage}", f"file://{good}"])
+    assert "rectangles.zip" in got and (dest / "rectangles_train.amat").is_file()
+
+
+def test_the_lab_server_is_tried_over_https_first():
+    assert dl.sources("rect")[0][0].startswith("https://")
+
+
+# ------------------------------------------------------------------------ permissions
+def test_result_files_respect_the_umask(tmp_path, tiny_spec, cli):
+    from aebench.engine import checkpoint
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert checkpoint.UMASK == mask
+    out = tmp_path / "out"
+    assert cli("run", tiny_spec, "--out", out, "--quiet")[0] == 0
+    expected = 0o666 & ~checkpoint.UMASK
+    for name in ("results.nc", "spec.toml", "runs/run-0000/metrics.nc", "runs/run-0000/status.json", "runs/run-0000/checkpoint.pt"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == expected, name
+
+
+def test_disk_errors_keep_their_errno_meaning():
+    from aebench.sweep import _is_save_failure
+
+    assert _is_save_failure(OSError(errno.ENOSPC, "No space left on device"))
+    assert _is_save_failure(RuntimeError("NetCDF: HDF error: No space left on device"))
+    assert not _is_save_failure(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
