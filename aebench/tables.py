@@ -48,24 +48,39 @@ def relabel(ds: xr.Dataset, coord: str, mapping: Mapping[Any, Any], name: str | 
 
 
 def select(ds: xr.Dataset | xr.DataArray, where: Mapping[str, Any]) -> xr.Dataset | xr.DataArray:
-    """The part of ``ds`` whose coordinates equal ``where``'s values (dimensions or coordinates along ``point``)."""
+    """The part of ``ds`` whose coordinates equal ``where``'s values (dimensions or coordinates along ``point``).
+
+    Conditions on coordinates along one dimension (a zip sweep's ``point``) are combined:
+    the points where all of them hold are kept, and a single point is squeezed away.
+    """
+    along: dict[str, Any] = {}
     for key, value in where.items():
         if key not in ds.coords:
             raise KeyError(f"no coordinate {key!r} in the results (they have {sorted(map(str, ds.coords))})")
-        coord = ds[key]
-        want = _as_coord(value)
+        coord, want = ds[key], _as_coord(value)
         if key in ds.dims:
             if want not in list(coord.values):
                 raise KeyError(f"{key} has no value {want!r} (it has {list(coord.values)})")
             ds = ds.sel({key: want})
+        elif coord.ndim == 0:
+            if coord.item() != want:
+                raise KeyError(f"{key} is {coord.item()!r} here, not {want!r}")
         else:
-            (dim,) = coord.dims
-            hits = np.flatnonzero(np.asarray(coord.values == want))
-            if len(hits) == 0:
-                raise KeyError(f"{key} has no value {want!r} (it has {sorted(set(coord.values.tolist()))})")
-            ds = ds.isel({dim: hits})
-            if len(hits) == 1:
-                ds = ds.squeeze(dim)
+            along[key] = want
+    if along:
+        dims = {ds[k].dims for k in along}
+        if len(dims) != 1 or len(next(iter(dims))) != 1:
+            raise KeyError(f"coordinates {sorted(along)} do not share one dimension")
+        (dim,) = next(iter(dims))
+        mask = np.ones(ds.sizes[dim], dtype=bool)
+        for key, want in along.items():
+            mask &= np.asarray(ds[key].values == want)
+        hits = np.flatnonzero(mask)
+        if len(hits) == 0:
+            raise KeyError(f"no point has {', '.join(f'{k} = {v!r}' for k, v in along.items())}")
+        ds = ds.isel({dim: hits})
+        if len(hits) == 1:
+            ds = ds.squeeze(dim)
     return ds
 
 

@@ -176,3 +176,54 @@ def test_a_reinit_stage_starts_every_member_again_from_its_initial_weights():
     for a, b in zip(solo, ens):
         for (name, pa), pb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
             torch.testing.assert_close(pb, pa, rtol=1e-4, atol=1e-5, msg=name)
+
+
+class EpochLog:
+    """A plug-in logger: every (run id, epoch, metrics) it is called with."""
+
+    seen: list = []
+
+    @staticmethod
+    @aebench.hookimpl
+    def aebench_on_epoch_end(run, epoch, metrics):
+        EpochLog.seen.append((run.run_id, epoch, dict(metrics)))
+        if run.spec.seed == 1 and epoch == 2:
+            run.request_stop("the logger's early stop")
+
+
+@pytest.fixture
+def epoch_log():
+    from aebench import plugins
+
+    EpochLog.seen = []
+    aebench.register_plugin(EpochLog)
+    yield EpochLog
+    plugins._EXTRA.remove(EpochLog)
+    plugins.registry(refresh=True)
+
+
+def test_callbacks_see_every_members_epochs_and_stop_one_member(tmp_path, epoch_log):
+    text = TINY.replace("seeds = [0]", "seeds = [0, 1, 2]").replace("epochs = 2", "epochs = 4")
+    live = []
+    solo = aebench.run(Spec.from_text(text), out=tmp_path / "solo", progress=False)
+    solo_seen, epoch_log.seen = list(epoch_log.seen), []
+    ens = aebench.run(Spec.from_text("ensemble = true\n" + text), out=tmp_path / "ens", progress=False,
+                      on_epoch=lambda run_id, m: live.append((run_id, m)))  # fmt: skip
+    by_run = {r: sorted(e for rr, e, _ in epoch_log.seen if rr == r) for r in ("run-0000", "run-0001", "run-0002")}
+    assert by_run == {"run-0000": [1, 2, 3, 4], "run-0001": [1, 2], "run-0002": [1, 2, 3, 4]}
+    assert sorted((r, e) for r, e, _ in epoch_log.seen) == sorted((r, e) for r, e, _ in solo_seen)
+    assert all("recon_error/test" in m for _, _, m in epoch_log.seen)
+    assert {r for r, _ in live} == {"run-0000", "run-0001", "run-0002"} and all(np.isfinite(m["recon_error/test"]) for _, m in live)
+    # the stopped member keeps the weights it stopped with, exactly as its solo run
+    for seed in (0, 1, 2):
+        a, b = ens["recon_error_final"].sel(seed=seed), solo["recon_error_final"].sel(seed=seed)
+        xr.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
+    assert int(ens["steps"].sel(seed=1).max()) == int(solo["steps"].sel(seed=1).max())
+
+
+def test_a_blowing_up_member_fails_alone(tmp_path):
+    text = "ensemble = true\n" + TINY.replace("epochs = 2", "epochs = 3") + '[sweep]\n"optimizer.lr" = [0.01, 1e12]\n'
+    ds = aebench.run(Spec.from_text(text), out=tmp_path / "e", progress=False)
+    assert str(ds["status"].sel({"optimizer.lr": 0.01}).item()) == "done"
+    bad = ds.sel({"optimizer.lr": 1e12})
+    assert str(bad["status"].item()) == "failed" and "diverged" in str(bad["reason"].item())

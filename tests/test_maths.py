@@ -10,7 +10,7 @@ import torch
 from conftest import TINY
 
 from aebench.builtin.corruptions import CodeNoise, Gaussian, Masking, NoCorruption, SaltPepper
-from aebench.builtin.models import Stacked
+from aebench.models import Stacked
 from aebench.builtin.regularizers import ActivityL1, Contractive, KLSparsity, WeightL1, WeightL2
 from aebench.components import LayerView
 from aebench.functional import contractive_penalty, kl_sparsity, parzen_log_likelihood

@@ -151,3 +151,17 @@ def test_report_spec_errors_name_the_field(tmp_path, cli):
     bad.write_text(bad.read_text().replace('published = "nowhere.csv"', "colums = 1"))
     code, _, err = cli("validate", bad)
     assert code == 2 and "report.0.colums" in err
+
+
+def test_no_notebook_relabels_a_results_axis_by_position():
+    """The bug class of tutorial 03: `assign_coords({"schedule.name": [...labels...]})` on sweep results."""
+    import json
+    import re
+
+    from conftest import ROOT
+
+    pattern = re.compile(r"assign_coords\(\s*\{\s*[\"'][\w.]+[\"']\s*:\s*\[")
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(nb.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                assert not pattern.search("".join(cell["source"])), f"{nb.name} relabels an axis by position"

@@ -1,119 +1,14 @@
-"""The stacked autoencoder (Zhou et al. eq. 4–6), tied or untied."""
+"""The built-in model: the public stacked autoencoder (``aebench.models``), registered by the same hook a plug-in uses."""
 
 from __future__ import annotations
 
-import math
-from typing import Literal
-
-import torch
-import torch.nn.functional as F
-from pydantic import Field, model_validator
-
-from aebench.components import LayerView, Model, Params
-from aebench.functional import activate as act_fn
-from aebench.functional import cross_entropy_from_logits, squared_error
 from aebench.hookspecs import hookimpl
-
-Activation = Literal["sigmoid", "tanh", "relu", "linear"]
-
-
-class StackedParams(Params):
-    layers: list[int] = Field([1000, 1000], min_length=1, description="Hidden units per layer, bottom first.")
-    tied: bool = Field(True, description="Tied weights: decoder weight = encoder weight transposed (one parameter).")
-    activation: Activation | list[Activation] = Field(
-        "sigmoid", description="Hidden unit type, one for all layers or one per layer."
-    )
-    output_activation: Activation = Field("sigmoid", description="Unit type of the reconstruction of x.")
-    loss: Literal["cross-entropy", "squared-error"] = Field(
-        "cross-entropy", description="Reconstruction loss; cross-entropy needs outputs in [0, 1] (sigmoid)."
-    )
-    init: Literal["auto", "glorot", "glorot-x4"] = Field(
-        "auto",
-        description="Uniform ±sqrt(6/(fan_in+fan_out)) (glorot), ×4 (glorot-x4), or auto: ×4 for sigmoid layers.",
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> "StackedParams":
-        if any(n < 1 for n in self.layers):
-            raise ValueError(f"layers must be positive sizes, got {self.layers}")
-        if isinstance(self.activation, list) and len(self.activation) != len(self.layers):
-            raise ValueError(
-                f"activation lists {len(self.activation)} unit types for {len(self.layers)} layers"
-            )
-        if self.loss == "cross-entropy" and self.output_activation != "sigmoid":
-            raise ValueError(
-                "loss = 'cross-entropy' is only valid for outputs in [0, 1]: use output_activation = 'sigmoid' "
-                "or loss = 'squared-error'"
-            )
-        return self
-
-    def activations(self) -> list[str]:
-        a = self.activation
-        return list(a) if isinstance(a, list) else [a] * len(self.layers)
-
-
-class Stacked(Model):
-    name = "stacked"
-    summary = "Stacked autoencoder: N layers, tied or untied weights, per-layer unit types."
-    Params = StackedParams
-
-    def __init__(self, params: StackedParams, n_inputs: int, generator: torch.Generator) -> None:
-        super().__init__()
-        self.params = params
-        self.sizes = [n_inputs, *params.layers]
-        self.acts = params.activations()
-        self.weights = torch.nn.ParameterList()
-        self.enc_bias = torch.nn.ParameterList()
-        self.dec_bias = torch.nn.ParameterList()
-        self.dec_weights = torch.nn.ParameterList()
-        for i in range(self.n_layers):
-            fan_in, fan_out = self.sizes[i], self.sizes[i + 1]
-            self.weights.append(torch.nn.Parameter(self._init((fan_out, fan_in), self.acts[i], generator)))
-            self.enc_bias.append(torch.nn.Parameter(torch.zeros(fan_out)))
-            self.dec_bias.append(torch.nn.Parameter(torch.zeros(fan_in)))
-            if not params.tied:
-                self.dec_weights.append(torch.nn.Parameter(self._init((fan_in, fan_out), self.acts[i], generator)))
-
-    def _init(self, shape: tuple[int, int], act: str, generator: torch.Generator) -> torch.Tensor:
-        mode = self.params.init
-        x4 = mode == "glorot-x4" or (mode == "auto" and act == "sigmoid")
-        r = math.sqrt(6.0 / (shape[0] + shape[1])) * (4.0 if x4 else 1.0)
-        return (torch.rand(shape, generator=generator) * 2 - 1) * r
-
-    def out_activation(self, i: int) -> str:
-        """Unit type of decoder ``i``'s output h^i (the input space for i = 0)."""
-        return self.params.output_activation if i == 0 else self.acts[i - 1]
-
-    def decoder_weight(self, i: int) -> torch.Tensor:
-        return self.weights[i].t() if self.params.tied else self.dec_weights[i]
-
-    def encode_layer(self, i: int, h: torch.Tensor, noise=None) -> torch.Tensor:
-        a = F.linear(h, self.weights[i], self.enc_bias[i])
-        if noise is not None:
-            a = noise(a)
-        return act_fn(self.acts[i], a)
-
-    def decode_layer(self, i: int, h: torch.Tensor, activate: bool = True) -> torch.Tensor:
-        pre = F.linear(h, self.decoder_weight(i), self.dec_bias[i])
-        return act_fn(self.out_activation(i), pre) if activate else pre
-
-    def layer_parameters(self, i: int) -> list[torch.nn.Parameter]:
-        params = [self.weights[i], self.enc_bias[i], self.dec_bias[i]]
-        if not self.params.tied:
-            params.append(self.dec_weights[i])
-        return params
-
-    def layer_view(self, i: int) -> LayerView:
-        return LayerView(i, self.weights[i], self.enc_bias[i], self.acts[i], self.decoder_weight(i))
-
-    def reconstruction_loss(self, target: torch.Tensor, pre: torch.Tensor, i: int) -> torch.Tensor:
-        act = self.out_activation(i)
-        if self.params.loss == "cross-entropy" and act == "sigmoid":
-            return cross_entropy_from_logits(pre, target)
-        # Squared error where cross-entropy is undefined (non-sigmoid hidden units, eq. 12).
-        return squared_error(act_fn(act, pre), target)
+from aebench.models import Stacked, StackedParams
 
 
 @hookimpl
 def aebench_models():
     return [Stacked]
+
+
+__all__ = ["Stacked", "StackedParams", "aebench_models"]

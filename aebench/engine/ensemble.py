@@ -19,14 +19,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from aebench.builtin.models import Stacked
+from aebench.models import Stacked
 from aebench.components import LayerView, Stage
 from aebench.engine.checkpoint import load_checkpoint, save_checkpoint
 from aebench.engine.context import RunContext
 from aebench.engine.optim import make_optimizer
-from aebench.engine.runner import RunInterrupted, _autocast, epoch_record
+from aebench.engine.runner import RunInterrupted, _autocast, _scalars, check_divergence, epoch_record, note_hook_errors
 from aebench.engine.stage import StageLoss
-from aebench.errors import AebenchError
+from aebench.errors import AebenchError, RunFailed
 from aebench.functional import activate
 
 #: run-spec paths that may differ between members of one ensemble
@@ -243,6 +243,8 @@ class EnsembleTrainer:
         self.net = BatchedStack([c.model for c in ctxs])
         self.records: list[list[dict]] = [[] for _ in ctxs]
         self.failed: dict[int, str] = {}
+        self.stopped: dict[int, dict[str, torch.Tensor]] = {}  # member -> its weights when a callback stopped it
+        self.stage_ref: torch.Tensor | None = None  # each member's first loss of the stage: the blow-up yardstick
         self.steps = self.stage_idx = self.stage_epoch = 0
         self.opt_state: dict | None = None
         self.initial = {k: [t.detach().clone() for t in ts] for k, ts in self._tensors().items()}
@@ -259,6 +261,8 @@ class EnsembleTrainer:
             "generators": [c.generator.get_state() for c in self.ctxs],
             "records": json.dumps(self.records),
             "failed": json.dumps({str(k): v for k, v in self.failed.items()}),
+            "stopped": {str(k): v for k, v in self.stopped.items()},
+            "stage_ref": self.stage_ref,
             "steps": self.steps, "stage_idx": self.stage_idx, "stage_epoch": self.stage_epoch,
         }  # fmt: skip
 
@@ -275,6 +279,8 @@ class EnsembleTrainer:
             c.generator.set_state(g.cpu())
         self.records = json.loads(st["records"])
         self.failed = {int(k): v for k, v in json.loads(st["failed"]).items()}
+        self.stopped = {int(k): v for k, v in st.get("stopped", {}).items()}
+        self.stage_ref = st.get("stage_ref")
         self.steps, self.stage_idx, self.stage_epoch = st["steps"], st["stage_idx"], st["stage_epoch"]
         self.opt_state = st["optimizer"]
         return True
@@ -286,6 +292,8 @@ class EnsembleTrainer:
             self.run_stage(stages[self.stage_idx])
             self.stage_idx, self.stage_epoch, self.opt_state = self.stage_idx + 1, 0, None
         self.net.write_back([c.model for c in self.ctxs])
+        for s, weights in self.stopped.items():  # a member stopped by its callback keeps the weights it stopped with
+            self.ctxs[s].model.load_state_dict(weights)
         for s, ctx in enumerate(self.ctxs):
             ctx.extras["records"] = self.records[s]
             if s in self.failed:
@@ -344,6 +352,8 @@ class EnsembleTrainer:
             loss.backward()
             opt.step()
             total += loss_fn.last
+            if n_batches == 0 and self.stage_epoch == 0:
+                self.stage_ref = loss_fn.last.detach().clone()
             n_batches += 1
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -351,17 +361,29 @@ class EnsembleTrainer:
 
     def record(self, stage: Stage, total: torch.Tensor, n_batches: int, seconds: float) -> None:
         n_epochs = sum(x.epochs for x in self.ctxs[0].stages)
+        from aebench.plugins import call_hook, registry
+
+        reg = registry()
         for s, ctx in enumerate(self.ctxs):
-            if s in self.failed:
+            if s in self.failed or s in self.stopped:
                 continue
             mean = float(total[s]) / n_batches
             epoch = len(self.records[s]) + 1
-            if not math.isfinite(mean):
-                self.failed[s] = f"training diverged: the loss became {mean} in epoch {epoch} ({stage.label})."
+            ref = None if self.stage_ref is None else float(self.stage_ref[s])
+            try:  # one member's blow-up fails that member's run; the others go on
+                check_divergence(mean, ref, [], epoch, stage.label)
+            except RunFailed as exc:
+                self.failed[s] = str(exc)
                 continue
-            self.records[s].append(epoch_record(ctx, self.evaluators[s], stage, epoch, mean, self.steps, seconds))
+            record = epoch_record(ctx, self.evaluators[s], stage, epoch, mean, self.steps, seconds)
+            self.records[s].append(record)
+            metrics = _scalars(record)
+            # each member's callbacks and live view, named by its run id, as in a solo run
+            note_hook_errors(ctx, call_hook(reg, "aebench_on_epoch_end", run=ctx, epoch=epoch, metrics=metrics))
             if self.on_epoch is not None:
-                self.on_epoch(ctx.run_id, {"loss": mean, "stage": stage.label, "epoch": epoch, "total_epochs": n_epochs})
+                self.on_epoch(ctx.run_id, {**metrics, "epoch": epoch, "total_epochs": n_epochs})
+            if ctx.stop_reason and not ctx.stop_reason.startswith("stage:"):
+                self.stopped[s] = {k: v.detach().clone() for k, v in ctx.model.state_dict().items()}
 
 
 def train_ensemble(ctxs: list[RunContext], evaluators: list[list], on_epoch=None, stop=None) -> list[list[dict]]:

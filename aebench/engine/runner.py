@@ -214,7 +214,9 @@ class Trainer:
         seconds = time.perf_counter() - t0
         self.steps += n_batches
         epoch = len(self.records) + 1
-        check_divergence(mean_loss, getattr(self, "stage_ref", None), self._trainable(stage), epoch, stage.label)
+        # a custom objective (e.g. contrastive divergence) is no loss to compare with its start
+        start = getattr(self, "stage_ref", None) if stage.target != "custom" else None
+        check_divergence(mean_loss, start, self._trainable(stage), epoch, stage.label)
         record = epoch_record(ctx, self.evaluators, stage, epoch, mean_loss, self.steps, seconds)
         if stage.target in ("labels", "hybrid"):
             record["vars"]["class_error"] = _class_error(ctx).to_dict()

@@ -8,7 +8,7 @@ import xarray as xr
 from pydantic import Field
 
 from aebench import hookimpl
-from aebench.builtin.models import Stacked, StackedParams
+from aebench.models import Stacked, StackedParams
 from aebench.components import (
     Corruption,
     CorruptionParams,

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from aebench import hookimpl
-from aebench.builtin.models import Stacked, StackedParams
+from aebench.models import Stacked, StackedParams
 from aebench.components import Schedule, ScheduleParams, Stage
 from aebench.errors import SpecError
 
