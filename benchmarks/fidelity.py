@@ -28,7 +28,7 @@ PUBLISHED = {
     "mnist-bg-img-rot": 55.18, "rect": 2.15, "rect-img": 24.04, "convex": 19.13,
 }  # fmt: skip
 C_GRID = (1.0, 10.0, 100.0)
-GAMMA_FACTORS = (0.5, 1.0, 2.0)  # × the "scale" heuristic 1 / (features · Var x)
+GAMMA_FACTORS = (0.5, 1.0, 2.0, 4.0, 8.0)  # × the "scale" heuristic 1 / (features · Var x)
 
 
 def _fit_error(C: float, gamma: float, train, valid) -> float:

@@ -77,13 +77,15 @@ variable `epoch`, `split` or `depth`. Layer-wise training counts epochs *per lay
 has twice as many epochs (and `steps`, gradient steps) as joint training."""),
     code('''final = ds["recon_error_final"].sel(split="test")
 table = final.to_pandas().T.round(2)
-table.loc["mean"] = final.mean("seed").round(2).values
+table.loc["mean"] = final.mean("seed").to_pandas().round(2)  # aligned by schedule name, not by position
 print(table)
-print("gradient steps:", ds["steps"].max("epoch").isel(seed=0).values)'''),
+steps = ds["steps"].max("epoch").max("seed").to_pandas()
+print("gradient steps:", steps.to_dict())'''),
     md("### Reading `results.nc` back with xarray"),
     code('''with xr.open_dataset(f"{OUT}/quickstart/results.nc") as saved:
     print(saved["recon_error"].attrs["long_name"], "|", saved["recon_error"].attrs["units"])
-    print(bool((saved["recon_error"] == ds["recon_error"]).sum() > 0))'''),
+    xr.testing.assert_allclose(saved["recon_error"], ds["recon_error"])
+    print("the file holds the same numbers")'''),
     md("### Plotting with seaborn"),
     code('''df = ds["recon_error"].sel(split=["train", "test"]).to_dataframe().reset_index().dropna()
 ax = sns.lineplot(data=df, x="epoch", y="recon_error", hue="schedule.name", style="split")
@@ -92,9 +94,15 @@ ax.set_ylabel("reconstruction error (nats / example)")
 plt.show()'''),
     md("""During the first layer-wise stage the upper layer is still random, so the whole-stack
 error is high (the axis is clipped). `recon_error_layer` holds the error using only the
-bottom `depth` layers. At this small scale the two schemes are close; the direction of
-Zhou et al.'s Fig. 3 (joint below layer-wise) appears with the paper's 1000-unit layers and
-more epochs — aebench's test suite checks it at 1000 units, 5k digits, 30 epochs."""),
+bottom `depth` layers. At this small scale layer-wise ends a few nats below joint on both
+seeds — with twice joint's gradient steps, so this is not yet a comparison of schemes at
+equal budget (notebook 03 separates the two). The direction of Zhou et al.'s Fig. 3 (joint
+below layer-wise) appears with the paper's 1000-unit layers and more epochs — aebench's
+test suite checks it at 1000 units, 5k digits, 30 epochs."""),
+    code('''# the paragraph above, checked against the table
+assert (final.sel({"schedule.name": "layerwise"}) < final.sel({"schedule.name": "joint"})).all()
+assert steps["layerwise"] == 2 * steps["joint"]
+print("layer-wise lower on every seed, with", int(steps["layerwise"]), "steps against", int(steps["joint"]))'''),
 )
 
 nb(
@@ -171,7 +179,11 @@ for sigma in (0.1, 0.03, 0.01):
         noisy = torch.stack([(r(x + sigma * torch.randn(x.shape, generator=g, dtype=x.dtype)) - x).pow(2).sum(1).mean() for _ in range(2000)]).mean()
     rows.append((sigma, float((noisy - clean) / (sigma**2 * jac))))
 print(pd.DataFrame(rows, columns=["sigma", "ratio"]).round(2).to_string(index=False))'''),
-    md("The ratio approaches 1 as σ shrinks (the Monte-Carlo average over 2000 draws carries a little noise): for small noise the denoising criterion and an explicit Jacobian penalty agree."),
+    md("The ratio is within 5 % of 1 at every σ tried and closest to 1 at the smallest (the Monte-Carlo average over 2000 draws carries a little noise): for small noise the denoising criterion and an explicit Jacobian penalty agree."),
+    code('''ratios = dict(rows)
+assert all(abs(r - 1) < 0.05 for r in ratios.values())
+assert abs(ratios[0.01] - 1) == min(abs(r - 1) for r in ratios.values())
+print("checked:", {k: round(v, 3) for k, v in ratios.items()})'''),
 )
 
 nb(
@@ -229,13 +241,16 @@ paper = pd.read_csv(PUBLISHED / "zhou2015-table1.csv").assign(ci=lambda d: d.ci 
 print(compare_to_paper(ll, paper).round(1).to_string(index=False))'''),
     md("""**Claim 1.** J's samples score a higher Parzen log-likelihood than L's on all three sets,
 by more than the two intervals together, with half L's gradient steps — the paper's Table I
-direction. The absolute values are hundreds of nats below the paper's: 2,000 samples from
-a model trained for 200–400 steps, not 10,000 from 300 epochs (the estimator is biased low
-with few samples), so only the ordering carries over."""),
+direction. The absolute values are far from the paper's — hundreds of nats below it on
+MNIST and `rect`, tens of nats above it on `mnist-bg-rand` — from 2,000 samples of a model
+trained for 200–400 steps, not 10,000 of one trained for 300 epochs per layer, so only the
+ordering carries over."""),
     code('''gap = ll.xs("mean", axis=1, level="stat")
 width = np.hypot(ll[("DAE-2J", "ci")], ll[("DAE-2L", "ci")])
 assert ((gap["DAE-2J"] - gap["DAE-2L"]) > width).all(), (gap, width)
 assert (ll[("DAE-2J", "steps")] * 2 == ll[("DAE-2L", "steps")]).all()
+far = compare_to_paper(ll, paper).set_index(["row", "column"])["difference"]
+assert (far.loc[["mnist", "rect"]] < -100).all() and (far.loc["mnist-bg-rand"] > 10).all()
 print("claim 1 holds:", (gap["DAE-2J"] - gap["DAE-2L"]).round(1).to_dict())'''),
     md("### Table II analogue: linear SVM test error (%) on top-layer features ± 95 % CI, beside raw pixels"),
     code('''from aebench.builtin.evaluators import linear_svm_errors
@@ -271,7 +286,10 @@ raw_s = pd.Series(raw)
 assert (err.loc[["mnist", "rect"]].lt(raw_s[["mnist", "rect"]], axis=0)).all().all()
 assert (err.loc["mnist-bg-rand"] > raw_s["mnist-bg-rand"]).all()
 assert (err["DAE-2UJ"] <= err["DAE-2U"]).all()
-print("claims 2-4 hold")'''),
+paper2 = paper[paper.column.str.startswith("DAE-2")]
+times = compare_to_paper(tables["svm_error"], paper2).eval("measured / paper")
+assert times.between(3, 27).all()  # "3 to 26 times the paper's", in the discussion below
+print("claims 2-4 hold; measured / paper SVM error:", times.round(1).min(), "to", times.round(1).max())'''),
     md("### Fig. 3 analogue: test reconstruction error (nats), and the budget question"),
     code('''print(format_table(tables["recon_test"]))'''),
     md("""At the paper's convention L has had twice J's gradient steps. To separate the scheme
@@ -305,9 +323,9 @@ assert (bt[("joint 30 ep", "steps")] == bt[("layerwise 15 ep", "steps")]).all()
 print("claim 5 holds:", m.round(1).to_dict())'''),
     md("""### What this does and does not show
 
-- **Scale.** Absolute numbers are far from the paper's (SVM errors several times higher,
-  Parzen values hundreds of nats lower): 1,000 rows and 200–600 steps against 10k–50k rows
-  and 300 epochs. Run `experiments/zhou2015-dae-reduced.toml` (minutes) or the paper-scale
+- **Scale.** Absolute numbers are far from the paper's (SVM errors 3 to 26 times the
+  paper's, Parzen values tens to hundreds of nats away): 1,000 rows and 200–600 steps
+  against 10k–50k rows and 300 epochs. Run `experiments/zhou2015-dae-reduced.toml` (minutes) or the paper-scale
   preset on a GPU; `aebench report` prints the paper's numbers beside yours, per cell.
 - **Data.** `mnist-bg-rand` and `rect` are regenerated (`docs/data.md`); `make bench`
   checks that an RBF SVM finds them as hard as the originals.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 import tomllib
 import types
 from typing import Literal
@@ -174,3 +176,6 @@ def test_ensemble_and_precision_from_the_workbench(tmp_path):
     import xarray as xr
 
     assert xr.open_dataset(wb.out / "runs" / "run-0000" / "metrics.nc").attrs["ensemble_members"] == 2
+    # the live plot got every member's curves, with numbers (it showed NaN for ensembles before)
+    assert set(wb._curves) == {"run-0000", "run-0001"}
+    assert all(np.isfinite(c["valid"]).all() and len(c["valid"]) == 2 for c in wb._curves.values())

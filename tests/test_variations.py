@@ -57,7 +57,7 @@ def test_recipes_do_what_they_say():
         runs_ok = all(
             len(ix) == 0 or ix[-1] - ix[0] + 1 == len(ix) for a in (region, region.T) for ix in map(np.flatnonzero, a)
         )
-        assert (runs_ok and missing == 0) if label == 1 else missing >= 0.05, (label, missing)
+        assert (runs_ok and missing == 0) if label == 1 else missing > 0, (label, missing)
     img = np.zeros((1, 28, 28))
     img[0, 14, 20] = 1.0
     turned = variations.rotate(img, np.random.default_rng(1))
@@ -153,7 +153,7 @@ def test_unknown_data_set_and_bad_make(cli):
 def test_rectangles_follow_larochelles_constraints():
     """rect: |h - w| >= 3; rect-img: sides >= 10, |h - w| >= 5, area 25-75 % (measured on the masks)."""
     rng = np.random.default_rng(5)
-    for outline, low, gap, area in ((True, 1, 3, (0, 784)), (False, 10, 5, (196, 588))):
+    for outline, low, gap, area in ((True, 5, 3, (0, 784)), (False, 10, 5, (196, 588))):
         masks, labels = variations.rectangles(500, rng, outline=outline)
         rows = masks.any(2).sum(1)
         cols = masks.any(1).sum(1)
@@ -167,8 +167,10 @@ def test_background_photographs_are_twenty_and_patches_have_texture():
     images = variations.grey_images()
     assert len(images) == 20 and all(img.ndim == 2 and 0 <= img.min() and img.max() <= 1 for img in images)
     patches = variations.image_patches(300, np.random.default_rng(0))
-    assert (patches.std(axis=(1, 2)) >= variations.MIN_PATCH_STD).all()
-    unfiltered = variations.image_patches(300, np.random.default_rng(0), min_std=0.0)
+    assert np.allclose(patches.min(axis=(1, 2)), 0) and np.allclose(patches.max(axis=(1, 2)), 1)  # full grey range
+    raw = variations.image_patches(300, np.random.default_rng(0), stretch=False)
+    assert (raw.std(axis=(1, 2)) >= variations.MIN_PATCH_STD).all()
+    unfiltered = variations.image_patches(300, np.random.default_rng(0), min_std=0.0, stretch=False)
     assert (unfiltered.std(axis=(1, 2)) < variations.MIN_PATCH_STD).mean() > 0.2  # the rule has work to do
 
 
