@@ -265,30 +265,33 @@ svm["raw pixels"] = pd.Series(raw).round(2)
 print(svm)'''),
     code('''paper = pd.read_csv(PUBLISHED / "zhou2015-table2.csv")
 print(compare_to_paper(tables["svm_error"], paper[paper.column.str.startswith("DAE-2")]).round(2).to_string(index=False))'''),
-    md("""**Claim 2.** At this budget the SVM does not rank J and L consistently: on MNIST and
-`rect` their difference lies within the combined 95 % interval, and on `mnist-bg-rand` L is
-ahead by more than it. The paper's J advantage (Table II) is not reproduced at 200–400 steps.
+    md("""**Claim 2.** At this budget the SVM does not rank J and L consistently: on MNIST their
+difference lies within the combined 95 % interval, on `rect` J is ahead by more than it,
+and on `mnist-bg-rand` L is ahead by more than it. The paper's J advantage (Table II) is
+reproduced on one set of three at 200–400 steps.
 
 **Claim 3.** The learned features beat a linear SVM on raw pixels on MNIST and `rect` in
 every scheme, but not on `mnist-bg-rand`, where 20 epochs on 1,000 noisy digits leave every
 scheme's features worse than the pixels themselves: what the features add is itself a
 result to check before comparing schemes.
 
-**Claim 4.** UJ's features are at least as good as U's on all three sets (U's joint phase
-runs without noise, UJ's with it), the paper's finding that the regularizer matters in the
-joint phase."""),
+**Claim 4.** On `mnist-bg-rand` UJ's features are better than U's by more than the combined
+interval (U's joint phase runs without noise, UJ's with it); on MNIST and `rect` the two
+are within it. The paper's finding that the regularizer matters in the joint phase shows
+here on the noisy set only."""),
     code('''err = tables["svm_error"].xs("mean", axis=1, level="stat") * 100
 ci = tables["svm_error"].xs("ci", axis=1, level="stat") * 100
 width = np.hypot(ci["DAE-2J"], ci["DAE-2L"])
 diff = err["DAE-2J"] - err["DAE-2L"]
-assert (diff.abs() <= width)[["mnist", "rect"]].all() and diff["mnist-bg-rand"] > width["mnist-bg-rand"], (diff, width)
+assert abs(diff["mnist"]) <= width["mnist"] and diff["rect"] < -width["rect"] and diff["mnist-bg-rand"] > width["mnist-bg-rand"], (diff, width)
 raw_s = pd.Series(raw)
 assert (err.loc[["mnist", "rect"]].lt(raw_s[["mnist", "rect"]], axis=0)).all().all()
 assert (err.loc["mnist-bg-rand"] > raw_s["mnist-bg-rand"]).all()
-assert (err["DAE-2UJ"] <= err["DAE-2U"]).all()
+gain, w_u = err["DAE-2UJ"] - err["DAE-2U"], np.hypot(ci["DAE-2UJ"], ci["DAE-2U"])
+assert gain["mnist-bg-rand"] < -w_u["mnist-bg-rand"] and (gain.abs() <= w_u)[["mnist", "rect"]].all(), (gain, w_u)
 paper2 = paper[paper.column.str.startswith("DAE-2")]
 times = compare_to_paper(tables["svm_error"], paper2).eval("measured / paper")
-assert times.between(3, 27).all()  # "3 to 26 times the paper's", in the discussion below
+assert times.between(3, 24).all()  # "3 to 23 times the paper's", in the discussion below
 print("claims 2-4 hold; measured / paper SVM error:", times.round(1).min(), "to", times.round(1).max())'''),
     md("### Fig. 3 analogue: test reconstruction error (nats), and the budget question"),
     code('''print(format_table(tables["recon_test"]))'''),
@@ -323,7 +326,7 @@ assert (bt[("joint 30 ep", "steps")] == bt[("layerwise 15 ep", "steps")]).all()
 print("claim 5 holds:", m.round(1).to_dict())'''),
     md("""### What this does and does not show
 
-- **Scale.** Absolute numbers are far from the paper's (SVM errors 3 to 26 times the
+- **Scale.** Absolute numbers are far from the paper's (SVM errors 3 to 23 times the
   paper's, Parzen values tens to hundreds of nats away): 1,000 rows and 200–600 steps
   against 10k–50k rows and 300 epochs. Run `experiments/zhou2015-dae-reduced.toml` (minutes) or the paper-scale
   preset on a GPU; `aebench report` prints the paper's numbers beside yours, per cell.

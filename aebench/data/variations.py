@@ -170,15 +170,27 @@ def rectangles(n: int, rng: np.random.Generator, outline: bool = True) -> tuple[
 _GRID = np.stack(np.mgrid[0:SIDE, 0:SIDE], -1).reshape(-1, 2).astype(np.float64) + 0.5
 
 
-def _convex_regions(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Intersections of 3–8 random half-planes through points near the centre: (n, 784) bool."""
-    k = 8
+def _convex_regions(n: int, rng: np.random.Generator, low: int = 3, high: int = 8) -> np.ndarray:
+    """Intersections of ``low``–``high`` random half-planes through points near the centre: (n, 784) bool."""
+    k = high
     angles = rng.uniform(0, 2 * np.pi, (n, k))
     normals = np.stack([np.cos(angles), np.sin(angles)], -1)
     points = rng.uniform(4, SIDE - 4, (n, k, 2))
-    active = np.arange(k)[None, :] < rng.integers(3, k + 1, size=(n, 1))
+    active = np.arange(k)[None, :] < rng.integers(low, k + 1, size=(n, 1))
     side = normals @ _GRID.T - (points * normals).sum(-1)[..., None]  # (n, k, 784), one BLAS call
     return np.all((side <= 0) | ~active[..., None], axis=1)
+
+
+def _sized_regions(n: int, rng: np.random.Generator, least: int, low: int, high: int) -> np.ndarray:
+    """``n`` convex regions of at least ``least`` pixels each (smaller ones are redrawn)."""
+    out = np.zeros((n, SIDE * SIDE), dtype=bool)
+    todo = np.arange(n)
+    while len(todo):
+        regions = _convex_regions(len(todo), rng, low, high)
+        ok = regions.sum(1) >= least
+        out[todo[ok]] = regions[ok]
+        todo = todo[~ok]
+    return out
 
 
 def _nonconvexity(mask: np.ndarray) -> float:
@@ -202,6 +214,8 @@ def _nonconvexity(mask: np.ndarray) -> float:
 
 #: fewest pixels of a convex region, and of each part of a non-convex one (Larochelle et al.: 19 and 10)
 CONVEX_MIN, PART_MIN = 19, 10
+#: half-planes cutting each part of a non-convex region (a convex one: 3 to 8)
+PART_CUTS = (6, 14)
 
 
 def convex_sets(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -220,16 +234,17 @@ def convex_sets(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarra
         ok = regions.sum(1) >= CONVEX_MIN
         out[todo[ok]] = regions[ok]
         todo = todo[~ok]
+    # As in the original, each part of a non-convex image is cut by more half-planes than a
+    # convex region (there: geometric with mean 14 vs 5), so that both classes have about the
+    # same number of white pixels; with equal cuts the non-convex ones were twice as big and
+    # the pixel count alone gave the label away.
     todo = np.flatnonzero(labels == 0)
     while len(todo):
         parts = rng.integers(2, 5)
         union = np.zeros((len(todo), SIDE * SIDE), dtype=bool)
-        big = np.ones(len(todo), dtype=bool)
         for _ in range(parts):
-            part = _convex_regions(len(todo), rng)
-            big &= part.sum(1) >= PART_MIN
-            union |= part
-        ok = np.array([b and u.sum() >= CONVEX_MIN and _nonconvexity(u) > 0 for b, u in zip(big, union)])
+            union |= _sized_regions(len(todo), rng, PART_MIN, *PART_CUTS)
+        ok = np.array([u.sum() >= CONVEX_MIN and _nonconvexity(u) > 0 for u in union])
         out[todo[ok]] = union[ok]
         todo = todo[~ok]
     return out.reshape(n, SIDE, SIDE), labels.astype(np.int64)
