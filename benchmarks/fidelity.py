@@ -98,7 +98,7 @@ def save(row: dict) -> None:
     order = [n for n in PUBLISHED if n in rows]
     doc = {"protocol": "RBF SVM; C in %s, gamma in %s x 1/(784 Var x) chosen on validation; refit on train+valid"
            % (list(C_GRID), list(GAMMA_FACTORS)), "rows": [rows[n] for n in order]}
-    out.write_text(json.dumps(doc, indent=2))
+    out.write_text(json.dumps(doc, indent=2, default=float))
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def test_recipes_do_what_they_say():
         runs_ok = all(
             len(ix) == 0 or ix[-1] - ix[0] + 1 == len(ix) for a in (region, region.T) for ix in map(np.flatnonzero, a)
         )
-        assert (runs_ok and missing == 0) if label == 1 else missing > 0, (label, missing)
+        assert (runs_ok and missing == 0) if label == 1 else missing >= 0.05, (label, missing)
     img = np.zeros((1, 28, 28))
     img[0, 14, 20] = 1.0
     turned = variations.rotate(img, np.random.default_rng(1))

@@ -19,9 +19,9 @@ paper's descriptions:
   Height and width are uniform in 5..28 and rejected when they differ by fewer than 3 pixels.
 - ``rect-img``: a rectangle filled with one image patch over a background of another;
   sides at least 10 pixels, differing by at least 5, area 25–75 % of the image.
-- ``convex``: a white region that is convex (intersection of 3–8 random half-planes, at
-  least 19 pixels; label 1) or not (union of 2–4 such regions of at least 10 pixels each
-  that leaves out some pixel of its convex hull; label 0).
+- ``convex``: a white region that is convex (intersection of random half-planes; label 1)
+  or not (union of 2–3 such regions whose pixel count is clearly below its convex hull's;
+  label 0).
 
 ``RECIPE`` names the version of these procedures; cached sets of another version are rebuilt.
 """
@@ -181,18 +181,6 @@ def _convex_regions(n: int, rng: np.random.Generator, low: int = 3, high: int = 
     return np.all((side <= 0) | ~active[..., None], axis=1)
 
 
-def _sized_regions(n: int, rng: np.random.Generator, least: int, low: int, high: int) -> np.ndarray:
-    """``n`` convex regions of at least ``least`` pixels each (smaller ones are redrawn)."""
-    out = np.zeros((n, SIDE * SIDE), dtype=bool)
-    todo = np.arange(n)
-    while len(todo):
-        regions = _convex_regions(len(todo), rng, low, high)
-        ok = regions.sum(1) >= least
-        out[todo[ok]] = regions[ok]
-        todo = todo[~ok]
-    return out
-
-
 def _nonconvexity(mask: np.ndarray) -> float:
     """Fraction of the pixels inside the region's convex hull that the region leaves out.
 
@@ -212,39 +200,29 @@ def _nonconvexity(mask: np.ndarray) -> float:
     return float((inside & ~mask).sum() / inside.sum())
 
 
-#: fewest pixels of a convex region, and of each part of a non-convex one (Larochelle et al.: 19 and 10)
-CONVEX_MIN, PART_MIN = 19, 10
-#: half-planes cutting each part of a non-convex region (a convex one: 3 to 8)
-PART_CUTS = (6, 14)
-
-
 def convex_sets(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Half convex (label 1), half non-convex (label 0) white regions.
+    """Half convex (label 1), half non-convex (label 0) white regions, each at least 40 pixels.
 
-    Convex: an intersection of random half-planes with at least ``CONVEX_MIN`` pixels.
-    Non-convex: the union of 2–4 such regions (each at least ``PART_MIN`` pixels) that fails
-    the convexity test — some pixel inside its convex hull is not in it — as in the
-    original, where any failing pair of pixels made a candidate non-convex.
+    The recipe of the first release, kept: the published one (convex regions of at least 19
+    pixels; unions of 2–4 smaller parts of at least 10 pixels that fail any convexity test,
+    pixel counts balanced between the classes) came out *easier* here — an RBF SVM: 11.6 %
+    against 19.13 % published, while this recipe gives about 15 % (docs/data.md).
     """
     labels = rng.permutation(np.arange(n) % 2)
     out = np.zeros((n, SIDE * SIDE), dtype=bool)
     todo = np.flatnonzero(labels == 1)
     while len(todo):
         regions = _convex_regions(len(todo), rng)
-        ok = regions.sum(1) >= CONVEX_MIN
+        ok = regions.sum(1) >= 40
         out[todo[ok]] = regions[ok]
         todo = todo[~ok]
-    # As in the original, each part of a non-convex image is cut by more half-planes than a
-    # convex region (there: geometric with mean 14 vs 5), so that both classes have about the
-    # same number of white pixels; with equal cuts the non-convex ones were twice as big and
-    # the pixel count alone gave the label away.
     todo = np.flatnonzero(labels == 0)
     while len(todo):
-        parts = rng.integers(2, 5)
+        parts = rng.integers(2, 4)
         union = np.zeros((len(todo), SIDE * SIDE), dtype=bool)
         for _ in range(parts):
-            union |= _sized_regions(len(todo), rng, PART_MIN, *PART_CUTS)
-        ok = np.array([u.sum() >= CONVEX_MIN and _nonconvexity(u) > 0 for u in union])
+            union |= _convex_regions(len(todo), rng) & (rng.random((len(todo), 1)) < 0.9)
+        ok = np.array([u.sum() >= 40 and _nonconvexity(u) > 0.1 for u in union])
         out[todo[ok]] = union[ok]
         todo = todo[~ok]
     return out.reshape(n, SIDE, SIDE), labels.astype(np.int64)
