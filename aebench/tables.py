@@ -21,6 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from aebench.evaluate.stats import t_interval
+from aebench.results import _coord  # the merge's own encoding of list values as coordinates
 
 #: metric -> (title, its own 95 % half-width variable and the factor to a 95 % half-width, scale to the papers' units)
 KNOWN: dict[str, tuple[str, tuple[str, float] | None, float]] = {
@@ -57,7 +58,7 @@ def select(ds: xr.Dataset | xr.DataArray, where: Mapping[str, Any]) -> xr.Datase
     for key, value in where.items():
         if key not in ds.coords:
             raise KeyError(f"no coordinate {key!r} in the results (they have {sorted(map(str, ds.coords))})")
-        coord, want = ds[key], _as_coord(value)
+        coord, want = ds[key], _coord(value)
         if key in ds.dims:
             if want not in list(coord.values):
                 raise KeyError(f"{key} has no value {want!r} (it has {list(coord.values)})")
@@ -82,12 +83,6 @@ def select(ds: xr.Dataset | xr.DataArray, where: Mapping[str, Any]) -> xr.Datase
         if len(hits) == 1:
             ds = ds.squeeze(dim)
     return ds
-
-
-def _as_coord(value: Any) -> Any:
-    import json
-
-    return value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
 
 
 def cell_stats(ds: xr.Dataset, var: str, level: float = 0.95) -> dict[str, float]:
