@@ -24,6 +24,7 @@ import seaborn as sns
 import aebench
 pd.set_option("display.precision", 2)
 OUT = tempfile.mkdtemp(prefix="aebench-tutorial-")  # results go to a scratch folder
+import atexit, shutil; _ = atexit.register(shutil.rmtree, OUT, ignore_errors=True)  # removed when the kernel exits
 """
 
 NOTEBOOKS: dict[str, list[tuple[str, str]]] = {}
