@@ -49,6 +49,25 @@ def _takes_bool(annotation: Any) -> bool:
 
 LayerList = list[int] | None
 
+#: ``json_schema_extra`` key that marks a Params field as free to differ between the members
+#: of one batch (``ensemble = true``): a number the engine applies member by member (a noise
+#: level, a penalty weight, a learning rate). Every other field must agree for runs to batch.
+PER_MEMBER = "per_member"
+
+
+def per_member(default: Any, **kwargs: Any) -> Any:
+    """``Field(default, **kwargs)`` marked :data:`PER_MEMBER`: members of one batch may differ in it."""
+    extra = dict(kwargs.pop("json_schema_extra", None) or {})
+    return Field(default, json_schema_extra={**extra, PER_MEMBER: True}, **kwargs)
+
+
+def per_member_fields(params: type[BaseModel]) -> set[str]:
+    """Names of the fields of ``params`` marked with :func:`per_member`."""
+    return {
+        name for name, f in params.model_fields.items()
+        if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get(PER_MEMBER)
+    }  # fmt: skip
+
 
 class Component:
     """What all component kinds share: ``name``, ``summary``, ``Params``, ``params``."""
@@ -108,6 +127,19 @@ class Model(torch.nn.Module):
         """Mean over the batch of the loss summed over units, from decoder ``i``'s pre-activation."""
         raise NotImplementedError
 
+    @classmethod
+    def batch(cls, models: list["Model"]) -> "Model | None":
+        """The S models ``models`` (one per member, same shapes) as one batched model, or
+        ``None`` when this model cannot batch (its runs then train one at a time).
+
+        The batched model has this same interface on tensors with a leading member axis:
+        ``encode_layer`` maps (S, B, n_in) to (S, B, n_out), ``reconstruction_loss`` returns
+        one loss per member, shape (S,); ``layer_parameters(i)`` are (S, ...) tensors. It
+        also has ``member_view(s, i)`` (member s's :class:`LayerView`, for regularizers) and
+        ``write_back(models)`` (copy each member's weights into its own model).
+        """
+        return None
+
     def encode(self, x: torch.Tensor, upto: int | None = None) -> torch.Tensor:
         """Encode through layers ``0 .. upto-1`` (default: the whole stack)."""
         h = x
@@ -148,7 +180,7 @@ class Corruption(Component):
 
 # ----------------------------------------------------------------------- regularizers
 class RegularizerParams(Params):
-    weight: float = Field(0.1, ge=0, description="λ: the weight of this term in the objective.")
+    weight: float = per_member(0.1, ge=0, description="λ: the weight of this term in the objective.")
     layers: LayerList = Field(None, description="Layers to regularize (0 = first); default: all.")
 
 
@@ -177,8 +209,9 @@ class Stage:
     ``target``: ``input`` (reconstruct x through the layers ``0..depth-1``), ``local``
     (layer ``depth-1`` reconstructs its own clean input, eq. 12), ``labels`` (softmax on
     the top code, supervised), ``hybrid`` (labels + ``alpha`` × input reconstruction) or
-    ``custom``: ``objective(ctx, stage, x, y) -> scalar`` supplies the batch loss (e.g.
-    contrastive divergence); the engine still freezes, optimizes and records as usual.
+    ``custom``: ``objective`` supplies the batch loss (e.g. contrastive divergence), an
+    :class:`Objective`, or a plain function ``(ctx, stage, x, y) -> scalar`` for one run at a
+    time; the engine still freezes, optimizes and records as usual.
     ``corrupt``: ``all`` layer inputs in use, only the ``trained`` ones, or ``none``.
     """
 
@@ -194,13 +227,40 @@ class Stage:
     patience: int | None = None
     train_head: bool = False
     reinit: bool = False  # restore the run's initial weights first (a from-scratch baseline)
-    objective: Any = None  # with target = "custom": callable(ctx, stage, x, y) -> loss
+    objective: Any = None  # with target = "custom": an Objective (or a per-run function)
     options: dict[str, Any] = field(default_factory=dict)  # plug-in data for ``objective``
+
+
+class Objective:
+    """The batch loss of a ``custom`` stage, for every member of a batch at once.
+
+    ``__call__(batch, x, y)`` gets the stage's :class:`aebench.engine.stage.StageBatch`:
+    ``batch.net`` (the model, or with S > 1 members its batched form: see
+    :meth:`Model.batch`), ``batch.stages[s]`` (member s's own Stage: ``lr``, ``alpha``,
+    ``options``), ``batch.stage`` (member 0's), ``batch.contexts`` and
+    ``batch.each(h, fn)``, which applies ``fn(s, h_s, generator_s)`` member by member with
+    each member's own generator (draw every random number through it, so that a member
+    equals its solo run). ``x`` is the clean batch, (B, n) for one member and (S, B, n) for
+    S; ``y`` the labels, (B,) or (S, B). Return one loss per member, shape (S,).
+
+    ``batchable = False`` says that it handles one member only: its runs then train one at a
+    time (with a note). A plain function ``fn(ctx, stage, x, y) -> scalar`` is read that way.
+    """
+
+    batchable: ClassVar[bool] = True
+
+    def __call__(self, batch: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def objective_batches(objective: Any) -> bool:
+    """Whether a custom stage's ``objective`` can train S > 1 members at once."""
+    return isinstance(objective, Objective) and objective.batchable
 
 
 class ScheduleParams(Params):
     epochs: int = Field(10, ge=1, description="Epochs (per layer for layer-wise schedules).")
-    lr: float | None = Field(None, gt=0, description="Learning rate; default: the optimizer's.")
+    lr: float | None = per_member(None, gt=0, description="Learning rate; default: the optimizer's.")
 
 
 class Schedule(Component):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import cache
 
 import torch
 import torch.nn.functional as F
@@ -81,3 +82,47 @@ def parzen_log_likelihood(
             acc = block if acc is None else torch.logaddexp(acc, block)
         out[start : start + batch_size] = acc - const
     return out
+
+
+@cache
+def batched_linear(device_type: str) -> type[torch.autograd.Function]:
+    """``h @ W^T + b`` per member (an encoder) or, with ``decoder``, ``h @ W + b`` (its tied
+    decoder), for h (S, B, ·), W (S, out, in), b (S, ·): ``.apply(h, W, b, decoder)``.
+
+    Autograd's own ``bmm`` backward returns the encoder's weight gradient transposed, so a
+    tied weight would sum a (S, out, in) and a strided (S, in, out) gradient every step;
+    here both come out in the weight's own layout (adding them for 8 members of 256×784:
+    1.5 ms strided, 0.16 ms contiguous, on 2 CPU cores). One class per device type, so
+    that the backward runs under the forward's autocast state (``precision``).
+    """
+
+    class BatchedLinear(torch.autograd.Function):
+        @staticmethod
+        @torch.amp.custom_fwd(device_type=device_type)
+        def forward(ctx, h: torch.Tensor, W: torch.Tensor, b: torch.Tensor, decoder: bool) -> torch.Tensor:
+            ctx.save_for_backward(h, W)
+            ctx.decoder = decoder
+            return torch.baddbmm(b.unsqueeze(1), h, W if decoder else W.transpose(1, 2))
+
+        @staticmethod
+        @torch.amp.custom_bwd(device_type=device_type)
+        def backward(ctx, g: torch.Tensor):
+            h, W = ctx.saved_tensors
+            need_h, need_W, need_b, _ = ctx.needs_input_grad
+            gh = torch.bmm(g, W.transpose(1, 2) if ctx.decoder else W) if need_h else None
+            gW = None
+            if need_W:
+                gW = torch.bmm(h.transpose(1, 2), g) if ctx.decoder else torch.bmm(g.transpose(1, 2), h)
+            return gh, gW, g.sum(1) if need_b else None, None
+
+    return BatchedLinear
+
+
+def member_cross_entropy_from_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """:func:`cross_entropy_from_logits` of each member: (S, B, n) -> (S,)."""
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum((1, 2)) / logits.shape[1]
+
+
+def member_squared_error(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """:func:`squared_error` of each member: (S, B, n) -> (S,)."""
+    return (output - target).pow(2).sum((1, 2)) / output.shape[1]

@@ -10,7 +10,11 @@
 - ``decoder_weight(i)``: the decoder weight, tied or not, shape (in, out);
 - ``out_activation(i)``: unit type of decoder i's output (the input space for i = 0).
 
-The engine's batched ensembles read exactly these.
+``Stacked.batch(models)`` returns a :class:`BatchedStacked`: the same accessors with a
+leading member axis (``weights[i]`` of shape (S, out, in), ...), which is how S members
+(seeds, noise levels, learning rates) train as one model. A subclass that keeps these
+accessors batches for free; one that adds parameters overrides ``batch`` (or returns
+``None`` to train one run at a time).
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from pydantic import Field, model_validator
 
 from aebench.components import LayerView, Model, Params
 from aebench.functional import activate as act_fn
-from aebench.functional import cross_entropy_from_logits, squared_error
+from aebench.functional import (
+    batched_linear, cross_entropy_from_logits, member_cross_entropy_from_logits, member_squared_error, squared_error,
+)  # fmt: skip
 
 Activation = Literal["sigmoid", "tanh", "relu", "linear"]
 
@@ -92,6 +98,15 @@ class Stacked(Model):
         r = math.sqrt(6.0 / (shape[0] + shape[1])) * (4.0 if x4 else 1.0)
         return (torch.rand(shape, generator=generator) * 2 - 1) * r
 
+    @classmethod
+    def batch(cls, models: list[Model]) -> "BatchedStacked | None":
+        """S members as one :class:`BatchedStacked` (``None`` for a subclass with parameters of its own)."""
+        n, tied = models[0].n_layers, models[0].params.tied
+        mine = {f"{k}.{i}" for i in range(n) for k in ("weights", "enc_bias", "dec_bias", *(() if tied else ("dec_weights",)))}
+        if any({name for name, _ in m.named_parameters()} != mine for m in models):
+            return None  # a subclass with parameters of its own must say how it batches
+        return BatchedStacked(models)
+
     def out_activation(self, i: int) -> str:
         """Unit type of decoder ``i``'s output h^i (the input space for i = 0)."""
         return self.params.output_activation if i == 0 else self.acts[i - 1]
@@ -126,4 +141,64 @@ class Stacked(Model):
         return squared_error(act_fn(act, pre), target)
 
 
-__all__ = ["Activation", "Stacked", "StackedParams"]
+class BatchedStacked(Model):
+    """The weights of S :class:`Stacked` members as (S, ...) tensors, under Stacked's own names.
+
+    Its methods take and return tensors with a leading member axis, (S, B, n); losses are
+    one per member, shape (S,). It is built by ``Stacked.batch`` and copies each member's
+    weights back into its own model with :meth:`write_back`.
+    """
+
+    def __init__(self, models: list[Stacked]) -> None:
+        super().__init__()
+        m = models[0]
+        self.S, self.sizes, self.acts, self.params = len(models), list(m.sizes), list(m.acts), m.params
+        stack = lambda ts: torch.nn.Parameter(torch.stack([t.detach() for t in ts]).clone())  # noqa: E731
+        n = m.n_layers
+        self.weights = torch.nn.ParameterList([stack([x.weights[i] for x in models]) for i in range(n)])
+        self.enc_bias = torch.nn.ParameterList([stack([x.enc_bias[i] for x in models]) for i in range(n)])
+        self.dec_bias = torch.nn.ParameterList([stack([x.dec_bias[i] for x in models]) for i in range(n)])
+        dec = [stack([x.dec_weights[i] for x in models]) for i in range(n)] if not m.params.tied else []
+        self.dec_weights = torch.nn.ParameterList(dec)
+
+    out_activation = Stacked.out_activation
+
+    def decoder_weight(self, i: int) -> torch.Tensor:
+        """Each member's decoder weight, (S, in, out)."""
+        return self.weights[i].transpose(1, 2) if self.params.tied else self.dec_weights[i]
+
+    def encode_layer(self, i: int, h: torch.Tensor, noise=None) -> torch.Tensor:
+        a = batched_linear(h.device.type).apply(h, self.weights[i], self.enc_bias[i], False)
+        if noise is not None:
+            a = noise(a)
+        return act_fn(self.acts[i], a)
+
+    def decode_layer(self, i: int, h: torch.Tensor, activate: bool = True) -> torch.Tensor:
+        if self.params.tied:  # W (S, out, in) maps the code back
+            pre = batched_linear(h.device.type).apply(h, self.weights[i], self.dec_bias[i], True)
+        else:  # untied: (S, in, out) is an encoder-shaped weight
+            pre = batched_linear(h.device.type).apply(h, self.dec_weights[i], self.dec_bias[i], False)
+        return act_fn(self.out_activation(i), pre) if activate else pre
+
+    layer_parameters = Stacked.layer_parameters
+
+    def member_view(self, s: int, i: int) -> LayerView:
+        """Member ``s``'s layer ``i``, as its solo model's ``layer_view(i)`` shows it."""
+        W = self.weights[i][s]
+        return LayerView(i, W, self.enc_bias[i][s], self.acts[i], W.t() if self.params.tied else self.dec_weights[i][s])
+
+    def reconstruction_loss(self, target: torch.Tensor, pre: torch.Tensor, i: int) -> torch.Tensor:
+        act = self.out_activation(i)
+        if self.params.loss == "cross-entropy" and act == "sigmoid":
+            return member_cross_entropy_from_logits(pre, target)
+        return member_squared_error(act_fn(act, pre), target)
+
+    @torch.no_grad()
+    def write_back(self, models: list[Stacked]) -> None:
+        mine = dict(self.named_parameters())
+        for s, m in enumerate(models):
+            for name, p in m.named_parameters():
+                p.copy_(mine[name][s])
+
+
+__all__ = ["Activation", "BatchedStacked", "Stacked", "StackedParams"]

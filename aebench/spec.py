@@ -20,7 +20,7 @@ from typing import Any, Literal
 import tomli_w
 from pydantic import BaseModel, Field, ValidationError
 
-from aebench.components import Params
+from aebench.components import Params, per_member
 from aebench.errors import PluginError, SpecError
 from aebench.plugins import Registry, registry
 from aebench.reference import check_reports, resolve_reports
@@ -43,7 +43,7 @@ REQUIRED = ("name", "data", "model", "schedule")
 class OptimizerParams(Params):
     """The optimizer of every stage (a stage may override ``lr``)."""
     name: Literal["rmsprop", "sgd", "adam"] = Field("rmsprop", description="Update rule.")
-    lr: float = Field(0.01, gt=0, description="Learning rate.")
+    lr: float = per_member(0.01, gt=0, description="Learning rate.")
     batch_size: int = Field(100, ge=1, description="Examples per mini-batch.")
     decay: float = Field(0.9, ge=0, lt=1, description="RMSprop: decay of the squared-gradient average.")
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD / RMSprop momentum.")

@@ -19,6 +19,7 @@ import xarray as xr
 
 import aebench
 from aebench.engine.checkpoint import clean_temporaries, save_checkpoint, write_json, write_text
+from aebench.engine.members import CannotBatch, batch_key
 from aebench.engine.runner import (
     RunInterrupted, RunOptions, Trainer, build_context, note_hook_errors, records_to_dataset, resolve_device,
 )  # fmt: skip
@@ -32,7 +33,7 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-# ------------------------------------------------------------------------ one run
+# ------------------------------------------------------------------ runs and batches
 def execute_run(
     run: RunSpec,
     out: str | Path,
@@ -43,38 +44,99 @@ def execute_run(
     position: int = 1,
     on_epoch: Callable[[str, dict], None] | None = None,
 ) -> str:
-    """Train and evaluate one run into ``out/runs/<run-id>``; return its final status.
+    """Train and evaluate one run into ``out/runs/<run-id>``; return its final status."""
+    return execute_group([run], out, device, resume, progress, stop, position, on_epoch)[0]
+
+
+def execute_group(
+    runs: list[RunSpec],
+    out: str | Path,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+    stop: threading.Event | None = None,
+    position: int = 1,
+    on_epoch: Callable[[str, dict], None] | None = None,
+) -> list[str]:
+    """Train runs that share shapes as the members of one batch (one run: a batch of one);
+    each run's folder is written the same either way. Return each run's final status.
 
     A run that diverges or raises is recorded as ``failed`` with the reason (and the
-    traceback in ``error.log``) and never disturbs another run's files.
+    traceback in ``error.log``) and never disturbs another run's files. A batch's own
+    checkpoint lives in ``runs/.ensemble-<digest>.pt`` while it trains (a solo run's in its
+    ``checkpoint.pt``), so ``--resume`` continues it.
     """
     reg = registry()
-    store = RunStore(Path(out), run.run_id)
-    if _is_done(store, run, resume):
-        return "done"
-    dev = _start(store, run, device, resume)
-    ctx = None
+    stores = [RunStore(Path(out), r.run_id) for r in runs]
+    status = ["done"] * len(runs)
+    todo = [k for k, (r, st) in enumerate(zip(runs, stores)) if not _is_done(st, r, resume)]
+    if not todo:
+        return status
+    checkpoint = _checkpoint_path(out, [runs[k] for k in todo], stores[todo[0]])
+    if not resume:
+        checkpoint.unlink(missing_ok=True)
+    devs = [_start(stores[k], runs[k], device, resume and len(todo) == 1) for k in todo]
+    ctxs: list = []
     try:
-        ctx = build_context(run, dev, reg)
-        ctx.extras["run_dir"] = store.dir
-        evaluators = [e.build(reg) for e in run.evaluators]
-        trainer = Trainer(ctx, evaluators, RunOptions(dev, progress, resume, stop, position, on_epoch), store.checkpoint_path, reg)
+        ctxs = [build_context(runs[k], devs[0], reg) for k in todo]
+        evaluators = [[e.build(reg) for e in runs[k].evaluators] for k in todo]
+        for k, ctx in zip(todo, ctxs):
+            ctx.extras["run_dir"] = stores[k].dir
+        try:
+            trainer = Trainer(ctxs, evaluators, RunOptions(devs[0], progress, resume, stop, position, on_epoch), checkpoint, reg)
+        except CannotBatch as why:  # found only once built (e.g. a model subclass with parameters of its own)
+            _note_alone(len(todo), str(why))
+            return [status[k] if k not in todo else execute_run(runs[k], out, device, resume, progress, stop, position, on_epoch)
+                    for k in range(len(runs))]  # fmt: skip
         resumed = trainer.restore()
-        note_hook_errors(ctx, call_hook(reg, "aebench_on_run_start", run=ctx))
-        trainer.run()
-        return _finish(run, store, ctx, evaluators, trainer.records, dev, reg, resumed=resumed)
+        for ctx in ctxs:
+            note_hook_errors(ctx, call_hook(reg, "aebench_on_run_start", run=ctx))
+        records = trainer.run()
     except (RunInterrupted, KeyboardInterrupt):
-        store.set_status("interrupted", reason="stopped by the user; finish it with --resume")
+        for k in todo:
+            stores[k].set_status("interrupted", reason="stopped by the user; finish it with --resume")
         raise
     except SaveError:
         raise
-    except Exception as exc:  # one run's failure (NaN, OOM, a plug-in's bug) is recorded, never fatal
-        if _is_save_failure(exc):
-            raise SaveError(
-                f"cannot save run {run.run_id} in {out} ({_why(exc)}); the earlier results are intact and the run is "
-                "left to redo: free space or fix the folder, then continue with --resume."
-            ) from None
+    except Exception as exc:  # the batch's failure (OOM, a plug-in's bug) is recorded, never fatal
+        _raise_save_failure(exc, runs[todo[0]], out)
+        for j, k in enumerate(todo):
+            status[k] = _fail(stores[k], ctxs[j] if j < len(ctxs) else None, exc, reg)
+        return status
+    for j, k in enumerate(todo):
+        status[k] = _finish_member(runs[k], stores[k], ctxs[j], evaluators[j], records[j], devs[j], reg, resumed, len(todo))
+    if len(todo) > 1:
+        checkpoint.unlink(missing_ok=True)  # every member now has its own final checkpoint.pt
+    return status
+
+
+def _checkpoint_path(out: str | Path, runs: list[RunSpec], store: RunStore) -> Path:
+    if len(runs) == 1:
+        return store.checkpoint_path
+    members = "\n".join(f"{r.run_id} {r.digest()}" for r in runs)
+    return Path(out) / "runs" / f".ensemble-{hashlib.sha256(members.encode()).hexdigest()[:16]}.pt"
+
+
+def _finish_member(run, store, ctx, evaluators, records, dev, reg, resumed: bool, members: int) -> str:
+    try:
+        if "failed" in ctx.extras:
+            raise RunFailed(ctx.extras["failed"])
+        state = {"model": ctx.model.state_dict(), "head": ctx.head.state_dict() if ctx.head is not None else None}
+        save_checkpoint(store.checkpoint_path, state)
+        return _finish(run, store, ctx, evaluators, records, dev, reg, resumed=resumed, ensemble=members)
+    except SaveError:
+        raise
+    except Exception as exc:
+        _raise_save_failure(exc, run, store.dir.parent.parent)
         return _fail(store, ctx, exc, reg)
+
+
+def _raise_save_failure(exc: BaseException, run: RunSpec, out: str | Path) -> None:
+    if _is_save_failure(exc):
+        raise SaveError(
+            f"cannot save run {run.run_id} in {out} ({_why(exc)}); the earlier results are intact and the run is "
+            "left to redo: free space or fix the folder, then continue with --resume."
+        ) from None
 
 
 def _is_save_failure(exc: BaseException) -> bool:
@@ -143,73 +205,29 @@ def _why(err: BaseException) -> str:
     return getattr(err, "strerror", None) or str(err) or type(err).__name__
 
 
-def execute_ensemble(runs: list[RunSpec], out: str | Path, device: str = "auto", resume: bool = False, progress: bool = True,
-                     stop: threading.Event | None = None, position: int = 1, on_epoch=None) -> list[str]:  # fmt: skip
-    """Train compatible runs as one batched model (``ensemble = true``); each member's folder
-    is written exactly as a solo run's. The ensemble's own checkpoint lives in
-    ``runs/.ensemble-<digest>.pt`` while it trains, so ``--resume`` continues it."""
-    from aebench.engine.ensemble import EnsembleTrainer
+def group_runs(spec: Spec, reg=None) -> list[list[RunSpec]]:
+    """Tasks in run order: one run each, or (``ensemble = true``) runs sharing shapes together.
 
-    reg = registry()
-    stores = [RunStore(Path(out), r.run_id) for r in runs]
-    todo = [k for k, (r, st) in enumerate(zip(runs, stores)) if not _is_done(st, r, resume)]
-    status = ["done"] * len(runs)
-    if len(todo) <= 1:
-        return [execute_run(r, out, device, resume, progress, stop, position, on_epoch) for r in runs]
-    members = "\n".join(f"{runs[k].run_id} {runs[k].digest()}" for k in todo)
-    checkpoint = Path(out) / "runs" / f".ensemble-{hashlib.sha256(members.encode()).hexdigest()[:16]}.pt"
-    if not resume:
-        checkpoint.unlink(missing_ok=True)
-    devs = [_start(stores[k], runs[k], device, False) for k in todo]
-    ctxs: list = []
-    resumed = False
-    try:
-        ctxs = [build_context(runs[k], devs[0], reg) for k in todo]
-        evaluators = [[e.build(reg) for e in runs[k].evaluators] for k in todo]
-        for k, ctx in zip(todo, ctxs):
-            ctx.extras["run_dir"] = stores[k].dir
-            note_hook_errors(ctx, call_hook(reg, "aebench_on_run_start", run=ctx))
-        trainer = EnsembleTrainer(ctxs, evaluators, on_epoch, stop, checkpoint)
-        resumed = resume and trainer.restore()
-        records = trainer.run()
-    except (RunInterrupted, KeyboardInterrupt):
-        for k in todo:
-            stores[k].set_status("interrupted", reason="stopped by the user; finish the ensemble with --resume")
-        raise
-    except Exception as exc:
-        for k in todo:
-            status[k] = _fail(stores[k], None, exc, reg)
-        return status
-    for j, k in enumerate(todo):
-        ctx = ctxs[j]
-        try:
-            if "failed" in ctx.extras:
-                raise RunFailed(ctx.extras["failed"])
-            save_checkpoint(stores[k].checkpoint_path, {"model": ctx.model.state_dict()})
-            status[k] = _finish(runs[k], stores[k], ctx, evaluators[j], records[j], devs[j], reg, resumed=resumed, ensemble=len(todo))
-        except Exception as exc:
-            status[k] = _fail(stores[k], ctx, exc, reg)
-    checkpoint.unlink(missing_ok=True)  # every member now has its own final checkpoint.pt
-    return status
-
-
-def execute_group(runs: list[RunSpec], **kwargs: Any) -> list[str]:
-    """One task of an executor: a single run, or an ensemble of compatible runs."""
-    if len(runs) == 1:
-        return [execute_run(runs[0], **kwargs)]
-    return execute_ensemble(runs, **kwargs)
-
-
-def group_runs(spec: Spec) -> list[list[RunSpec]]:
-    """Tasks in run order: one run each, or (``ensemble = true``) runs sharing shapes together."""
+    A run whose model or custom objective cannot batch trains alone, with a one-line note."""
     if not spec.raw.get("ensemble"):
         return [[r] for r in spec.runs]
-    from aebench.engine.ensemble import group_key
-
+    reg = reg or registry()
     groups: dict[str, list[RunSpec]] = {}
+    alone: dict[str, int] = {}
     for r in spec.runs:
-        groups.setdefault(group_key(r), []).append(r)
+        key, why = batch_key(r, reg)
+        if key is None:
+            alone[why] = alone.get(why, 0) + 1
+            key = f"alone:{r.run_id}"
+        groups.setdefault(key, []).append(r)
+    for why, n in alone.items():
+        _note_alone(n, why)
     return list(groups.values())
+
+
+def _note_alone(n: int, why: str) -> None:
+    logging.getLogger("aebench").warning("ensemble = true: %d run%s train%s one at a time: %s.",
+                                         n, "s" if n != 1 else "", "" if n != 1 else "s", why)  # fmt: skip
 
 
 def _threads_per_worker(workers: int) -> int:

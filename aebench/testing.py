@@ -135,6 +135,37 @@ def check_model(cls: type[Model], n_inputs: int = 12) -> None:
         assert m1.layer_parameters(i), f"layer {i} has no parameters"
         assert isinstance(m1.layer_view(i), LayerView)
     _pickles(m2)
+    _check_batched(cls, params, n_inputs)
+
+
+def _check_batched(cls: type[Model], params: Any, n_inputs: int) -> None:
+    """A model's batched form (``cls.batch``), if it has one, computes what its members do."""
+    members = [cls(params, n_inputs, torch.Generator().manual_seed(s)) for s in (1, 2)]
+    net = cls.batch(members)
+    if net is None:
+        return
+    x = torch.rand(2, 5, n_inputs)
+    code = net.encode(x)
+    pre = net.decode(code, activate=False)
+    loss = net.reconstruction_loss(x, pre, 0)
+    assert loss.shape == (2,), "a batched model's reconstruction_loss gives one loss per member, shape (S,)"
+    for s, m in enumerate(members):
+        torch.testing.assert_close(code[s], m.encode(x[s]), msg="batched encode must equal each member's own")
+        torch.testing.assert_close(loss[s], m.reconstruction_loss(x[s], m.decode(m.encode(x[s]), activate=False), 0))
+        for i in range(m.n_layers):
+            torch.testing.assert_close(net.member_view(s, i).weight, m.layer_view(i).weight)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.5)
+    net.write_back(members)
+    torch.testing.assert_close(members[1].encode(x[1]), net.encode(x)[1], msg="write_back copies each member's weights")
+
+
+def stage_loss(ctx, stage, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """The scalar loss the engine trains one run's ``stage`` on for the batch ``x`` (labels ``y``)."""
+    from aebench.engine.stage import StageLoss
+
+    return StageLoss(ctx, stage)(x, y)
 
 
 def tiny_context(spec: dict[str, Any] | None = None, train: bool = True):
@@ -180,4 +211,4 @@ def check_component(cls: type) -> None:
     CHECKS[kind_of(cls)](cls)
 
 
-__all__ = ["check_component", "tiny_context", *(f"check_{k}" for k in CHECKS)]
+__all__ = ["check_component", "stage_loss", "tiny_context", *(f"check_{k}" for k in CHECKS)]

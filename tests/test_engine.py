@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import types
 
 import numpy as np
 import pytest
@@ -39,11 +38,10 @@ def _params_after(text: str, stage_index: int) -> tuple[list[torch.Tensor], list
     ctx = context(text)
     trainer = Trainer(ctx, [], RunOptions(torch.device("cpu"), progress=False), None, aebench.registry())
     before = [p.detach().clone() for p in ctx.model.parameters()]
-    for stage in ctx.stages[:stage_index]:
-        trainer.run_stage(stage, types.SimpleNamespace(update=lambda n: None, set_postfix_str=lambda *a, **k: None))
-        trainer.stage_epoch = 0
+    for k in range(stage_index):
+        trainer.train_stage(k)
     mid = [p.detach().clone() for p in ctx.model.parameters()]
-    trainer.run_stage(ctx.stages[stage_index], types.SimpleNamespace(update=lambda n: None, set_postfix_str=lambda *a, **k: None))
+    trainer.train_stage(stage_index)
     after = [p.detach().clone() for p in ctx.model.parameters()]
     names = [n for n, _ in ctx.model.named_parameters()]
     changed = {n for n, a, b in zip(names, mid, after) if not torch.equal(a, b)}

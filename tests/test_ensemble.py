@@ -48,11 +48,143 @@ def test_a_diverging_member_fails_alone(tmp_path):
     assert np.isfinite(ds["recon_error_final"].sel({"optimizer.lr": 0.01})).all()
 
 
-def test_supervised_stages_are_refused_clearly(tmp_path):
-    text = "ensemble = true\n" + TINY.replace("seeds = [0]", "seeds = [0, 1]").replace('{ name = "joint", epochs = 2 }', '{ name = "finetune", epochs = 2 }')
-    ds = aebench.run(Spec.from_text(text), out=tmp_path / "o", progress=False)
-    assert set(ds["status"].values.ravel()) == {"failed"}
-    assert "reconstruction stages only" in str(ds["reason"].values.ravel()[0])
+#: one schedule per stage target (labels twice: from pre-trained weights and from scratch)
+TARGETS = {
+    "input": '{ name = "joint", epochs = 2 }',
+    "local": '{ name = "layerwise", epochs = 2 }',
+    "labels": '[{ name = "joint", epochs = 1 }, { name = "finetune", epochs = 4, patience = 2 }]',
+    "labels-reinit": '[{ name = "joint", epochs = 1 }, { name = "supervised", epochs = 3 }]',
+    "hybrid": '{ name = "hybrid", epochs = 3, patience = 2 }',
+}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_stage_target_batches_and_each_member_equals_its_solo_run(tmp_path, target):
+    text = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace('{ name = "joint", epochs = 2 }', TARGETS[target])
+    text += '[sweep]\n"optimizer.lr" = [0.01, 0.005]\n' + ('"schedule.alpha" = [0.5, 1.0]\n' if target == "hybrid" else "")
+    solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", progress=False)
+    spec = Spec.from_text("ensemble = true\n" + text)
+    assert [len(g) for g in group_runs(spec)] == [len(spec.runs)]  # lr (and alpha) differ member by member
+    ens = aebench.run(spec, out=tmp_path / "ens", progress=False)
+    assert set(ens["status"].values.ravel()) == {"done"}
+    names = ["loss", "recon_error", "recon_error_final"] + (["class_error"] if "class_error" in solo else [])
+    assert ("class_error" in solo) == target.startswith(("labels", "hybrid"))
+    for name in names:
+        xr.testing.assert_allclose(ens[name], solo[name], rtol=2e-4, atol=1e-5)
+    xr.testing.assert_equal(ens["steps"], solo["steps"])
+
+
+def test_finetune_with_early_stopping_batches_8_seeds_and_each_stops_where_its_solo_run_stops(tmp_path):
+    text = TINY.replace("seeds = [0]", "seeds = [0, 1, 2, 3, 4, 5, 6, 7]").replace(
+        '{ name = "joint", epochs = 2 }', '[{ name = "joint", epochs = 1 }, { name = "finetune", epochs = 25, patience = 2 }]'
+    ).replace("lr = 0.01", "lr = 0.02")
+    solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", progress=False)
+    ens = aebench.run(Spec.from_text("ensemble = true\n" + text), out=tmp_path / "ens", progress=False)
+    last = lambda ds: ds["steps"].max("epoch").values.ravel().tolist()  # noqa: E731
+    assert last(ens) == last(solo)
+    assert len(set(last(solo))) > 1, last(solo)  # the seeds stop at different epochs: stopping is per member
+    assert int(solo["epoch"].max()) < 26  # and some stop before the last epoch
+    xr.testing.assert_allclose(ens["class_error"], solo["class_error"], rtol=2e-4, atol=1e-5)
+    # each member ends with its best validation weights, as its solo run
+    xr.testing.assert_allclose(ens["recon_error_final"], solo["recon_error_final"], rtol=2e-4, atol=1e-5)
+
+
+class Alone:
+    """A plug-in with a model and a custom objective that cannot batch, and two corruptions
+    that differ only in whether their knob is marked per-member."""
+
+    @staticmethod
+    @aebench.hookimpl
+    def aebench_models():
+        import torch
+
+        from aebench.models import Stacked
+
+        class Scaled(Stacked):
+            name = "scaled"
+            summary = "Stacked with a learnt output scale (a parameter of its own: no batched form)."
+
+            def __init__(self, params, n_inputs, generator):
+                super().__init__(params, n_inputs, generator)
+                self.scale = torch.nn.Parameter(torch.ones(()))
+
+        return [Scaled]
+
+    @staticmethod
+    @aebench.hookimpl
+    def aebench_corruptions():
+        from pydantic import Field
+
+        from aebench.components import Corruption, CorruptionParams, per_member
+
+        class MarkedParams(CorruptionParams):
+            sigma: float = per_member(0.1, ge=0, description="Noise level, free per member.")
+
+        class PlainParams(CorruptionParams):
+            sigma: float = Field(0.1, ge=0, description="Noise level, not marked.")
+
+        class Marked(Corruption):
+            name, summary, Params = "marked", "Gaussian noise, sigma per member.", MarkedParams
+
+            def __call__(self, h, generator):
+                import torch
+
+                return h + self.params.sigma * torch.randn(h.shape, generator=generator, device=h.device)
+
+        class Plain(Marked):
+            name, summary, Params = "plain", "Gaussian noise, sigma shared.", PlainParams
+
+        return [Marked, Plain]
+
+    @staticmethod
+    @aebench.hookimpl
+    def aebench_schedules():
+        from aebench.components import Schedule, ScheduleParams, Stage
+
+        def recon(ctx, stage, x, y):  # a per-run function: one member at a time
+            return ctx.model.reconstruction_loss(x, ctx.model.decode(ctx.model.encode(x), activate=False), 0)
+
+        class Solo(Schedule):
+            name, summary, Params = "solo-objective", "A custom objective written for one run.", ScheduleParams
+
+            def stages(self, n_layers):
+                return [Stage("solo", tuple(range(n_layers)), n_layers, "custom", self.params.epochs, objective=recon)]
+
+        return [Solo]
+
+
+@pytest.fixture
+def alone():
+    from aebench import plugins
+
+    aebench.register_plugin(Alone)
+    yield
+    plugins._EXTRA.remove(Alone)
+    plugins.registry(refresh=True)
+
+
+def test_which_fields_may_differ_is_declared_on_the_params(alone):
+    sweep = TINY.replace("seeds = [0]", "seeds = [0, 1]") + '[sweep]\n"corruption.sigma" = [0.1, 0.2]\n'
+    marked = Spec.from_text("ensemble = true\n" + sweep.replace('name = "gaussian", level = 0.2', 'name = "marked"'))
+    plain = Spec.from_text("ensemble = true\n" + sweep.replace('name = "gaussian", level = 0.2', 'name = "plain"'))
+    assert [len(g) for g in group_runs(marked)] == [4]
+    assert [len(g) for g in group_runs(plain)] == [2, 2]
+
+
+@pytest.mark.parametrize("change,why", [
+    (('name = "stacked"', 'name = "scaled"'), "model 'scaled' has no batched form"),
+    (('{ name = "joint", epochs = 2 }', '{ name = "solo-objective", epochs = 2 }'), "the custom objective of schedule 'solo-objective' cannot batch"),
+])  # fmt: skip
+def test_runs_that_cannot_batch_train_solo_with_a_note(tmp_path, alone, caplog, change, why):
+    text = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace(*change)
+    solo = aebench.run(Spec.from_text(text), out=tmp_path / "solo", progress=False)
+    with caplog.at_level("WARNING", logger="aebench"):
+        ens = aebench.run(Spec.from_text("ensemble = true\n" + text), out=tmp_path / "ens", progress=False)
+    assert [r.getMessage() for r in caplog.records] == [f"ensemble = true: 2 runs train one at a time: {why}."]
+    assert set(ens["status"].values.ravel()) == {"done"}
+    for run in (tmp_path / "ens" / "runs").glob("run-*"):
+        assert xr.open_dataset(run / "metrics.nc").attrs["ensemble_members"] == 1
+    xr.testing.assert_allclose(ens["loss"], solo["loss"])
 
 
 def test_untied_members_equal_their_solo_runs(tmp_path):
@@ -68,7 +200,7 @@ def test_batched_linear_gradients_match_autograd(decoder):
     """The hand-written backward (weight gradient in the weight's own layout) against gradcheck."""
     import torch
 
-    from aebench.engine.ensemble import batched_linear
+    from aebench.functional import batched_linear
 
     BatchedLinear = batched_linear("cpu")
 
@@ -155,7 +287,6 @@ def test_a_reinit_stage_starts_every_member_again_from_its_initial_weights():
 
     import torch
 
-    from aebench.engine.ensemble import EnsembleTrainer
     from aebench.engine.runner import RunOptions, Trainer, build_context
 
     runs = Spec.from_text(TINY.replace("seeds = [0]", "seeds = [0, 1]")).runs
@@ -172,7 +303,7 @@ def test_a_reinit_stage_starts_every_member_again_from_its_initial_weights():
     for c in solo:
         Trainer(c, [], RunOptions(cpu, progress=False), None, aebench.registry()).run()
     ens = contexts()
-    EnsembleTrainer(ens, [[], []]).run()
+    Trainer(ens, [[], []], RunOptions(cpu, progress=False)).run()
     for a, b in zip(solo, ens):
         for (name, pa), pb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
             torch.testing.assert_close(pb, pa, rtol=1e-4, atol=1e-5, msg=name)

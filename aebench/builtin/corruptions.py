@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from aebench.components import Corruption, CorruptionParams
+from aebench.components import Corruption, CorruptionParams, per_member
 from aebench.hookspecs import hookimpl
 
 
@@ -23,7 +23,7 @@ class NoCorruption(Corruption):
 
 
 class GaussianParams(CorruptionParams):
-    level: float = Field(0.3, ge=0, description="Standard deviation σ of the added noise N(0, σ²).")
+    level: float = per_member(0.3, ge=0, description="Standard deviation σ of the added noise N(0, σ²).")
 
 
 class Gaussian(Corruption):
@@ -36,7 +36,7 @@ class Gaussian(Corruption):
 
 
 class MaskingParams(CorruptionParams):
-    level: float = Field(0.25, ge=0, le=1, description="Fraction of units set to zero, each independently.")
+    level: float = per_member(0.25, ge=0, le=1, description="Fraction of units set to zero, each independently.")
 
 
 class Masking(Corruption):
@@ -50,9 +50,9 @@ class Masking(Corruption):
 
 
 class SaltPepperParams(CorruptionParams):
-    level: float = Field(0.1, ge=0, le=1, description="Fraction of units replaced by `low` or `high`.")
-    low: float = Field(0.0, description="Value of 'pepper'.")
-    high: float = Field(1.0, description="Value of 'salt'.")
+    level: float = per_member(0.1, ge=0, le=1, description="Fraction of units replaced by `low` or `high`.")
+    low: float = per_member(0.0, description="Value of 'pepper'.")
+    high: float = per_member(1.0, description="Value of 'salt'.")
 
 
 class SaltPepper(Corruption):
@@ -69,7 +69,7 @@ class SaltPepper(Corruption):
 
 
 class CodeNoiseParams(CorruptionParams):
-    level: float = Field(4.0, ge=0, description="Standard deviation of Gaussian noise added to the pre-activation.")
+    level: float = per_member(4.0, ge=0, description="Standard deviation of Gaussian noise added to the pre-activation.")
 
 
 class CodeNoise(Corruption):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from aebench.components import Regularizer, RegularizerParams
+from aebench.components import Regularizer, RegularizerParams, per_member
 from aebench.functional import contractive_penalty, kl_sparsity
 from aebench.hookspecs import hookimpl
 
@@ -42,7 +42,7 @@ class ActivityL1(Regularizer):
 
 
 class KLParams(RegularizerParams):
-    rho: float = Field(0.05, gt=0, lt=1, description="Target mean activation ρ of each unit.")
+    rho: float = per_member(0.05, gt=0, lt=1, description="Target mean activation ρ of each unit.")
 
 
 class KLSparsity(Regularizer):

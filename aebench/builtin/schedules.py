@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from aebench.components import Schedule, ScheduleParams, Stage
+from aebench.components import Schedule, ScheduleParams, Stage, per_member
 from aebench.hookspecs import hookimpl
 
 
@@ -120,7 +120,7 @@ class Supervised(Finetune):
 
 
 class HybridParams(SupervisedParams):
-    alpha: float = Field(1.0, ge=0, description="Weight α of the input reconstruction loss added to the label loss.")
+    alpha: float = per_member(1.0, ge=0, description="Weight α of the input reconstruction loss added to the label loss.")
 
 
 class Hybrid(Schedule):

@@ -1,4 +1,4 @@
-"""The training engine: run contexts, stage losses, the trainer, optimizers, checkpoints, ensembles."""
+"""The training engine: run contexts, member batches, stage losses, the trainer, optimizers, checkpoints."""
 
 from aebench.engine.context import RunContext
 

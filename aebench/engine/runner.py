@@ -1,8 +1,7 @@
-"""Train one run: stages over the model, evaluators, checkpoints, callbacks."""
+"""Train a batch of members (a solo run is one): stages, evaluators, checkpoints, callbacks."""
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import threading
@@ -18,9 +17,10 @@ import xarray as xr
 from aebench.components import Stage
 from aebench.engine.checkpoint import load_checkpoint, save_checkpoint
 from aebench.engine.context import RunContext, to_device
-from aebench.engine.optim import make_optimizer
-from aebench.engine.stage import StageLoss
-from aebench.errors import RunFailed
+from aebench.engine.members import Members
+from aebench.engine.optim import make_member_optimizer
+from aebench.engine.stage import StageBatch
+from aebench.errors import AebenchError, RunFailed
 from aebench.plugins import Registry, call_hook, registry
 
 
@@ -76,165 +76,259 @@ def build_context(run, device: torch.device, reg: Registry | None = None) -> Run
 
 
 class Trainer:
-    """Runs the stages of one RunContext, recording one row of metrics per epoch."""
+    """Trains a batch of S ≥ 1 members (a solo run is S = 1) through their stages.
 
-    def __init__(self, ctx: RunContext, evaluators: list, opts: RunOptions, checkpoint: Path | None, reg: Registry) -> None:
-        self.ctx, self.evaluators, self.opts, self.checkpoint, self.reg = ctx, evaluators, opts, checkpoint, reg
-        self.records: list[dict[str, Any]] = []
-        self.stage_idx = 0
-        self.stage_epoch = 0
-        self.steps = 0
+    Each member gets what its solo run would: its own generator, learning rate, optimizer
+    state, records (one row per epoch), early stopping (a member that stops keeps its best
+    weights and stops changing while the others go on), divergence check (one member's
+    blow-up fails that member only), callbacks and stop request. The checkpoint, written
+    after every epoch, holds all S members.
+    """
+
+    def __init__(self, ctxs: RunContext | list[RunContext], evaluators: list, opts: RunOptions,
+                 checkpoint: Path | None = None, reg: Registry | None = None) -> None:  # fmt: skip
+        if isinstance(ctxs, RunContext):  # one run: Trainer(ctx, evaluators, ...)
+            ctxs, evaluators = [ctxs], [evaluators]
+        if len(ctxs) > 1 and ctxs[0].spec.precision == "float16":  # the spec refuses this too
+            raise AebenchError("ensemble = true trains in float32 or bfloat16: float16 needs loss scaling per run.")
+        self.ctxs, self.evaluators, self.opts, self.checkpoint = ctxs, evaluators, opts, checkpoint
+        self.reg = reg or registry()
+        self.members = Members(ctxs)
+        S = len(ctxs)
+        self.records: list[list[dict[str, Any]]] = [[] for _ in ctxs]
+        self.steps = [0] * S
+        self.stage_idx = self.stage_epoch = 0
+        self.stage_ref: list[float | None] = [None] * S  # each member's first loss of the stage: the blow-up yardstick
+        self.best: list[dict[str, Any] | None] = [None] * S  # early stopping: best validation error and weights
+        self.pinned: dict[int, dict[str, torch.Tensor]] = {}  # member -> weights it keeps while the others train
+        self.finished: set[int] = set()  # stopped for good (a callback's stop request)
+        self.failed: dict[int, str] = {}
         self.opt_state: dict[str, Any] | None = None
-        self.best: dict[str, Any] | None = None
-        self.initial = copy.deepcopy(ctx.model.state_dict())
-        ctx.extras["records"] = self.records
+        self.initial = self.members.state_dict()
+        for ctx, records in zip(ctxs, self.records):
+            ctx.extras["records"] = records
 
     # ---------------------------------------------------------------- checkpoints
-    def state(self, optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
+    def state(self, optimizer) -> dict[str, Any]:
         return {
-            "model": self.ctx.model.state_dict(),
-            "head": self.ctx.head.state_dict() if self.ctx.head is not None else None,
+            "format": 2,
+            "members": [c.run_id for c in self.ctxs],
+            "tensors": self.members.state_dict(),
             "optimizer": optimizer.state_dict() if optimizer is not None else None,
             "initial": self.initial,
             "best": self.best,
+            "pinned": [self.pinned.get(s) for s in range(len(self.ctxs))],
+            "finished": sorted(self.finished),
+            "failed": json.dumps({str(k): v for k, v in self.failed.items()}),
+            "stop_reasons": [c.stop_reason for c in self.ctxs],
             "stage_idx": self.stage_idx,
             "stage_epoch": self.stage_epoch,
             "steps": self.steps,
-            "stage_ref": getattr(self, "stage_ref", None),
-            "generator": self.ctx.generator.get_state(),
+            "stage_ref": self.stage_ref,
+            "generators": [c.generator.get_state() for c in self.ctxs],
             "records": json.dumps(self.records),
         }
 
     def restore(self) -> bool:
+        """Continue from the checkpoint, if it is a readable one of these very members."""
         if self.checkpoint is None or not self.opts.resume:
             return False
-        st = load_checkpoint(self.checkpoint, self.ctx.device)
-        if st is None or "stage_idx" not in st:  # absent, unreadable, or an ensemble member's final weights
-            return False
-        self.ctx.model.load_state_dict(st["model"])
-        if st["head"] is not None and self.ctx.head is not None:
-            self.ctx.head.load_state_dict(st["head"])
-        self.initial, self.best = st["initial"], st["best"]
-        self.stage_idx, self.stage_epoch, self.steps = st["stage_idx"], st["stage_epoch"], st["steps"]
-        self.opt_state = st["optimizer"]
-        self.stage_ref = st.get("stage_ref")
-        self.ctx.generator.set_state(st["generator"].cpu())
+        st = load_checkpoint(self.checkpoint, self.ctxs[0].device)
+        if st is None or st.get("format") != 2 or st.get("members") != [c.run_id for c in self.ctxs]:
+            return False  # absent, unreadable, of other members, or a finished run's final weights
+        self.members.load_state_dict(st["tensors"])
+        self.initial, self.best, self.opt_state = st["initial"], st["best"], st["optimizer"]
+        self.pinned = {s: w for s, w in enumerate(st["pinned"]) if w is not None}
+        self.finished = set(st["finished"])
+        self.failed = {int(k): v for k, v in json.loads(st["failed"]).items()}
+        for ctx, reason, g in zip(self.ctxs, st["stop_reasons"], st["generators"]):
+            ctx.stop_reason = reason
+            ctx.generator.set_state(g.cpu())
+        self.stage_idx, self.stage_epoch = st["stage_idx"], st["stage_epoch"]
+        self.steps, self.stage_ref = list(st["steps"]), list(st["stage_ref"])
         self.records = json.loads(st["records"])
-        self.ctx.extras["records"] = self.records
+        for ctx, records in zip(self.ctxs, self.records):
+            ctx.extras["records"] = records
         return True
 
     # ------------------------------------------------------------------- training
-    def run(self) -> None:
-        ctx = self.ctx
-        total = sum(s.epochs for s in ctx.stages)
-        bar = _bar(total, ctx.run_id, self.opts)
-        bar.update(len(self.records))
+    def _alive(self) -> list[int]:
+        return [s for s in range(len(self.ctxs)) if s not in self.finished and s not in self.failed]
+
+    def run(self) -> list[list[dict[str, Any]]]:
+        """Train every stage; returns each member's records (``ctx.extras["failed"]`` says why
+        a member failed)."""
+        stages = self.ctxs[0].stages
+        bar = self.bar = _bar(sum(s.epochs for s in stages), self._label(), self.opts)
+        bar.update(max(len(r) for r in self.records))
         try:
-            while self.stage_idx < len(ctx.stages):
-                self.run_stage(ctx.stages[self.stage_idx], bar)
-                if ctx.stop_reason and not ctx.stop_reason.startswith("stage:"):
-                    break
+            while self.stage_idx < len(stages) and self._alive():
+                self.run_stage()
+                self.end_stage()
                 self.stage_idx, self.stage_epoch, self.opt_state = self.stage_idx + 1, 0, None
-                ctx.stop_reason = None
         finally:
             bar.close()
+        for s, weights in self.pinned.items():  # a member stopped by its callback keeps the weights it stopped with
+            self.members.load_member_state(s, weights)
+        self.members.write_back()
+        for s, reason in self.failed.items():
+            self.ctxs[s].extras["failed"] = reason
+        return self.records
+
+    def train_stage(self, index: int) -> None:
+        """Train stage ``index`` from its first epoch (one step of :meth:`run`; for tests and
+        notebooks that look between stages)."""
+        if not hasattr(self, "bar"):
+            self.bar = _bar(0, self._label(), RunOptions(self.opts.device, progress=False))
+        self.stage_idx, self.stage_epoch, self.opt_state = index, 0, None
+        self.run_stage()
+        self.end_stage()
+        self.members.write_back()
+
+    def _label(self) -> str:
+        return self.ctxs[0].run_id if len(self.ctxs) == 1 else f"{self.ctxs[0].run_id} +{len(self.ctxs) - 1}"
+
+    def _stages(self) -> list[Stage]:
+        return [c.stages[self.stage_idx] for c in self.ctxs]
 
     def _trainable(self, stage: Stage) -> list[torch.nn.Parameter]:
-        params = [p for i in stage.train_layers for p in self.ctx.model.layer_parameters(i)]
-        if stage.train_head and self.ctx.head is not None:
-            params += list(self.ctx.head.parameters())
-        return params
+        params = [p for i in stage.train_layers for p in self.members.layer_parameters(i)]
+        return params + (self.members.head_parameters() if stage.train_head else [])
 
-    def run_stage(self, stage: Stage, bar) -> None:
-        ctx = self.ctx
-        if stage.reinit and self.stage_epoch == 0:
-            ctx.model.load_state_dict(self.initial)
-        trainable = self._trainable(stage)
+    def _optimizer(self, stages: list[Stage]):
+        trainable = self._trainable(stages[0])
         ids = {id(p) for p in trainable}
-        for p in [*ctx.model.parameters(), *(ctx.head.parameters() if ctx.head is not None else [])]:
+        for p in self.members.named_tensors().values():
             p.requires_grad_(id(p) in ids)
-        optimizer = make_optimizer(trainable, ctx.spec.optimizer, stage.lr)
+        lrs = [st.lr or c.spec.optimizer.lr for st, c in zip(stages, self.ctxs)]
+        opt = make_member_optimizer(trainable, self.ctxs[0].spec.optimizer, lrs, self.ctxs[0].device)
         if self.opt_state is not None:
-            optimizer.load_state_dict(self.opt_state)
-        loss_fn = StageLoss(ctx, stage)
-        while self.stage_epoch < stage.epochs:
-            record = self.train_epoch(stage, loss_fn, optimizer)
+            opt.load_state_dict(self.opt_state)
+        return opt
+
+    def run_stage(self) -> None:
+        stages = self._stages()
+        stage = stages[0]
+        if stage.reinit and self.stage_epoch == 0:  # a from-scratch stage: the run's initial weights
+            self.members.load_state_dict(self.initial)
+        optimizer = self._optimizer(stages)
+        loss_fn = StageBatch(self.members, stages)
+        while self.stage_epoch < stage.epochs and self._training():
+            means, n_batches, seconds = self.train_epoch(stage, loss_fn, optimizer)
             self.stage_epoch += 1
-            self.records.append(record)
-            self.early_stopping(stage, record)
-            metrics = _scalars(record)
-            if self.opts.hooks:
-                note_hook_errors(ctx, call_hook(self.reg, "aebench_on_epoch_end", run=ctx, epoch=record["epoch"], metrics=metrics))
-            if self.opts.on_epoch is not None:
-                self.opts.on_epoch(ctx.run_id, {**metrics, "epoch": record["epoch"], "total_epochs": sum(s.epochs for s in ctx.stages)})
+            self.members.write_back()
+            for s in sorted(self.members.active):
+                self.end_epoch(s, stages[s], float(means[s]), n_batches, seconds)
+            self.bar.update(1)
+            self.bar.set_postfix_str(f"{stage.label} loss {float(means.mean()):.4g}", refresh=False)
             if self.checkpoint is not None:
                 save_checkpoint(self.checkpoint, self.state(optimizer))
-            bar.update(1)
-            bar.set_postfix_str(f"{stage.label} loss {record['loss']:.4g}", refresh=False)
-            if ctx.stop_reason:
-                break
-        if stage.patience is not None and self.best is not None:
-            ctx.model.load_state_dict(self.best["model"])
-            ctx.head.load_state_dict(self.best["head"])
-            self.best = None
 
-    def train_epoch(self, stage: Stage, loss_fn: StageLoss, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-        ctx, stop = self.ctx, self.opts.stop
-        train = ctx.splits["train"]
+    def _training(self) -> bool:
+        """Who trains this epoch: members neither failed, finished nor stopped in this stage."""
+        self.members.active = {s for s in self._alive() if s not in self.pinned}
+        return bool(self.members.active)
+
+    def end_stage(self) -> None:
+        """Members that stopped early take back their best weights and rejoin for the next stage."""
+        for s, ctx in enumerate(self.ctxs):
+            if self.best[s] is not None:
+                self.members.load_member_state(s, self.best[s]["weights"])
+                self.best[s] = None
+            if s not in self.finished:
+                self.pinned.pop(s, None)
+                ctx.stop_reason = None
+        self.stage_ref = [None] * len(self.ctxs)
+
+    def train_epoch(self, stage: Stage, loss_fn: StageBatch, optimizer) -> tuple[torch.Tensor, int, float]:
+        """One pass over the training split: each member's mean loss, the batches, seconds per member."""
+        ctx, stop, members = self.ctxs[0], self.opts.stop, self.members
+        train = ctx.splits["train"]  # members share their data; each has its own order
         bs = ctx.spec.optimizer.batch_size
-        ctx.model.train()
+        for m in members.modules():
+            m.train()
         t0 = time.perf_counter()
-        perm = torch.randperm(len(train), generator=ctx.generator, device=ctx.device)
-        total = torch.zeros((), device=ctx.device)
+        perm = self._permutations(len(train))
+        total = torch.zeros(members.size, device=ctx.device)
         n_batches = 0
         amp = _autocast(ctx.device, ctx.spec.precision)
         # float16 gradients underflow without loss scaling; bfloat16 has float32's range
         scaler = torch.amp.GradScaler(ctx.device.type) if ctx.spec.precision == "float16" else None
+        pinned = [(s, w) for s, w in self.pinned.items() if members.batched]
         for start in range(0, len(train), bs):
             if stop is not None and stop.is_set():
                 raise RunInterrupted("stopped")
-            idx = perm[start : start + bs]
+            idx = perm[..., start : start + bs]
             with amp:
-                loss = loss_fn(train.rows(idx), train.y[idx])
+                losses = loss_fn(train.rows(idx), train.y[idx])
             optimizer.zero_grad(set_to_none=True)
             if scaler is None:
-                loss.backward()
+                losses.sum().backward()
                 optimizer.step()
             else:
-                scaler.scale(loss).backward()
+                scaler.scale(losses.sum()).backward()
                 scaler.step(optimizer)
                 scaler.update()
-            total += loss.detach().float()
+            for s, weights in pinned:  # stopped members do not change while the others train
+                members.load_member_state(s, weights)
+            total += losses.detach().float()
             if n_batches == 0 and self.stage_epoch == 0:
-                self.stage_ref = float(loss.detach())  # the stage's starting loss: the yardstick of a blow-up
+                self.stage_ref = [float(v) for v in losses.detach().float()]
             n_batches += 1
-        mean_loss = float(total) / max(n_batches, 1)
         if ctx.device.type == "cuda":
             torch.cuda.synchronize(ctx.device)
-        seconds = time.perf_counter() - t0
-        self.steps += n_batches
-        epoch = len(self.records) + 1
+        seconds = (time.perf_counter() - t0) / members.size  # each member's share of the batched epoch
+        return total / max(n_batches, 1), n_batches, seconds
+
+    def _permutations(self, n: int) -> torch.Tensor:
+        """Each active member's shuffle from its own generator; (n,) solo, (S, n) batched."""
+        ctx, members = self.ctxs[0], self.members
+        if not members.batched:
+            return torch.randperm(n, generator=ctx.generator, device=ctx.device)
+        rest = torch.arange(n, device=ctx.device)  # an inactive member draws nothing
+        return torch.stack([
+            torch.randperm(n, generator=c.generator, device=ctx.device) if s in members.active else rest
+            for s, c in enumerate(self.ctxs)
+        ])  # fmt: skip
+
+    def end_epoch(self, s: int, stage: Stage, mean: float, n_batches: int, seconds: float) -> None:
+        """Member ``s``'s epoch: divergence check, record, early stopping, callbacks, stop requests."""
+        ctx = self.ctxs[s]
+        self.steps[s] += n_batches
+        epoch = len(self.records[s]) + 1
         # a custom objective (e.g. contrastive divergence) is no loss to compare with its start
-        start = getattr(self, "stage_ref", None) if stage.target != "custom" else None
-        check_divergence(mean_loss, start, self._trainable(stage), epoch, stage.label)
-        record = epoch_record(ctx, self.evaluators, stage, epoch, mean_loss, self.steps, seconds)
+        start = self.stage_ref[s] if stage.target != "custom" else None
+        params = [self.members.part(p, s) for p in self._trainable(stage)]
+        try:  # one member's blow-up fails that member's run; the others go on
+            check_divergence(mean, start, params, epoch, stage.label)
+        except RunFailed as exc:
+            self.failed[s] = str(exc)
+            return
+        record = epoch_record(ctx, self.evaluators[s], stage, epoch, mean, self.steps[s], seconds)
         if stage.target in ("labels", "hybrid"):
             record["vars"]["class_error"] = _class_error(ctx).to_dict()
-        return record
+        self.records[s].append(record)
+        self.early_stopping(s, stage, record)
+        metrics = _scalars(record)
+        total = sum(x.epochs for x in ctx.stages)
+        if self.opts.hooks:  # each member's callbacks and live view, named by its run id
+            note_hook_errors(ctx, call_hook(self.reg, "aebench_on_epoch_end", run=ctx, epoch=epoch, metrics=metrics))
+        if self.opts.on_epoch is not None:
+            self.opts.on_epoch(ctx.run_id, {**metrics, "epoch": epoch, "total_epochs": total})
+        if ctx.stop_reason:  # early stop (this stage) or a callback's stop request (the run)
+            if not ctx.stop_reason.startswith("stage:"):
+                self.finished.add(s)
+            self.pinned[s] = self.members.member_state(s)
 
-    def early_stopping(self, stage: Stage, record: dict[str, Any]) -> None:
+    def early_stopping(self, s: int, stage: Stage, record: dict[str, Any]) -> None:
         if stage.patience is None:
             return
         err = record["vars"]["class_error"]["data"][1]  # the valid split
-        if self.best is None or err < self.best["error"]:
-            self.best = {
-                "error": err,
-                "epoch": record["epoch"],
-                "model": copy.deepcopy(self.ctx.model.state_dict()),
-                "head": copy.deepcopy(self.ctx.head.state_dict()),
-            }
-        elif record["epoch"] - self.best["epoch"] >= stage.patience:
-            self.ctx.stop_reason = f"stage: early stop of {stage.label} at epoch {record['epoch']}"
+        best = self.best[s]
+        if best is None or err < best["error"]:
+            self.best[s] = {"error": err, "epoch": record["epoch"], "weights": self.members.member_state(s)}
+        elif record["epoch"] - best["epoch"] >= stage.patience:
+            self.ctxs[s].stop_reason = f"stage: early stop of {stage.label} at epoch {record['epoch']}"
 
 
 #: an epoch's mean loss this many times its stage's first batch (and above ``BLOWUP_FLOOR``) is a blow-up

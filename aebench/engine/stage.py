@@ -1,83 +1,183 @@
-"""The loss of one mini-batch in one stage (Zhou et al. eq. 8, 11, 12; supervised, hybrid)."""
+"""The loss of one mini-batch in one stage, for every member of a batch (Zhou et al. eq. 8,
+11, 12; supervised, hybrid; a plug-in's custom objective).
+
+A stage target names one loss function in :data:`TARGETS`; solo runs (S = 1) and batched
+members use the same functions. A target adds one function there, nothing else.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
-import torch.nn.functional as F
 
-from aebench.components import Stage
+from aebench.components import Stage, objective_batches
 from aebench.engine.context import RunContext
+from aebench.engine.members import Members
+from aebench.errors import AebenchError
 
 
-class StageLoss:
-    """Precomputes, for one stage, which corruption and regularizer applies where."""
+@dataclass
+class Plan:
+    """Which corruptions and penalties one member's stage applies at each layer."""
 
-    def __init__(self, ctx: RunContext, stage: Stage) -> None:
-        self.ctx, self.stage = ctx, stage
-        n = ctx.model.n_layers
-        self.first = min(stage.train_layers)
-        # Frozen lower layers are run clean, without gradient, unless the stage corrupts
-        # every layer (the joint objective with a frozen part: alpha schedule).
-        self.start = self.first if stage.corrupt != "all" else 0
+    input_noise: dict[int, list]
+    pre_noise: dict[int, list]
+    penalties: dict[int, list]
 
-        def corrupting(i: int) -> bool:
-            return stage.corrupt == "all" or (stage.corrupt == "trained" and i in stage.train_layers)
 
-        self.input_noise = {
-            i: [c for c in ctx.corruptions if c.site == "input" and c.applies_to(i, n)] if corrupting(i) else []
-            for i in range(stage.depth)
-        }
-        self.pre_noise = {
-            i: [c for c in ctx.corruptions if c.site == "preactivation" and c.applies_to(i, n)] if corrupting(i) else []
-            for i in range(stage.depth)
-        }
-        self.penalties = {
+def plan(ctx: RunContext, stage: Stage) -> Plan:
+    n = ctx.model.n_layers
+
+    def corrupting(i: int) -> bool:
+        return stage.corrupt == "all" or (stage.corrupt == "trained" and i in stage.train_layers)
+
+    def noises(site: str, i: int) -> list:
+        return [c for c in ctx.corruptions if c.site == site and c.applies_to(i, n)] if corrupting(i) else []
+
+    return Plan(
+        input_noise={i: noises("input", i) for i in range(stage.depth)},
+        pre_noise={i: noises("preactivation", i) for i in range(stage.depth)},
+        penalties={
             i: [r for r in ctx.regularizers if r.applies_to(i) and r.params.weight > 0] if stage.regularize else []
             for i in stage.train_layers
-        }
+        },
+    )
 
-    def _pre_noise(self, i: int):
-        noises = self.pre_noise[i]
-        if not noises:
-            return None
-        g = self.ctx.generator
 
-        def apply(a: torch.Tensor) -> torch.Tensor:
-            for c in noises:
-                a = c(a, g)
-            return a
+class StageBatch:
+    """One stage of S members: ``batch(x, y)`` is each member's loss, shape (S,).
 
-        return apply
+    ``stages[s]`` is member s's own Stage (members agree on its shape; ``lr``, ``alpha`` and
+    ``options`` may differ). See :class:`aebench.components.Objective` for what a custom
+    objective may use.
+    """
+
+    def __init__(self, members: Members, stages: list[Stage]) -> None:
+        self.members, self.stages, self.stage = members, stages, stages[0]
+        self.net, self.contexts, self.each = members.net, members.contexts, members.each
+        self.plans = [plan(c, st) for c, st in zip(members.contexts, stages)]
+        # Frozen lower layers are run clean, without gradient, unless the stage corrupts
+        # every layer (the joint objective with a frozen part: alpha schedule).
+        self.start = min(self.stage.train_layers) if self.stage.corrupt != "all" else 0
+        self.loss = _target_loss(self.stage, members.size)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        ctx, stage, model, g = self.ctx, self.stage, self.ctx.model, self.ctx.generator
-        if stage.target == "custom":
-            return stage.objective(ctx, stage, x, y)
+        return self.loss(self, x, y)
+
+    def member_values(self, get: Callable[[Stage], float]) -> float | torch.Tensor:
+        """A per-member number of the stages (e.g. ``alpha``): a float, or an (S,) tensor."""
+        values = [get(st) for st in self.stages]
+        if len(set(values)) == 1:
+            return values[0]
+        return torch.tensor(values, device=self.contexts[0].device)
+
+    def _noise(self, h: torch.Tensor, site: str, i: int) -> torch.Tensor:
+        lists = [getattr(p, site)[i] for p in self.plans]
+        if not any(lists):
+            return h
+
+        def apply(s: int, t: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+            for c in lists[s]:
+                t = c(t, g)
+            return t
+
+        return self.each(h, apply)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The corrupted forward pass of the trained layers: (top code, the clean input of the
+        top layer (the local target), each member's summed penalties (S,) or None)."""
+        net, stage = self.net, self.stage
         h = x
         if self.start > 0:
             with torch.no_grad():
-                h = model.encode(x, upto=self.start)
+                h = net.encode(x, upto=self.start)
         local_target = h
-        penalty = None
+        penalties: list[torch.Tensor | None] = [None] * self.members.size
         for i in range(self.start, stage.depth):
-            for c in self.input_noise[i]:
-                h = c(h, g)
+            h = self._noise(h, "input_noise", i)
             h_in = h
-            h = model.encode_layer(i, h, self._pre_noise(i))
-            for r in self.penalties.get(i, ()):
-                term = r.params.weight * r.penalty(model.layer_view(i), h_in, h)
-                penalty = term if penalty is None else penalty + term
-        loss = self._objective(x, y, h, local_target)
-        return loss if penalty is None else loss + penalty
+            pre = (lambda a, i=i: self._noise(a, "pre_noise", i)) if any(p.pre_noise[i] for p in self.plans) else None
+            h = net.encode_layer(i, h, pre)
+            for s, p in enumerate(self.plans):
+                for r in p.penalties.get(i, ()):
+                    part = self.members.part
+                    term = r.params.weight * r.penalty(self.members.layer_view(s, i), part(h_in, s), part(h, s))
+                    penalties[s] = term if penalties[s] is None else penalties[s] + term
+        if all(p is None for p in penalties):
+            return h, local_target, None
+        zero = x.new_zeros(())
+        return h, local_target, torch.stack([zero if p is None else p for p in penalties])
 
-    def _objective(self, x, y, code, local_target):
-        stage, model = self.stage, self.ctx.model
-        if stage.target == "local":
-            j = stage.depth - 1
-            return model.reconstruction_loss(local_target, model.decode_layer(j, code, activate=False), j)
-        if stage.target == "labels":
-            return F.cross_entropy(self.ctx.head(code), y)
-        recon = model.reconstruction_loss(x, model.decode(code, stage.depth, activate=False), 0)
-        if stage.target == "hybrid":
-            return F.cross_entropy(self.ctx.head(code), y) + stage.alpha * recon
-        return recon
+    def recon(self, target: torch.Tensor, pre: torch.Tensor, i: int) -> torch.Tensor:
+        return self.net.reconstruction_loss(target, pre, i).reshape(-1)
+
+
+# ------------------------------------------------------------------------- targets
+def _with_penalty(objective):
+    """A target's loss given the top code, plus each member's penalties."""
+
+    def loss(batch: StageBatch, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        code, local_target, penalty = batch.encode(x)
+        value = objective(batch, x, y, code, local_target)
+        return value if penalty is None else value + penalty
+
+    return loss
+
+
+@_with_penalty
+def input_loss(batch: StageBatch, x, y, code, local_target) -> torch.Tensor:
+    """Reconstruct x through every decoder below the top (eq. 8 / 11)."""
+    return batch.recon(x, batch.net.decode(code, batch.stage.depth, activate=False), 0)
+
+
+@_with_penalty
+def local_loss(batch: StageBatch, x, y, code, local_target) -> torch.Tensor:
+    """Layer ``depth-1`` reconstructs its own clean input (eq. 12)."""
+    j = batch.stage.depth - 1
+    return batch.recon(local_target, batch.net.decode_layer(j, code, activate=False), j)
+
+
+@_with_penalty
+def labels_loss(batch: StageBatch, x, y, code, local_target) -> torch.Tensor:
+    """Softmax cross-entropy of the head on the top code (supervised fine-tuning)."""
+    return batch.members.class_loss(code, y)
+
+
+@_with_penalty
+def hybrid_loss(batch: StageBatch, x, y, code, local_target) -> torch.Tensor:
+    """Labels plus ``alpha`` × the input reconstruction."""
+    recon = batch.recon(x, batch.net.decode(code, batch.stage.depth, activate=False), 0)
+    return batch.members.class_loss(code, y) + batch.member_values(lambda st: st.alpha) * recon
+
+
+def custom_loss(batch: StageBatch, x, y) -> torch.Tensor:
+    """The stage's own :class:`~aebench.components.Objective` (or a per-run function)."""
+    objective = batch.stage.objective
+    if objective_batches(objective):
+        return objective(batch, x, y).reshape(-1)
+    return objective(batch.contexts[0], batch.stage, x, y).reshape(1)
+
+
+TARGETS: dict[str, Callable[[StageBatch, torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "input": input_loss,
+    "local": local_loss,
+    "labels": labels_loss,
+    "hybrid": hybrid_loss,
+    "custom": custom_loss,
+}
+
+
+def _target_loss(stage: Stage, size: int):
+    if stage.target not in TARGETS:
+        raise AebenchError(f"stage {stage.label!r} has target {stage.target!r}; known targets: {', '.join(TARGETS)}.")
+    if stage.target == "custom" and size > 1 and not objective_batches(stage.objective):
+        raise AebenchError(f"stage {stage.label!r}: its custom objective cannot batch members; train its runs one at a time.")
+    return TARGETS[stage.target]
+
+
+def StageLoss(ctx: RunContext, stage: Stage) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The scalar batch loss of one run's stage (a solo :class:`StageBatch`)."""
+    batch = StageBatch(Members([ctx]), [stage])
+    return lambda x, y: batch(x, y)[0]

@@ -2,10 +2,11 @@
 
 import pytest
 import torch
+import xarray as xr
 
 import aebench
 from aebench.components import Stage
-from aebench.testing import check_component
+from aebench.testing import check_component, stage_loss
 from aebench_rbm import RBM, RBMCD, cd_loss, free_energy
 
 
@@ -32,7 +33,7 @@ def test_cd1_gradient_is_the_textbook_update():
     x = ctx.splits["train"].rows(slice(0, 20))
     stage = Stage("rbm0", (0,), 1, "custom", 1, objective=cd_loss, options={"k": 1})
     state = ctx.generator.get_state()
-    loss = cd_loss(ctx, stage, x, None)
+    loss = stage_loss(ctx, stage, x, None)
     (gW,) = torch.autograd.grad(loss, ctx.model.weights[0])
     ctx.generator.set_state(state)  # replay the same Gibbs chain by hand
     W, b, c = ctx.model.weights[0].detach(), ctx.model.enc_bias[0].detach(), ctx.model.dec_bias[0].detach()
@@ -61,3 +62,23 @@ def test_rbm_and_autoencoder_pretraining_in_one_sweep(tmp_path):
     assert stages[:16] == ["rbm0"] * 8 + ["rbm1"] * 8 and "finetune" in stages
     err = ds["class_error"].sel(split="test").min("epoch").squeeze("seed")
     assert float(err.max()) < 0.3  # both pre-trainings lead to a working classifier (chance: 0.9)
+
+
+def test_rbm_members_train_batched_and_each_equals_its_solo_run(tmp_path):
+    raw = {
+        "name": "rbm-seeds",
+        "seeds": [0, 1, 2],
+        "data": {"name": "digits", "subset": 300, "eval_subset": 100},
+        "model": {"name": "rbm", "layers": [32, 16]},
+        "corruption": {"name": "none"},
+        "schedule": {"name": "rbm-cd", "epochs": 2, "k": 2},
+        "optimizer": {"name": "rmsprop", "lr": 0.005, "batch_size": 50},
+        "sweep": {"optimizer.lr": [0.005, 0.01]},
+    }
+    solo = aebench.run(aebench.Spec.from_dict(raw), out=tmp_path / "solo", progress=False)
+    spec = aebench.Spec.from_dict({**raw, "ensemble": True})
+    ens = aebench.run(spec, out=tmp_path / "ens", progress=False)
+    for run in (tmp_path / "ens" / "runs").glob("run-*"):
+        assert xr.open_dataset(run / "metrics.nc").attrs["ensemble_members"] == 6  # one batch: CD-k batches
+    for name in ("loss", "recon_error", "recon_error_final"):
+        xr.testing.assert_allclose(ens[name], solo[name], rtol=2e-4, atol=1e-5)

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from aebench import hookimpl
 from aebench.models import Stacked, StackedParams
-from aebench.components import Schedule, ScheduleParams, Stage
+from aebench.components import Objective, Schedule, ScheduleParams, Stage
 from aebench.errors import SpecError
 
 
@@ -27,30 +27,45 @@ class RBM(Stacked):
 
 
 def free_energy(v: torch.Tensor, W: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """F(v) = −cᵀv − Σ_j softplus(W_j v + b_j), per row."""
-    return -(v @ c) - F.softplus(v @ W.T + b).sum(1)
+    """F(v) = −cᵀv − Σ_j softplus(W_j v + b_j), per row.
+
+    One RBM: v (B, n), W (m, n), b (m,), c (n,) -> (B,). S members at once: v (S, B, n),
+    W (S, m, n), b (S, m), c (S, n) -> (S, B)."""
+    return -(v @ c.unsqueeze(-1)).squeeze(-1) - F.softplus(v @ W.transpose(-1, -2) + b.unsqueeze(-2)).sum(-1)
 
 
-def gibbs(v: torch.Tensor, W, b, c, k: int, generator: torch.Generator) -> torch.Tensor:
-    """k steps v → h ~ p(h|v) → v ~ p(v|h); returns p(v|h) of the last step (a constant)."""
+def gibbs(v: torch.Tensor, W, b, c, k: int, sample) -> torch.Tensor:
+    """k steps v → h ~ p(h|v) → v ~ p(v|h); returns p(v|h) of the last step (a constant).
+    ``sample(p)`` draws Bernoulli(p) (each member from its own generator)."""
     with torch.no_grad():
         for _ in range(k):
-            h = torch.bernoulli(torch.sigmoid(v @ W.T + b), generator=generator)
-            pv = torch.sigmoid(h @ W + c)
-            v = torch.bernoulli(pv, generator=generator)
+            h = sample(torch.sigmoid(v @ W.transpose(-1, -2) + b.unsqueeze(-2)))
+            pv = torch.sigmoid(h @ W + c.unsqueeze(-2))
+            v = sample(pv)
         return pv
 
 
-def cd_loss(ctx, stage: Stage, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The CD-k surrogate for layer j = stage.depth − 1 on the frozen mean-field input."""
-    model, j = ctx.model, stage.depth - 1
-    with torch.no_grad():
-        v0 = model.encode(x, upto=j)
-    W, b, c = model.weights[j], model.enc_bias[j], model.dec_bias[j]
-    if not (getattr(model.params, "tied", False) and model.acts[j] == "sigmoid"):
-        raise SpecError("schedule rbm-cd needs tied weights and sigmoid units (model 'rbm', or 'stacked' with tied = true).")
-    vk = gibbs(v0, W, b, c, stage.options.get("k", 1), ctx.generator)
-    return (free_energy(v0, W, b, c) - free_energy(vk, W, b, c)).mean()
+class CDLoss(Objective):
+    """The CD-k surrogate F(v0) − F(vk) for layer j = stage.depth − 1 on its frozen mean-field
+    input, for every member of the batch (each member's Gibbs chain from its own generator)."""
+
+    def __call__(self, batch, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        net, stage = batch.net, batch.stage
+        j = stage.depth - 1
+        if not (getattr(net.params, "tied", False) and net.acts[j] == "sigmoid"):
+            raise SpecError("schedule rbm-cd needs tied weights and sigmoid units (model 'rbm', or 'stacked' with tied = true).")
+        with torch.no_grad():
+            v0 = net.encode(x, upto=j)
+        W, b, c = net.weights[j], net.enc_bias[j], net.dec_bias[j]
+
+        def sample(p: torch.Tensor) -> torch.Tensor:
+            return batch.each(p, lambda s, ps, g: torch.bernoulli(ps, generator=g))
+
+        vk = gibbs(v0, W, b, c, stage.options.get("k", 1), sample)
+        return (free_energy(v0, W, b, c) - free_energy(vk, W, b, c)).mean(-1)
+
+
+cd_loss = CDLoss()
 
 
 class CDParams(ScheduleParams):
