@@ -47,6 +47,14 @@ def aebench_models() -> list[type]:
     ``i``: with tied weights the decoder uses the encoder's weight, so it is listed once),
     ``layer_view(i)`` (for regularizers) and ``reconstruction_loss(target, pre, i)``.
     ``encode(x, upto)`` and ``decode(h, start)`` are inherited.
+
+    To train S members (seeds, noise levels, learning rates) as one batch
+    (``ensemble = true``), the class method ``batch(models)`` returns the members as one
+    model with the same methods on (S, B, n) tensors, one loss per member (S,), plus
+    ``member_view(s, i)`` and ``write_back(models)``; ``aebench.testing.check_model``
+    checks it against the members. The default returns ``None``: the model's runs then
+    train one at a time. A subclass of :class:`aebench.models.Stacked` that adds no
+    parameters batches as it is.
     """
 
 
@@ -60,7 +68,10 @@ def aebench_corruptions() -> list[type]:
     from the global RNG. ``site = "input"`` corruptions act on layer inputs (0 = x);
     ``site = "preactivation"`` ones act on a layer's pre-activation (code noise).
     The engine applies it only while training, on the layers named by
-    ``params.layers`` (default: every layer).
+    ``params.layers`` (default: every layer). A Params field declared with
+    :func:`aebench.components.per_member` (a noise level) may differ between the members
+    of one batch; runs that differ in any other field train apart. The same holds for
+    every kind's Params.
     """
 
 
@@ -83,8 +94,9 @@ def aebench_schedules() -> list[type]:
 
     A schedule turns its ``Params`` into a list of :class:`aebench.components.Stage`:
     which layers train, which loss (``input`` through the whole stack, ``local``
-    reconstruction of the layer's own input, ``supervised``, ``hybrid``), whether
-    corruption and regularizers are on, epochs, and an optional learning rate. It is
+    reconstruction of the layer's own input, ``labels``, ``hybrid``, or ``custom`` with
+    an :class:`aebench.components.Objective` of your own), whether corruption and
+    regularizers are on, epochs, and an optional learning rate. It is
     built as ``cls(params)`` and asked ``stages(n_layers) -> list[Stage]``. Schedules
     chain: a spec's ``schedule`` may be a list, whose stages run one after another.
     """

@@ -50,8 +50,15 @@ def test_executors_give_the_same_numbers(local_16, tmp_path, executor):
     xr.testing.assert_allclose(numbers(ds), numbers(local), rtol=1e-5, atol=1e-6)
 
 
+def _sigint_default() -> None:
+    # A suite started in the background (`cmd &`) inherits SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: give the child the terminal's default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _aebench(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "aebench", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen([sys.executable, "-m", "aebench", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default, **kw)  # fmt: skip
 
 
 SLOW = """\

@@ -11,6 +11,7 @@ import xarray as xr
 from pydantic import Field
 
 from aebench.components import Evaluator, Params, Stage
+from aebench.errors import RunFailed
 from aebench.engine.context import SPLITS
 from aebench.evaluate.chain import nearest_rows, walkback_chain
 from aebench.evaluate.stats import binomial_ci
@@ -169,8 +170,9 @@ class Finetune(Evaluator):
                             lr=p.lr, patience=p.patience, train_head=True)]  # fmt: skip
         # The engine's own stage runner: the same loop and early stopping as a finetune stage.
         trainer = Trainer(sub, [], RunOptions(ctx.device, progress=False, hooks=False), None, registry())
-        trainer.run()
-        curve = [r["vars"]["class_error"]["data"] for r in trainer.records]
+        curve = [r["vars"]["class_error"]["data"] for r in trainer.run()[0]]
+        if "failed" in sub.extras:
+            raise RunFailed(f"the finetune evaluator's training failed: {sub.extras['failed']}")
         best_state = min(curve, key=lambda errs: errs[1])  # first epoch with the best validation error
         test_err = best_state[2]
         return {

@@ -23,7 +23,9 @@ paper's descriptions:
   or not (union of 2–3 such regions whose pixel count is clearly below its convex hull's;
   label 0).
 
-``RECIPE`` names the version of these procedures; cached sets of another version are rebuilt.
+``RECIPE`` names the version of these procedures and the digest of this file's source, so
+that a cached set made by any other code (even one edit of a recipe, version number or not)
+is rebuilt rather than silently reused.
 """
 
 from __future__ import annotations
@@ -33,8 +35,17 @@ import functools
 import numpy as np
 
 SIDE = 28
-#: bumped whenever a recipe changes, so that cached sets of an older recipe are rebuilt
-RECIPE = "aebench.data.variations v2"
+
+
+def _recipe() -> str:
+    import hashlib
+    from pathlib import Path
+
+    return f"aebench.data.variations v3 ({hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]})"
+
+
+#: the recipes' version and source digest; cached sets of any other recipe are rebuilt
+RECIPE = _recipe()
 
 
 def set_rng(name: str, seed: int) -> np.random.Generator:

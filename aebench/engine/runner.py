@@ -214,13 +214,13 @@ class Trainer:
         optimizer = self._optimizer(stages)
         loss_fn = StageBatch(self.members, stages)
         while self.stage_epoch < stage.epochs and self._training():
-            means, n_batches, seconds = self.train_epoch(stage, loss_fn, optimizer)
+            totals, n_batches, seconds = self.train_epoch(stage, loss_fn, optimizer)
             self.stage_epoch += 1
             self.members.write_back()
             for s in sorted(self.members.active):
-                self.end_epoch(s, stages[s], float(means[s]), n_batches, seconds)
+                self.end_epoch(s, stages[s], float(totals[s]) / max(n_batches, 1), n_batches, seconds)
             self.bar.update(1)
-            self.bar.set_postfix_str(f"{stage.label} loss {float(means.mean()):.4g}", refresh=False)
+            self.bar.set_postfix_str(f"{stage.label} loss {float(totals.mean()) / max(n_batches, 1):.4g}", refresh=False)
             if self.checkpoint is not None:
                 save_checkpoint(self.checkpoint, self.state(optimizer))
 
@@ -241,7 +241,7 @@ class Trainer:
         self.stage_ref = [None] * len(self.ctxs)
 
     def train_epoch(self, stage: Stage, loss_fn: StageBatch, optimizer) -> tuple[torch.Tensor, int, float]:
-        """One pass over the training split: each member's mean loss, the batches, seconds per member."""
+        """One pass over the training split: each member's summed batch losses, the batches, seconds per member."""
         ctx, stop, members = self.ctxs[0], self.opts.stop, self.members
         train = ctx.splits["train"]  # members share their data; each has its own order
         bs = ctx.spec.optimizer.batch_size
@@ -278,7 +278,7 @@ class Trainer:
         if ctx.device.type == "cuda":
             torch.cuda.synchronize(ctx.device)
         seconds = (time.perf_counter() - t0) / members.size  # each member's share of the batched epoch
-        return total / max(n_batches, 1), n_batches, seconds
+        return total, n_batches, seconds
 
     def _permutations(self, n: int) -> torch.Tensor:
         """Each active member's shuffle from its own generator; (n,) solo, (S, n) batched."""
