@@ -22,6 +22,9 @@ demo: $(STAMP)
 	$(BIN)/aebench demo --out demo-results
 
 test: $(STAMP)
+	# Lint first (pyproject's [tool.ruff]: line length 120, rules E F W I B), then the suite.
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q --nbval
 
 bench: $(STAMP)

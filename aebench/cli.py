@@ -40,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("aebench: interrupted; the finished runs are kept. Continue with: aebench run SPEC --out DIR --resume", file=sys.stderr)
+        print(
+            "aebench: interrupted; the finished runs are kept. Continue with: aebench run SPEC --out DIR --resume",
+            file=sys.stderr,
+        )
         return 130
 
 
@@ -68,10 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=None, help="worker processes (process/dask executors)")
     s.add_argument("--scheduler", default=None, help="address of an existing dask scheduler")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when available")
-    s.add_argument("--resume", action="store_true", help="skip finished runs, continue the others from their checkpoints")
-    s.add_argument("--force", action="store_true", help="write into an existing folder that holds files aebench did not write")
-    s.add_argument("--ensemble", action=argparse.BooleanOptionalAction, default=None,
-                   help="train runs that share shapes as one batched model (overrides the spec's ensemble key)")
+    s.add_argument(
+        "--resume", action="store_true", help="skip finished runs, continue the others from their checkpoints"
+    )
+    s.add_argument(
+        "--force", action="store_true", help="write into an existing folder that holds files aebench did not write"
+    )
+    s.add_argument(
+        "--ensemble",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train runs that share shapes as one batched model (overrides the spec's ensemble key)",
+    )
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_run)
 
@@ -132,7 +143,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     spec = Spec.from_toml(args.spec)
     n = len(spec.runs)
     dims = ", ".join(spec.sweep_dims()) or "none"
-    print(f"{args.spec}: valid; {n} run{'s' if n != 1 else ''} (sweep axes: {dims}; seeds: {spec.raw.get('seeds', [0])}).")
+    print(
+        f"{args.spec}: valid; {n} run{'s' if n != 1 else ''} (sweep axes: {dims}; seeds: {spec.raw.get('seeds', [0])})."
+    )
     return 0
 
 
@@ -141,9 +154,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aebench.sweep import statuses
 
     ds = aebench.run(
-        args.spec, out=args.out, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-        device=args.device, resume=args.resume, progress=not args.quiet, ensemble=args.ensemble, force=args.force,
-    )  # fmt: skip
+        args.spec,
+        out=args.out,
+        executor=args.executor,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        device=args.device,
+        resume=args.resume,
+        progress=not args.quiet,
+        ensemble=args.ensemble,
+        force=args.force,
+    )
     return _report_status(ds, Path(args.out), statuses(ds))
 
 

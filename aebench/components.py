@@ -64,9 +64,10 @@ def per_member(default: Any, **kwargs: Any) -> Any:
 def per_member_fields(params: type[BaseModel]) -> set[str]:
     """Names of the fields of ``params`` marked with :func:`per_member`."""
     return {
-        name for name, f in params.model_fields.items()
+        name
+        for name, f in params.model_fields.items()
         if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get(PER_MEMBER)
-    }  # fmt: skip
+    }
 
 
 class Component:
@@ -157,9 +158,7 @@ class Model(torch.nn.Module):
 
 # ------------------------------------------------------------------------ corruptions
 class CorruptionParams(Params):
-    layers: LayerList = Field(
-        None, description="Layer inputs to corrupt (0 = x); default: every layer input."
-    )
+    layers: LayerList = Field(None, description="Layer inputs to corrupt (0 = x); default: every layer input.")
 
 
 class Corruption(Component):

@@ -8,7 +8,8 @@ import xarray as xr
 
 DEMO_SPEC = """\
 name = "demo: DAE-2, joint vs layer-wise (MNIST subset)"
-description = "Zhou et al. Fig. 3 at small scale: 2 tied sigmoid layers of 1000 units, gaussian noise 0.3, cross-entropy, RMSprop."
+description = "Zhou et al. Fig. 3 at small scale: 2 tied sigmoid layers of 1000 units, gaussian noise 0.3, \
+cross-entropy, RMSprop."
 seeds = {seeds}
 data = {{ name = "mnist", subset = {subset}, eval_subset = {eval_subset} }}
 model = {{ name = "stacked", layers = [{width}, {width}], tied = true, activation = "sigmoid", loss = "cross-entropy" }}
@@ -22,7 +23,9 @@ evaluate = {{ recon = {{}} }}
 """
 
 
-def demo_spec(subset: int = 5000, eval_subset: int = 2000, width: int = 1000, epochs: int = 10, seeds: tuple[int, ...] = (0, 1)) -> str:
+def demo_spec(
+    subset: int = 5000, eval_subset: int = 2000, width: int = 1000, epochs: int = 10, seeds: tuple[int, ...] = (0, 1)
+) -> str:
     return DEMO_SPEC.format(subset=subset, eval_subset=eval_subset, width=width, epochs=epochs, seeds=list(seeds))
 
 
@@ -32,7 +35,10 @@ def final_table(ds: xr.Dataset) -> str:
     lines = [f"{'scheme':<12} {'train':>16} {'valid':>16} {'test':>16} {'steps':>7} {'seconds':>8}"]
     for scheme in final["schedule.name"].values:
         row = final.sel({"schedule.name": scheme})
-        cells = [f"{float(row.sel(split=s).mean()):8.2f} ± {float(row.sel(split=s).std()):5.2f}" for s in ("train", "valid", "test")]
+        cells = [
+            f"{float(row.sel(split=s).mean()):8.2f} ± {float(row.sel(split=s).std()):5.2f}"
+            for s in ("train", "valid", "test")
+        ]
         steps = int(ds["steps"].sel({"schedule.name": scheme}).max())
         secs = float(ds["train_seconds"].sel({"schedule.name": scheme}).mean())
         lines.append(f"{scheme:<12} {cells[0]:>16} {cells[1]:>16} {cells[2]:>16} {steps:>7d} {secs:>8.1f}")
@@ -41,7 +47,9 @@ def final_table(ds: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
-def run_demo(out: str | Path = "demo-results", quick: bool = False, progress: bool = True, device: str = "auto") -> xr.Dataset:
+def run_demo(
+    out: str | Path = "demo-results", quick: bool = False, progress: bool = True, device: str = "auto"
+) -> xr.Dataset:
     import aebench
     from aebench.plots import recon_curves
 

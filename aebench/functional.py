@@ -57,9 +57,7 @@ def kl_sparsity(h: torch.Tensor, rho: float, eps: float = 1e-7) -> torch.Tensor:
     return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
 
 
-def parzen_log_likelihood(
-    samples: torch.Tensor, x: torch.Tensor, sigma: float, batch_size: int = 1000
-) -> torch.Tensor:
+def parzen_log_likelihood(samples: torch.Tensor, x: torch.Tensor, sigma: float, batch_size: int = 1000) -> torch.Tensor:
     """Per-row log-density of ``x`` under an isotropic Gaussian Parzen window on ``samples``.
 
     log p(x) = logsumexp_k(-||x - s_k||² / 2σ²) - log K - d/2 log(2πσ²). Rows of ``x``

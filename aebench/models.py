@@ -29,8 +29,12 @@ from pydantic import Field, model_validator
 from aebench.components import LayerView, Model, Params
 from aebench.functional import activate as act_fn
 from aebench.functional import (
-    batched_linear, cross_entropy_from_logits, member_cross_entropy_from_logits, member_squared_error, squared_error,
-)  # fmt: skip
+    batched_linear,
+    cross_entropy_from_logits,
+    member_cross_entropy_from_logits,
+    member_squared_error,
+    squared_error,
+)
 
 Activation = Literal["sigmoid", "tanh", "relu", "linear"]
 
@@ -55,9 +59,7 @@ class StackedParams(Params):
         if any(n < 1 for n in self.layers):
             raise ValueError(f"layers must be positive sizes, got {self.layers}")
         if isinstance(self.activation, list) and len(self.activation) != len(self.layers):
-            raise ValueError(
-                f"activation lists {len(self.activation)} unit types for {len(self.layers)} layers"
-            )
+            raise ValueError(f"activation lists {len(self.activation)} unit types for {len(self.layers)} layers")
         if self.loss == "cross-entropy" and self.output_activation != "sigmoid":
             raise ValueError(
                 "loss = 'cross-entropy' is only valid for outputs in [0, 1]: use output_activation = 'sigmoid' "
@@ -102,7 +104,11 @@ class Stacked(Model):
     def batch(cls, models: list[Model]) -> "BatchedStacked | None":
         """S members as one :class:`BatchedStacked` (``None`` for a subclass with parameters of its own)."""
         n, tied = models[0].n_layers, models[0].params.tied
-        mine = {f"{k}.{i}" for i in range(n) for k in ("weights", "enc_bias", "dec_bias", *(() if tied else ("dec_weights",)))}
+        mine = {
+            f"{k}.{i}"
+            for i in range(n)
+            for k in ("weights", "enc_bias", "dec_bias", *(() if tied else ("dec_weights",)))
+        }
         if any({name for name, _ in m.named_parameters()} != mine for m in models):
             return None  # a subclass with parameters of its own must say how it batches
         return BatchedStacked(models)

@@ -36,7 +36,14 @@ def recon_curves(ds: xr.Dataset, splits: tuple[str, ...] = ("train", "test")) ->
     lo, hi = float(df["recon_error"].min()), float(df["recon_error"].max())
     if hi > 3 * lo > 0:
         ax.set_ylim(0.95 * lo, 2 * lo)
-        ax.text(0.01, 0.98, "axis clipped: untrained upper layers during layer-wise stages", transform=ax.transAxes, fontsize=7, va="top")
+        ax.text(
+            0.01,
+            0.98,
+            "axis clipped: untrained upper layers during layer-wise stages",
+            transform=ax.transAxes,
+            fontsize=7,
+            va="top",
+        )
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel(f"reconstruction error ({da.attrs.get('units', '')})")
     ax.set_title(ds.attrs.get("title", "reconstruction error"))

@@ -151,8 +151,10 @@ def _check_component(kind: str, cls: Any) -> str | None:
     if not (isinstance(cls.Params, type) and issubclass(cls.Params, BaseModel)):
         return f"{cls.__name__}.Params is not a pydantic model"
     if not issubclass(cls.Params, base.Params):
-        return (f"{cls.__name__}.Params must subclass {base.Params.__module__}.{base.Params.__name__} "
-                f"(the {kind} base, which declares fields such as {', '.join(base.Params.model_fields) or 'none'})")  # fmt: skip
+        return (
+            f"{cls.__name__}.Params must subclass {base.Params.__module__}.{base.Params.__name__} "
+            f"(the {kind} base, which declares fields such as {', '.join(base.Params.model_fields) or 'none'})"
+        )
     return _check_params(cls)
 
 
@@ -266,7 +268,11 @@ def build_registry(extra_plugins: list[Any] | None = None, entry_point_group: st
 def _broken(reg: Registry, plugin: str, dist: str, error: Exception | str) -> None:
     text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     reg.broken.append(Broken(plugin, dist, text))
-    warnings.warn(f"aebench plug-in {plugin!r} from {dist!r} is broken and was skipped: {text}", AebenchPluginWarning, stacklevel=3)
+    warnings.warn(
+        f"aebench plug-in {plugin!r} from {dist!r} is broken and was skipped: {text}",
+        AebenchPluginWarning,
+        stacklevel=3,
+    )
 
 
 _REGISTRY: Registry | None = None

@@ -45,13 +45,27 @@ class ReportTable(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = ""
     metric: str = Field(min_length=1, description="Result variable of every cell, e.g. svm_error, parzen_ll.")
-    columns: dict[str, dict[str, Any]] = Field(min_length=1, description="Column label -> coordinate values it selects.")
+    columns: dict[str, dict[str, Any]] = Field(
+        min_length=1, description="Column label -> coordinate values it selects."
+    )
     rows: str = Field("data.name", description="Coordinate whose values are the table's rows.")
     select: list[str] = Field(default_factory=list, description="Sweep axes chosen on validation before tabulating.")
-    by: str = Field("", description="Validation criterion of `select` (default: the metric's own validation variable, else recon_error_final).")
-    published: str | list[PublishedValue] = Field(default_factory=list, description="CSV file beside the spec (row,column,value,ci) or its rows.")
+    by: str = Field(
+        "",
+        description=(
+            "Validation criterion of `select` (default: the metric's own validation variable, else recon_error_final)."
+        ),
+    )
+    published: str | list[PublishedValue] = Field(
+        default_factory=list, description="CSV file beside the spec (row,column,value,ci) or its rows."
+    )
     note: str = Field("", description="How this reproduction deviates from the paper's protocol.")
-    ci_factor: float = Field(1.0, gt=0, allow_inf_nan=False, description="Turns the published ± into a 95 % half-width (1.96 for a standard error).")
+    ci_factor: float = Field(
+        1.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Turns the published ± into a 95 % half-width (1.96 for a standard error).",
+    )
 
     @field_validator("columns")
     @classmethod

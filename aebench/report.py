@@ -10,14 +10,24 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from aebench.evaluate.stats import scalar_metrics
 from aebench.engine.checkpoint import atomic_write, write_text
 from aebench.errors import ResultsError
+from aebench.evaluate.stats import scalar_metrics
 from aebench.results import load_results
 from aebench.tables import KNOWN, columns_of, compare_to_paper, format_table, paper_table
 
+PAGE = (
+    "<!doctype html><html><head><meta charset='utf-8'><title>{}</title><style>{}</style></head><body>{}</body></html>"
+)
+STYLE = (
+    "body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+)
+
+
 def metric_table(ds: xr.Dataset, var: str, rows: str | None = None) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of "mean ± CI (steps)" cells: rows = values of ``rows`` (e.g. data.name), columns = other sweep points.
+    """(header, rows) of "mean ± CI (steps)" cells: rows = values of ``rows`` (e.g. data.name),
+    columns = other sweep points.
 
     Built by ``aebench.tables.paper_table`` with every column named by the coordinate
     values it selects, so no cell can land under another's label.
@@ -79,7 +89,9 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
     if failed:
         md += ["## Failed runs", "", *[f"- {r}" for r in failed], ""]
         body += ["<h2>Failed runs</h2><ul>", *[f"<li>{html.escape(r)}</li>" for r in failed], "</ul>"]
-    metrics = [m for m in KNOWN if m in ds] + [m for m in scalar_metrics(ds) if m not in KNOWN and not m.endswith(("_ci", "_se", "_C", "_sigma"))]
+    metrics = [m for m in KNOWN if m in ds] + [
+        m for m in scalar_metrics(ds) if m not in KNOWN and not m.endswith(("_ci", "_se", "_C", "_sigma"))
+    ]
     for var in metrics:
         header, table = metric_table(ds, var, rows)
         name = KNOWN.get(var, (var,))[0]
@@ -90,7 +102,9 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
         md += [f"## Paper vs measured: {title_}", ""] + ([f"*{note}*", ""] if note else [])
         md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         md += ["| " + " | ".join(r) + " |" for r in table] + [""]
-        body += [f"<h2>Paper vs measured: {html.escape(title_)}</h2>"] + ([f"<p><em>{html.escape(note)}</em></p>"] if note else [])
+        body += [f"<h2>Paper vs measured: {html.escape(title_)}</h2>"] + (
+            [f"<p><em>{html.escape(note)}</em></p>"] if note else []
+        )
         body.append(_html_table(header, table))
     selection = _selection(ds, rows)
     if selection:
@@ -102,14 +116,14 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
             continue
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100)
-        atomic_write(files / f"{fname}.png", lambda p, data=buf.getvalue(): p.write_bytes(data))
+        data = buf.getvalue()
+        atomic_write(files / f"{fname}.png", lambda p, data=data: p.write_bytes(data))
         md += [f"![{fname}](report_files/{fname}.png)", ""]
-        body.append(f'<h3>{fname}</h3><img alt="{fname}" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">')
+        png = base64.b64encode(buf.getvalue()).decode()
+        body.append(f'<h3>{fname}</h3><img alt="{fname}" src="data:image/png;base64,{png}">')
     md += ["## Spec", "", "```toml", ds.attrs.get("spec", ""), "```"]
     body.append(f"<h2>Spec</h2><pre>{html.escape(ds.attrs.get('spec', ''))}</pre>")
-    page = "<!doctype html><html><head><meta charset='utf-8'><title>{}</title><style>{}</style></head><body>{}</body></html>".format(
-        html.escape(title), "body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}", "\n".join(body)
-    )
+    page = PAGE.format(html.escape(title), STYLE, "\n".join(body))
     write_text(out / "report.html", page)
     write_text(out / "report.md", "\n".join(md))
     return out / "report.html", out / "report.md"
@@ -143,7 +157,14 @@ def paper_sections(ds: xr.Dataset) -> list[tuple[str, str, list[str], list[list[
             columns = {label: _unswept(raw, ds, where) for label, where in entry.columns.items()}
             measured = paper_table(_chosen(ds, entry), entry.metric, columns, rows)
         except (KeyError, ValueError) as exc:
-            out.append((title, (entry.note + " " if entry.note else "") + f"(cannot be built from these results: {exc})", PAPER_HEADER, []))
+            out.append(
+                (
+                    title,
+                    (entry.note + " " if entry.note else "") + f"(cannot be built from these results: {exc})",
+                    PAPER_HEADER,
+                    [],
+                )
+            )
             continue
         published = pd.DataFrame([p.model_dump() for p in entry.published] if isinstance(entry.published, list) else [])
         if not published.empty:
@@ -151,12 +172,25 @@ def paper_sections(ds: xr.Dataset) -> list[tuple[str, str, list[str], list[list[
         note = entry.note
         if published.empty:
             note = (note + " " if note else "") + "(no published numbers embedded: load the spec from its file.)"
-            rows = [[str(r), c, "", cell, "", ""] for r, cells in format_table(measured).iterrows() for c, cell in cells.items()]
+            rows = [
+                [str(r), c, "", cell, "", ""]
+                for r, cells in format_table(measured).iterrows()
+                for c, cell in cells.items()
+            ]
             out.append((title, note, PAPER_HEADER, rows))
             continue
         cmp = compare_to_paper(measured, published)
-        rows = [[r.row, r.column, _pm(r.paper, r.paper_ci), _pm(r.measured, r.measured_ci), f"{r.difference:+.2f}",
-                 f"{r.z:+.1f}" if np.isfinite(r.z) else "n/a"] for r in cmp.itertuples()]  # fmt: skip
+        rows = [
+            [
+                r.row,
+                r.column,
+                _pm(r.paper, r.paper_ci),
+                _pm(r.measured, r.measured_ci),
+                f"{r.difference:+.2f}",
+                f"{r.z:+.1f}" if np.isfinite(r.z) else "n/a",
+            ]
+            for r in cmp.itertuples()
+        ]
         out.append((title, note, PAPER_HEADER, rows))
     return out
 

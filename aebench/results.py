@@ -106,7 +106,9 @@ def load_results(path: str | Path) -> xr.Dataset:
         raise ResultsError(f"results file {path} cannot be read ({type(exc).__name__}: {exc}).") from None
 
 
-def merge_runs(out: Path, runs: list, dims: list[str], attrs: dict[str, Any], loaded: dict[str, xr.Dataset] | None = None) -> xr.Dataset:
+def merge_runs(
+    out: Path, runs: list, dims: list[str], attrs: dict[str, Any], loaded: dict[str, xr.Dataset] | None = None
+) -> xr.Dataset:
     """One Dataset: a dimension per sweep axis (named by its dotted key) plus ``seed``.
 
     Grid sweeps unstack onto their axes; zip sweeps and ``[[runs]]`` lists keep one
@@ -132,7 +134,10 @@ def merge_runs(out: Path, runs: list, dims: list[str], attrs: dict[str, Any], lo
             else:
                 why = "missing"
             if ds is None:  # done, but its numbers are gone: never report NaN as a finished result
-                status = {"status": "failed", "reason": f"{store.metrics_path.name} is {why}; run it again with --resume"}
+                status = {
+                    "status": "failed",
+                    "reason": f"{store.metrics_path.name} is {why}; run it again with --resume",
+                }
                 ds = xr.Dataset()
             elif loaded is not None:
                 loaded[run.run_id] = ds.copy()
@@ -219,7 +224,8 @@ class OutputLock:
             os.close(fd)
             holder = _read_lock(self.path).get("pid", "?")
             raise ResultsError(
-                f"{self.path.parent} is in use by another aebench run (process {holder}); wait for it or choose another --out."
+                f"{self.path.parent} is in use by another aebench run (process {holder}); "
+                "wait for it or choose another --out."
             ) from None
         self.fd = fd
         try:
@@ -268,7 +274,8 @@ def _wait_for_workers(pids: list[int], out: Path, timeout: float = 10.0) -> None
         alive = [p for p in alive if _alive(p)]
     if alive:
         raise ResultsError(
-            f"worker processes {alive} of an earlier run in {out} are still alive; stop them before running there again."
+            f"worker processes {alive} of an earlier run in {out} are still alive; "
+            "stop them before running there again."
         )
 
 

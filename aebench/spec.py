@@ -26,9 +26,22 @@ from aebench.plugins import Registry, registry
 from aebench.reference import check_reports, resolve_reports
 
 TOP_KEYS = {
-    "name", "seeds", "data", "model", "corruption", "regularizers", "schedule",
-    "optimizer", "evaluate", "sweep", "runs", "description", "precision", "ensemble", "report",
-}  # fmt: skip
+    "name",
+    "seeds",
+    "data",
+    "model",
+    "corruption",
+    "regularizers",
+    "schedule",
+    "optimizer",
+    "evaluate",
+    "sweep",
+    "runs",
+    "description",
+    "precision",
+    "ensemble",
+    "report",
+}
 PRECISIONS = ("float32", "bfloat16", "float16")
 DEFAULTS: dict[str, Any] = {
     "seeds": [0],
@@ -42,6 +55,7 @@ REQUIRED = ("name", "data", "model", "schedule")
 
 class OptimizerParams(Params):
     """The optimizer of every stage (a stage may override ``lr``)."""
+
     name: Literal["rmsprop", "sgd", "adam"] = Field("rmsprop", description="Update rule.")
     lr: float = per_member(0.01, gt=0, description="Learning rate.")
     batch_size: int = Field(100, ge=1, description="Examples per mini-batch.")
@@ -136,7 +150,8 @@ class Spec:
         _check_top(raw, source)
         spec = cls(raw=raw, source=source)
         spec.runs = [
-            resolve(run_raw, i, seed, point, reg, source) for i, (point, seed, run_raw) in enumerate(expand(raw, source))
+            resolve(run_raw, i, seed, point, reg, source)
+            for i, (point, seed, run_raw) in enumerate(expand(raw, source))
         ]
         return spec
 
@@ -165,14 +180,22 @@ def _check_top(raw: dict[str, Any], source: str) -> None:
     if not isinstance(raw.get("ensemble", False), bool):
         problems.append(f"ensemble = {raw['ensemble']!r}: must be true or false")
     if raw.get("precision", "float32") not in PRECISIONS:
-        problems.append(f"precision = {raw['precision']!r}: must be one of {', '.join(PRECISIONS)} (mixed precision is opt-in)")
+        problems.append(
+            f"precision = {raw['precision']!r}: must be one of {', '.join(PRECISIONS)} (mixed precision is opt-in)"
+        )
     if raw.get("ensemble") is True and raw.get("precision") == "float16":
-        problems.append('precision = "float16" with ensemble = true: ensembles train in float32 or bfloat16 '
-                        "(float16 needs loss scaling per run); use bfloat16 or train the runs apart")
+        problems.append(
+            'precision = "float16" with ensemble = true: ensembles train in float32 or bfloat16 '
+            "(float16 needs loss scaling per run); use bfloat16 or train the runs apart"
+        )
     if "name" in raw and not (isinstance(raw["name"], str) and raw["name"]):
         problems.append(f"name = {raw['name']!r}: must be a non-empty string")
     seeds = raw.get("seeds", [0])
-    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**63 for s in seeds)):
+    if not (
+        isinstance(seeds, list)
+        and seeds
+        and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**63 for s in seeds)
+    ):
         problems.append(f"seeds = {seeds!r}: must be a non-empty list of integers from 0 to 2^63 - 1")
     elif len(set(seeds)) != len(seeds):
         problems.append(f"seeds = {seeds!r}: seeds repeat")
@@ -186,7 +209,7 @@ def _raise(problems: list[str], source: str) -> None:
 
 def _component(kind: str, where: str, table: Any, reg: Registry) -> ComponentSpec:
     if not isinstance(table, dict):
-        raise _FieldError(f"{where} = {table!r}: must be a table like {{ name = \"...\" }}")
+        raise _FieldError(f'{where} = {table!r}: must be a table like {{ name = "..." }}')
     if "name" not in table:
         raise _FieldError(f"{where}.name is required (one of: {', '.join(reg.names(kind))})")
     name = table["name"]
@@ -261,7 +284,12 @@ def resolve(raw: dict[str, Any], index: int, seed: int, point: dict[str, Any], r
     schedules = listed("schedule", "schedule", raw["schedule"], per_layer=False)
     if model is not None:
         problems += [f"{prefix}{p}" for p in _layer_problems(model, corruptions, regularizers, raw)]
-    optimizer = attempt(_validate, OptimizerParams, raw["optimizer"] if isinstance(raw["optimizer"], dict) else {"name": raw["optimizer"]}, "optimizer")
+    optimizer = attempt(
+        _validate,
+        OptimizerParams,
+        raw["optimizer"] if isinstance(raw["optimizer"], dict) else {"name": raw["optimizer"]},
+        "optimizer",
+    )
     evaluators = []
     if not isinstance(raw["evaluate"], dict):
         problems.append(f"{prefix}evaluate = {raw['evaluate']!r}: must be a table of evaluator names")
@@ -273,10 +301,25 @@ def resolve(raw: dict[str, Any], index: int, seed: int, point: dict[str, Any], r
                 evaluators.append(c)
     _raise(problems, source)
     run_raw = {k: v for k, v in raw.items() if k not in ("sweep", "runs", "seeds", "ensemble", "report")}
-    return RunSpec(index, seed, point, run_raw, data, model, corruptions, regularizers, schedules, optimizer, evaluators, raw.get("precision", "float32"))  # type: ignore[arg-type]
+    return RunSpec(
+        index,
+        seed,
+        point,
+        run_raw,
+        data,
+        model,
+        corruptions,
+        regularizers,
+        schedules,
+        optimizer,
+        evaluators,
+        raw.get("precision", "float32"),
+    )  # type: ignore[arg-type]
 
 
-def _layer_problems(model: ComponentSpec, corruptions: list[ComponentSpec], regularizers: list[ComponentSpec], raw: dict) -> list[str]:
+def _layer_problems(
+    model: ComponentSpec, corruptions: list[ComponentSpec], regularizers: list[ComponentSpec], raw: dict
+) -> list[str]:
     """``layers`` entries that name no layer of the model (a silently ignored index is a wrong experiment)."""
     sizes = getattr(model.params, "layers", None)
     if not isinstance(sizes, list):
@@ -289,7 +332,10 @@ def _layer_problems(model: ComponentSpec, corruptions: list[ComponentSpec], regu
             bad = [i for i in layers if not 0 <= i < n]
             if bad:
                 where = f"{key}[{k}].layers" if isinstance(raw.get(key), list) else f"{key}.layers"
-                out.append(f"{where} = {layers}: the model has {n} layer{'s' if n != 1 else ''} (indices 0 to {n - 1}); {bad} names none")
+                out.append(
+                    f"{where} = {layers}: the model has {n} layer{'s' if n != 1 else ''} "
+                    f"(indices 0 to {n - 1}); {bad} names none"
+                )
     return out
 
 

@@ -21,8 +21,14 @@ import aebench
 from aebench.engine.checkpoint import clean_temporaries, save_checkpoint, write_json, write_text
 from aebench.engine.members import CannotBatch, batch_key
 from aebench.engine.runner import (
-    RunInterrupted, RunOptions, Trainer, build_context, note_hook_errors, records_to_dataset, resolve_device,
-)  # fmt: skip
+    RunInterrupted,
+    RunOptions,
+    Trainer,
+    build_context,
+    note_hook_errors,
+    records_to_dataset,
+    resolve_device,
+)
 from aebench.errors import AebenchError, ResultsError, RunFailed, SaveError, SpecError
 from aebench.plugins import call_hook, registry
 from aebench.results import OutputLock, RunStore, merge_runs, write_results
@@ -83,11 +89,17 @@ def execute_group(
         for k, ctx in zip(todo, ctxs):
             ctx.extras["run_dir"] = stores[k].dir
         try:
-            trainer = Trainer(ctxs, evaluators, RunOptions(devs[0], progress, resume, stop, position, on_epoch), checkpoint, reg)
+            trainer = Trainer(
+                ctxs, evaluators, RunOptions(devs[0], progress, resume, stop, position, on_epoch), checkpoint, reg
+            )
         except CannotBatch as why:  # found only once built (e.g. a model subclass with parameters of its own)
             _note_alone(len(todo), str(why))
-            return [status[k] if k not in todo else execute_run(runs[k], out, device, resume, progress, stop, position, on_epoch)
-                    for k in range(len(runs))]  # fmt: skip
+            return [
+                status[k]
+                if k not in todo
+                else execute_run(runs[k], out, device, resume, progress, stop, position, on_epoch)
+                for k in range(len(runs))
+            ]
         resumed = trainer.restore()
         for ctx in ctxs:
             note_hook_errors(ctx, call_hook(reg, "aebench_on_run_start", run=ctx))
@@ -104,7 +116,9 @@ def execute_group(
             status[k] = _fail(stores[k], ctxs[j] if j < len(ctxs) else None, exc, reg)
         return status
     for j, k in enumerate(todo):
-        status[k] = _finish_member(runs[k], stores[k], ctxs[j], evaluators[j], records[j], devs[j], reg, resumed, len(todo))
+        status[k] = _finish_member(
+            runs[k], stores[k], ctxs[j], evaluators[j], records[j], devs[j], reg, resumed, len(todo)
+        )
     if len(todo) > 1:
         checkpoint.unlink(missing_ok=True)  # every member now has its own final checkpoint.pt
     return status
@@ -146,7 +160,9 @@ def _is_save_failure(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
         return True
     text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and any(w in text for w in ("no space", "disk quota", "read-only file system", "permission denied"))
+    return isinstance(exc, RuntimeError) and any(
+        w in text for w in ("no space", "disk quota", "read-only file system", "permission denied")
+    )
 
 
 def _is_done(store: RunStore, run: RunSpec, resume: bool) -> bool:
@@ -169,7 +185,9 @@ def _start(store: RunStore, run: RunSpec, device: str, resume: bool) -> torch.de
     if not resume or previous.get("digest") != run.digest():
         store.checkpoint_path.unlink(missing_ok=True)
     dev = resolve_device(device)
-    store.set_status("running", digest=run.digest(), seed=run.seed, point=run.point, started=_now(), device=str(dev), reason="")
+    store.set_status(
+        "running", digest=run.digest(), seed=run.seed, point=run.point, started=_now(), device=str(dev), reason=""
+    )
     return dev
 
 
@@ -178,7 +196,9 @@ def _finish(run, store, ctx, evaluators, records, dev, reg, resumed: bool = Fals
     ds = records_to_dataset(records)
     for ev in evaluators:
         ds = ds.assign(ev.evaluate(ctx))
-    ds["train_seconds"] = xr.DataArray(float(ds["epoch_seconds"].sum()), attrs={"long_name": "training time, all stages", "units": "s"})
+    ds["train_seconds"] = xr.DataArray(
+        float(ds["epoch_seconds"].sum()), attrs={"long_name": "training time, all stages", "units": "s"}
+    )
     ds.attrs.update(run_id=run.run_id, seed=run.seed, resumed=int(resumed), device=str(dev), ensemble_members=ensemble)
     store.write_metrics(ds)
     note_hook_errors(ctx, call_hook(reg, "aebench_on_run_end", run=ctx, result=ds))
@@ -226,8 +246,9 @@ def group_runs(spec: Spec, reg=None) -> list[list[RunSpec]]:
 
 
 def _note_alone(n: int, why: str) -> None:
-    logging.getLogger("aebench").warning("ensemble = true: %d run%s train%s one at a time: %s.",
-                                         n, "s" if n != 1 else "", "" if n != 1 else "s", why)  # fmt: skip
+    logging.getLogger("aebench").warning(
+        "ensemble = true: %d run%s train%s one at a time: %s.", n, "s" if n != 1 else "", "" if n != 1 else "s", why
+    )
 
 
 def _threads_per_worker(workers: int) -> int:
@@ -305,7 +326,9 @@ class ProcessExecutor:
         kwargs = {**kwargs, "stop": None, "progress": False, "on_epoch": None}
         ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
         threads = _threads_per_worker(self.workers)
-        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, os.getpid())) as pool:
+        with ProcessPoolExecutor(
+            self.workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, os.getpid())
+        ) as pool:
             futures = {pool.submit(execute_group, group, **kwargs): group for group in groups}
             if self.lock is not None:  # the lock file names the workers; a later run waits for them
                 self.lock.add_workers(list(getattr(pool, "_processes", {}) or {}))
@@ -326,18 +349,31 @@ class DaskExecutor:
     def map(self, groups, kwargs, on_done) -> None:
         from dask.distributed import Client, LocalCluster, as_completed
 
-        kwargs = {**kwargs, "stop": None, "progress": False, "on_epoch": None, "out": str(Path(kwargs["out"]).resolve())}
+        kwargs = {
+            **kwargs,
+            "stop": None,
+            "progress": False,
+            "on_epoch": None,
+            "out": str(Path(kwargs["out"]).resolve()),
+        }
         if self.scheduler:
             cluster, client = None, Client(self.scheduler)
         else:
             cluster = LocalCluster(
-                n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=logging.ERROR,
-            )  # fmt: skip
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
             client = Client(cluster)
         try:
             client.run(_init_worker, _threads_per_worker(self.workers))
-            futures = [client.submit(execute_group, g, pure=False, key=f"{g[0].run_id}-{g[0].digest()}", **kwargs) for g in groups]
+            futures = [
+                client.submit(execute_group, g, pure=False, key=f"{g[0].run_id}-{g[0].digest()}", **kwargs)
+                for g in groups
+            ]
             by_key = {f.key: g for f, g in zip(futures, groups)}
             for fut in as_completed(futures):
                 for run, status in zip(by_key[fut.key], fut.result()):
@@ -395,7 +431,9 @@ def _prepare_out(out: Path, spec: Spec, resume: bool, force: bool = False) -> No
     saved = out / "spec.toml"
     for sub in ("runs", "report_files", "spec.toml", "results.nc"):
         if (out / sub).is_symlink():
-            raise ResultsError(f"{out / sub} is a symbolic link; aebench writes only inside {out} and will not follow it.")
+            raise ResultsError(
+                f"{out / sub} is a symbolic link; aebench writes only inside {out} and will not follow it."
+            )
     if saved.is_file():
         try:
             same = Spec.from_text(saved.read_text(), source=str(saved)).raw == spec.raw
@@ -406,7 +444,9 @@ def _prepare_out(out: Path, spec: Spec, resume: bool, force: bool = False) -> No
                 f"{out} holds the results of another spec ({saved}); choose another --out or delete that folder."
             )
         if not resume and (out / "runs").exists():
-            raise ResultsError(f"{out} already holds runs of this spec; pass --resume to finish them, or choose another --out.")
+            raise ResultsError(
+                f"{out} already holds runs of this spec; pass --resume to finish them, or choose another --out."
+            )
     else:
         _refuse_foreign(out, force)
         out.mkdir(parents=True, exist_ok=True)
@@ -497,7 +537,14 @@ def run(
                 on_run_done(run, status)
 
         try:
-            kwargs = {"out": out, "device": device, "resume": resume, "progress": progress, "stop": stop, "on_epoch": on_epoch}
+            kwargs = {
+                "out": out,
+                "device": device,
+                "resume": resume,
+                "progress": progress,
+                "stop": stop,
+                "on_epoch": on_epoch,
+            }
             ex.map(group_runs(spec), kwargs, done)
         except BaseException:
             try:  # Ctrl-C or Stop: still merge what finished, then re-raise the interruption

@@ -105,7 +105,11 @@ def cell_stats(ds: xr.Dataset, var: str, level: float = 0.95) -> dict[str, float
     steps = math.nan
     if "steps" in ds:
         s = ds["steps"].max("epoch") if "epoch" in ds["steps"].dims else ds["steps"]
-        steps = float(np.nanmean(np.atleast_1d(s.values.astype(float)))) if np.isfinite(s.values.astype(float)).any() else math.nan
+        steps = (
+            float(np.nanmean(np.atleast_1d(s.values.astype(float))))
+            if np.isfinite(s.values.astype(float)).any()
+            else math.nan
+        )
     return {"mean": mean, "ci": ci, "n": n, "steps": steps}
 
 
@@ -131,8 +135,11 @@ def paper_table(
     data = {}
     for rlabel, rwhere in row_sel.items():
         part = select(ds, rwhere)
-        data[rlabel] = {(clabel, stat): value for clabel, cwhere in columns.items()
-                        for stat, value in cell_stats(select(part, cwhere), var, level).items()}  # fmt: skip
+        data[rlabel] = {
+            (clabel, stat): value
+            for clabel, cwhere in columns.items()
+            for stat, value in cell_stats(select(part, cwhere), var, level).items()
+        }
     frame = pd.DataFrame.from_dict(data, orient="index")
     frame.columns = pd.MultiIndex.from_tuples(frame.columns, names=["column", "stat"])
     frame.index.name = rows if isinstance(rows, str) else "row"
@@ -145,7 +152,7 @@ def _unique(values: np.ndarray) -> list:
 
 
 def format_table(table: pd.DataFrame, scale: float | None = None, digits: int = 2, steps: bool = True) -> pd.DataFrame:
-    """"mean ± ci" strings (× ``scale``, by default the metric's: 100 for error rates), with the gradient steps."""
+    """ "mean ± ci" strings (× ``scale``, by default the metric's: 100 for error rates), with the gradient steps."""
     var = table.attrs.get("var", "")
     scale = KNOWN.get(var, (None, None, 1))[2] if scale is None else scale
     out = {}
@@ -205,9 +212,21 @@ def compare_to_paper(measured: pd.DataFrame, published: pd.DataFrame, scale: flo
         pci = float(rec.ci) if pd.notna(rec.ci) else 0.0
         width = math.sqrt((c if np.isfinite(c) else 0.0) ** 2 + pci**2)
         z = (m - float(rec.value)) / width if width > 0 and np.isfinite(m) else math.nan
-        out.append({"row": row, "column": col, "paper": float(rec.value), "paper_ci": pci, "measured": m,
-                    "measured_ci": c, "difference": m - float(rec.value), "z": z})  # fmt: skip
-    return pd.DataFrame(out, columns=["row", "column", "paper", "paper_ci", "measured", "measured_ci", "difference", "z"])
+        out.append(
+            {
+                "row": row,
+                "column": col,
+                "paper": float(rec.value),
+                "paper_ci": pci,
+                "measured": m,
+                "measured_ci": c,
+                "difference": m - float(rec.value),
+                "z": z,
+            }
+        )
+    return pd.DataFrame(
+        out, columns=["row", "column", "paper", "paper_ci", "measured", "measured_ci", "difference", "z"]
+    )
 
 
 __all__ = ["KNOWN", "paper_table", "format_table", "select", "relabel", "columns_of", "compare_to_paper", "cell_stats"]

@@ -108,7 +108,9 @@ def check_dataset(cls: type[Dataset], params: Any = None) -> None:
     a, b = d.load(), cls(copy.deepcopy(params)).load()
     for split in ("train", "valid", "test"):
         sa, sb = a.split(split), b.split(split)
-        assert sa.x.ndim == 2 and len(sa.x) == len(sa.y) > 0, f"{split}: x must be (rows, features) with one label a row"
+        assert sa.x.ndim == 2 and len(sa.x) == len(sa.y) > 0, (
+            f"{split}: x must be (rows, features) with one label a row"
+        )
         assert sa.y.dtype == np.int64, f"{split}: labels must be int64"
         assert np.array_equal(sa.x, sb.x) and np.array_equal(sa.y, sb.y), f"{split}: loading must be deterministic"
         assert np.isfinite(sa.x.astype(float)).all(), f"{split}: NaN in data"

@@ -24,9 +24,15 @@ HERE = Path(__file__).parent
 
 #: SVM_rbf test error (%) in Larochelle et al. (2007), Table 1
 PUBLISHED = {
-    "mnist-basic": 3.03, "mnist-rot": 11.11, "mnist-bg-rand": 14.58, "mnist-bg-img": 22.61,
-    "mnist-bg-img-rot": 55.18, "rect": 2.15, "rect-img": 24.04, "convex": 19.13,
-}  # fmt: skip
+    "mnist-basic": 3.03,
+    "mnist-rot": 11.11,
+    "mnist-bg-rand": 14.58,
+    "mnist-bg-img": 22.61,
+    "mnist-bg-img-rot": 55.18,
+    "rect": 2.15,
+    "rect-img": 24.04,
+    "convex": 19.13,
+}
 C_GRID = (1.0, 10.0, 100.0)
 GAMMA_FACTORS = (0.5, 1.0, 2.0, 4.0, 8.0)  # × the "scale" heuristic 1 / (features · Var x)
 
@@ -61,11 +67,19 @@ def rbf_svm_error(name: str, seed: int = 0, n_train: int | None = None, n_test: 
     err = float((pred != ty).mean())
     measured = 100 * err
     return {
-        "set": name, "measured": measured, "ci": 196 * math.sqrt(err * (1 - err) / len(ty)),
-        "published": PUBLISHED[name], "ratio": measured / PUBLISHED[name], "C": C, "gamma_over_scale": gamma / scale,
-        "valid_error": 100 * min(errs), "n_train": n_train, "n_test": len(ty), "seconds": time.perf_counter() - t0,
+        "set": name,
+        "measured": measured,
+        "ci": 196 * math.sqrt(err * (1 - err) / len(ty)),
+        "published": PUBLISHED[name],
+        "ratio": measured / PUBLISHED[name],
+        "C": C,
+        "gamma_over_scale": gamma / scale,
+        "valid_error": 100 * min(errs),
+        "n_train": n_train,
+        "n_test": len(ty),
+        "seconds": time.perf_counter() - t0,
         "checksum": digest,
-    }  # fmt: skip
+    }
 
 
 def main() -> None:
@@ -82,8 +96,11 @@ def main() -> None:
     for name in args.sets:
         r = rbf_svm_error(name, args.seed, args.train, args.test, args.jobs)
         ok = "ok" if 0.8 <= r["ratio"] <= 1.25 else "OUT"
-        print(f"{name:>17} {r['measured']:8.2f} ± {r['ci']:4.2f} {r['published']:12.2f} {r['ratio']:6.2f}  {ok}"
-              f"  (C={r['C']:g}, γ={r['gamma_over_scale']:g}×scale, {r['seconds']:.0f} s)", flush=True)  # fmt: skip
+        print(
+            f"{name:>17} {r['measured']:8.2f} ± {r['ci']:4.2f} {r['published']:12.2f} {r['ratio']:6.2f}  {ok}"
+            f"  (C={r['C']:g}, γ={r['gamma_over_scale']:g}×scale, {r['seconds']:.0f} s)",
+            flush=True,
+        )
         rows.append(r)
         if not args.no_save:  # after every set: a long run that is stopped keeps what it measured
             save(r)
@@ -96,8 +113,11 @@ def save(row: dict) -> None:
     rows = {r["set"]: r for r in old.get("rows", [])}
     rows[row["set"]] = {**row, "measured_at": time.strftime("%Y-%m-%d %H:%M")}
     order = [n for n in PUBLISHED if n in rows]
-    doc = {"protocol": "RBF SVM; C in %s, gamma in %s x 1/(784 Var x) chosen on validation; refit on train+valid"
-           % (list(C_GRID), list(GAMMA_FACTORS)), "rows": [rows[n] for n in order]}
+    doc = {
+        "protocol": "RBF SVM; C in %s, gamma in %s x 1/(784 Var x) chosen on validation; refit on train+valid"
+        % (list(C_GRID), list(GAMMA_FACTORS)),
+        "rows": [rows[n] for n in order],
+    }
     out.write_text(json.dumps(doc, indent=2, default=float))
 
 

@@ -47,21 +47,29 @@ def timed(fn, repeat: int = 3) -> float:
 
 # --------------------------------------------------------------- engine overhead
 def dae_spec(rows: int, width: int = 1000, epochs: int = 1) -> aebench.Spec:
-    return aebench.Spec.from_dict({
-        "name": "bench", "data": {"name": "mnist", "subset": rows, "eval_subset": 100},
-        "model": {"name": "stacked", "layers": [width, width], "tied": True, "loss": "cross-entropy"},
-        "corruption": {"name": "gaussian", "level": 0.3},
-        "schedule": {"name": "joint", "epochs": epochs},
-        "optimizer": {"name": "rmsprop", "lr": 0.001, "decay": 0.9, "batch_size": 100},
-        "evaluate": {"recon": {"every": 0}},
-    })  # fmt: skip
+    return aebench.Spec.from_dict(
+        {
+            "name": "bench",
+            "data": {"name": "mnist", "subset": rows, "eval_subset": 100},
+            "model": {"name": "stacked", "layers": [width, width], "tied": True, "loss": "cross-entropy"},
+            "corruption": {"name": "gaussian", "level": 0.3},
+            "schedule": {"name": "joint", "epochs": epochs},
+            "optimizer": {"name": "rmsprop", "lr": 0.001, "decay": 0.9, "batch_size": 100},
+            "evaluate": {"recon": {"every": 0}},
+        }
+    )
 
 
 def plain_loop(x_u8: torch.Tensor, width: int, epochs: int, device) -> None:
     """The same tied DAE written by hand: the reference for engine overhead."""
     g = torch.Generator(device=device).manual_seed(0)
     sizes = [x_u8.shape[1], width, width]
-    Ws = [torch.nn.Parameter((torch.rand(sizes[i + 1], sizes[i], device=device) * 2 - 1) * 4 * (6 / (sizes[i] + sizes[i + 1])) ** 0.5) for i in range(2)]
+    Ws = [
+        torch.nn.Parameter(
+            (torch.rand(sizes[i + 1], sizes[i], device=device) * 2 - 1) * 4 * (6 / (sizes[i] + sizes[i + 1])) ** 0.5
+        )
+        for i in range(2)
+    ]
     bs = [torch.nn.Parameter(torch.zeros(sizes[i + 1], device=device)) for i in range(2)]
     cs = [torch.nn.Parameter(torch.zeros(sizes[i], device=device)) for i in range(2)]
     opt = torch.optim.RMSprop([*Ws, *bs, *cs], lr=0.001, alpha=0.9)
@@ -99,8 +107,12 @@ def bench_engine(device, rows: int, width: int = 1000) -> dict:
     t = alternating({"ours": ours, "plain": lambda: plain_loop(x, width, 1, device)}, 3)
     t_ours, t_plain = t["ours"], t["plain"]
     flops = 3 * 2 * 2 * sum(a * b for a, b in zip([784, width], [width, width])) * rows  # fwd + 2×bwd, enc + dec
-    return {"aebench_examples_per_s": rows / t_ours, "plain_examples_per_s": rows / t_plain, "ratio": t_plain / t_ours,
-            "train_gflops": flops / min(train_s) / 1e9}  # fmt: skip
+    return {
+        "aebench_examples_per_s": rows / t_ours,
+        "plain_examples_per_s": rows / t_plain,
+        "ratio": t_plain / t_ours,
+        "train_gflops": flops / min(train_s) / 1e9,
+    }
 
 
 def gemm_peak(device, n: int = 2048) -> float:
@@ -137,8 +149,15 @@ def bench_parzen(device, n: int = 10000, batch: int = 1000) -> dict:
     parzen_log_likelihood(samples, x, 0.2, batch_size=batch)
     seconds = time.perf_counter() - t
     peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    return {"seconds": seconds, "rows": n, "samples": n, "batch_size": batch, "peak_rss_growth_mb": peak_mb,
-            "bound_mb": 3 * batch * batch * 8 / 2**20, "naive_mb": n * n * 8 / 2**20}  # fmt: skip
+    return {
+        "seconds": seconds,
+        "rows": n,
+        "samples": n,
+        "batch_size": batch,
+        "peak_rss_growth_mb": peak_mb,
+        "bound_mb": 3 * batch * batch * 8 / 2**20,
+        "naive_mb": n * n * 8 / 2**20,
+    }
 
 
 # -------------------------------------------------------------------- data path
@@ -165,7 +184,9 @@ def bench_data(device, rows: int = 20000) -> dict:
 
 
 # -------------------------------------------------------------------- ensembles
-def bench_ensemble(device, members: int = 8, rows: int = 5000, width: int = 256, epochs: int = 3, repeat: int = 5) -> dict:
+def bench_ensemble(
+    device, members: int = 8, rows: int = 5000, width: int = 256, epochs: int = 3, repeat: int = 5
+) -> dict:
     """S seeds of a 2×width DAE: one batched model vs S runs one after another.
 
     The two sides alternate ``repeat`` times and each keeps its best. Two ratios: training
@@ -176,33 +197,53 @@ def bench_ensemble(device, members: int = 8, rows: int = 5000, width: int = 256,
     import tempfile
 
     spec = {
-        "name": "ens", "seeds": list(range(members)),
+        "name": "ens",
+        "seeds": list(range(members)),
         "data": {"name": "mnist", "subset": rows, "eval_subset": 100},
         "model": {"name": "stacked", "layers": [width, width]},
         "corruption": {"name": "gaussian", "level": 0.3},
         "schedule": {"name": "joint", "epochs": epochs},
         "optimizer": {"name": "rmsprop", "lr": 0.001},
         "evaluate": {"recon": {"every": 0}},
-    }  # fmt: skip
+    }
     with tempfile.TemporaryDirectory() as tmp:  # warm-up, so that neither side pays the first-run costs
-        aebench.run(aebench.Spec.from_dict({**spec, "seeds": [0, 1], "ensemble": True, "data": {"name": "mnist", "subset": 200, "eval_subset": 100}}), out=tmp, progress=False)
+        aebench.run(
+            aebench.Spec.from_dict(
+                {
+                    **spec,
+                    "seeds": [0, 1],
+                    "ensemble": True,
+                    "data": {"name": "mnist", "subset": 200, "eval_subset": 100},
+                }
+            ),
+            out=tmp,
+            progress=False,
+        )
     wall = {False: float("inf"), True: float("inf")}
     train = dict(wall)
     for _ in range(repeat):
         for ensemble in (False, True):
             with tempfile.TemporaryDirectory() as tmp:
                 t = time.perf_counter()
-                ds = aebench.run(aebench.Spec.from_dict({**spec, "ensemble": ensemble}), out=tmp, device=str(device), progress=False)
+                ds = aebench.run(
+                    aebench.Spec.from_dict({**spec, "ensemble": ensemble}), out=tmp, device=str(device), progress=False
+                )
                 wall[ensemble] = min(wall[ensemble], time.perf_counter() - t)
                 train[ensemble] = min(train[ensemble], float(ds["epoch_seconds"].sum()))
     examples = members * rows * epochs
     return {
-        "members": members, "epochs": epochs, "rows": rows,
-        "sequential_train_s": train[False], "ensemble_train_s": train[True],
-        "sequential_wall_s": wall[False], "ensemble_wall_s": wall[True],
-        "sequential_train_examples_per_s": examples / train[False], "ensemble_train_examples_per_s": examples / train[True],
-        "ratio": train[False] / train[True], "wall_ratio": wall[False] / wall[True],
-    }  # fmt: skip
+        "members": members,
+        "epochs": epochs,
+        "rows": rows,
+        "sequential_train_s": train[False],
+        "ensemble_train_s": train[True],
+        "sequential_wall_s": wall[False],
+        "ensemble_wall_s": wall[True],
+        "sequential_train_examples_per_s": examples / train[False],
+        "ensemble_train_examples_per_s": examples / train[True],
+        "ratio": train[False] / train[True],
+        "wall_ratio": wall[False] / wall[True],
+    }
 
 
 # ------------------------------------------------------------------ paper scale
@@ -217,9 +258,13 @@ def bench_paper(device, epochs: int = 300) -> dict:
         t = time.perf_counter()
         ds = aebench.run(spec, out=tmp, device=str(device), progress=False)
         wall = time.perf_counter() - t
-    return {"epochs": epochs, "wall_s": wall, "train_s": float(ds["epoch_seconds"].sum()),
-            "examples_per_s": 50000 * epochs / float(ds["epoch_seconds"].sum()),
-            "test_recon_error": ds["recon_error_final"].sel(split="test").item()}  # fmt: skip
+    return {
+        "epochs": epochs,
+        "wall_s": wall,
+        "train_s": float(ds["epoch_seconds"].sum()),
+        "examples_per_s": 50000 * epochs / float(ds["epoch_seconds"].sum()),
+        "test_recon_error": ds["recon_error_final"].sel(split="test").item(),
+    }
 
 
 # ------------------------------------------------------------------------- peer
@@ -243,7 +288,9 @@ def bench_pythae(device, rows: int, width: int = 1000, epochs: int = 3) -> dict:
     class Enc(BaseEncoder):
         def __init__(self):
             super().__init__()
-            self.net = torch.nn.Sequential(torch.nn.Linear(784, width), torch.nn.Sigmoid(), torch.nn.Linear(width, width), torch.nn.Sigmoid())
+            self.net = torch.nn.Sequential(
+                torch.nn.Linear(784, width), torch.nn.Sigmoid(), torch.nn.Linear(width, width), torch.nn.Sigmoid()
+            )
 
         def forward(self, x):
             return ModelOutput(embedding=self.net(x.reshape(len(x), -1)))
@@ -251,12 +298,18 @@ def bench_pythae(device, rows: int, width: int = 1000, epochs: int = 3) -> dict:
     class Dec(BaseDecoder):
         def __init__(self):
             super().__init__()
-            self.net = torch.nn.Sequential(torch.nn.Linear(width, width), torch.nn.Sigmoid(), torch.nn.Linear(width, 784), torch.nn.Sigmoid())
+            self.net = torch.nn.Sequential(
+                torch.nn.Linear(width, width), torch.nn.Sigmoid(), torch.nn.Linear(width, 784), torch.nn.Sigmoid()
+            )
 
         def forward(self, z):
             return ModelOutput(reconstruction=self.net(z).reshape(len(z), 1, 28, 28))
 
-    d = aebench.registry().get("dataset", "mnist")(aebench.registry().get("dataset", "mnist").Params(subset=rows, eval_subset=100)).load()
+    d = (
+        aebench.registry()
+        .get("dataset", "mnist")(aebench.registry().get("dataset", "mnist").Params(subset=rows, eval_subset=100))
+        .load()
+    )
     x = torch.from_numpy(d.train.x).float().reshape(-1, 1, 28, 28) / 255
     xv = torch.from_numpy(d.valid.x).float().reshape(-1, 1, 28, 28) / 255
     import logging
@@ -266,45 +319,90 @@ def bench_pythae(device, rows: int, width: int = 1000, epochs: int = 3) -> dict:
     def pythae_run(xs: torch.Tensor, n_epochs: int) -> float:
         with tempfile.TemporaryDirectory() as tmp:
             model = AE(AEConfig(input_dim=(1, 28, 28), latent_dim=width), encoder=Enc(), decoder=Dec())
-            cfg = BaseTrainerConfig(output_dir=tmp, num_epochs=n_epochs, per_device_train_batch_size=100, per_device_eval_batch_size=100,
-                                    learning_rate=1e-3, no_cuda=device.type != "cuda", steps_saving=None)  # fmt: skip
-            trainer = BaseTrainer(model=model, train_dataset=BaseDataset(xs, torch.zeros(len(xs))),
-                                  eval_dataset=BaseDataset(xv, torch.zeros(len(xv))), training_config=cfg)  # fmt: skip
+            cfg = BaseTrainerConfig(
+                output_dir=tmp,
+                num_epochs=n_epochs,
+                per_device_train_batch_size=100,
+                per_device_eval_batch_size=100,
+                learning_rate=1e-3,
+                no_cuda=device.type != "cuda",
+                steps_saving=None,
+            )
+            trainer = BaseTrainer(
+                model=model,
+                train_dataset=BaseDataset(xs, torch.zeros(len(xs))),
+                eval_dataset=BaseDataset(xv, torch.zeros(len(xv))),
+                training_config=cfg,
+            )
             t = time.perf_counter()
             trainer.train()
             return time.perf_counter() - t
 
     pythae_run(x[:100], 1)  # warm-up, as aebench gets below
     t_pythae = pythae_run(x, epochs)
-    spec = aebench.Spec.from_dict({
-        "name": "peer", "data": {"name": "mnist", "subset": rows, "eval_subset": 100},
-        "model": {"name": "stacked", "layers": [width, width], "tied": False},
-        "schedule": {"name": "joint", "epochs": epochs}, "optimizer": {"name": "adam", "lr": 1e-3},
-        "evaluate": {"recon": {"every": 0, "max_rows": 100}},  # pythae evaluates 100 rows too
-    })  # fmt: skip
+    spec = aebench.Spec.from_dict(
+        {
+            "name": "peer",
+            "data": {"name": "mnist", "subset": rows, "eval_subset": 100},
+            "model": {"name": "stacked", "layers": [width, width], "tied": False},
+            "schedule": {"name": "joint", "epochs": epochs},
+            "optimizer": {"name": "adam", "lr": 1e-3},
+            "evaluate": {"recon": {"every": 0, "max_rows": 100}},  # pythae evaluates 100 rows too
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:  # warm-up: imports and netCDF set-up, as pythae's ran above
-        aebench.run(aebench.Spec.from_dict({**spec.raw, "data": {"name": "mnist", "subset": 100, "eval_subset": 100}}), out=tmp, progress=False)
+        aebench.run(
+            aebench.Spec.from_dict({**spec.raw, "data": {"name": "mnist", "subset": 100, "eval_subset": 100}}),
+            out=tmp,
+            progress=False,
+        )
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         aebench.run(spec, out=tmp, device=str(device), progress=False)
         t_ours = time.perf_counter() - t
     n = rows * epochs
-    return {"status": "measured", "epochs": epochs, "pythae_examples_per_s": n / t_pythae, "aebench_examples_per_s": n / t_ours, "ratio": t_pythae / t_ours}
+    return {
+        "status": "measured",
+        "epochs": epochs,
+        "pythae_examples_per_s": n / t_pythae,
+        "aebench_examples_per_s": n / t_ours,
+        "ratio": t_pythae / t_ours,
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--rows", type=int, default=5000, help="training rows for the engine benchmark")
-    ap.add_argument("--only", choices=["ensemble", "engine", "paper"], help="run one benchmark and print it (nothing is saved)")
-    ap.add_argument("--epochs", type=int, default=300, help="epochs of the paper-scale run (--only paper; on GPUs in the full suite)")
+    ap.add_argument(
+        "--only", choices=["ensemble", "engine", "paper"], help="run one benchmark and print it (nothing is saved)"
+    )
+    ap.add_argument(
+        "--epochs",
+        type=int,
+        default=300,
+        help="epochs of the paper-scale run (--only paper; on GPUs in the full suite)",
+    )
     args = ap.parse_args()
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
-    res: dict = {"machine": socket.gethostname(), "platform": platform.platform(), "device": str(device),
-                 "torch": torch.__version__, "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d")}  # fmt: skip
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
+    res: dict = {
+        "machine": socket.gethostname(),
+        "platform": platform.platform(),
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
     if args.only:
-        fn = {"ensemble": lambda: bench_ensemble(device, members=64 if device.type == "cuda" else 8), "engine": lambda: bench_engine(device, args.rows),
-              "paper": lambda: bench_paper(device, args.epochs)}
+        fn = {
+            "ensemble": lambda: bench_ensemble(device, members=64 if device.type == "cuda" else 8),
+            "engine": lambda: bench_engine(device, args.rows),
+            "paper": lambda: bench_paper(device, args.epochs),
+        }
         print(json.dumps(fn[args.only](), indent=2))
         return
     res["parzen"] = bench_parzen(device)  # first: its peak-RSS reading needs a fresh process
@@ -318,27 +416,65 @@ def main() -> None:
     if device.type == "cuda":  # 300 epochs of 50k rows: hours on a CPU
         res["paper"] = bench_paper(device, args.epochs)
     rows = [
-        ("engine overhead: aebench / plain PyTorch throughput", res["engine"]["ratio"], "≥ 0.9", res["engine"]["ratio"] >= 0.9),
-        ("hardware use: training GFLOP/s / GEMM peak", res["hardware_fraction"], "≥ 0.5", res["hardware_fraction"] >= 0.5),
-        ("contractive: autograd Jacobian time / closed form", res["contractive"]["ratio"], "≥ 5", res["contractive"]["ratio"] >= 5),
-        (f"seed ensemble ({res['ensemble']['members']} × 2×256 DAE) / sequential throughput", res["ensemble"]["ratio"],
-         "≥ 10" if device.type == "cuda" else "≥ 1.5", res["ensemble"]["ratio"] >= (10 if device.type == "cuda" else 1.5)),
+        (
+            "engine overhead: aebench / plain PyTorch throughput",
+            res["engine"]["ratio"],
+            "≥ 0.9",
+            res["engine"]["ratio"] >= 0.9,
+        ),
+        (
+            "hardware use: training GFLOP/s / GEMM peak",
+            res["hardware_fraction"],
+            "≥ 0.5",
+            res["hardware_fraction"] >= 0.5,
+        ),
+        (
+            "contractive: autograd Jacobian time / closed form",
+            res["contractive"]["ratio"],
+            "≥ 5",
+            res["contractive"]["ratio"] >= 5,
+        ),
+        (
+            f"seed ensemble ({res['ensemble']['members']} × 2×256 DAE) / sequential throughput",
+            res["ensemble"]["ratio"],
+            "≥ 10" if device.type == "cuda" else "≥ 1.5",
+            res["ensemble"]["ratio"] >= (10 if device.type == "cuda" else 1.5),
+        ),
         ("data path: DataLoader time / on-device indexing", res["data_path"]["ratio"], "report", None),
         ("parzen 10k×10k seconds (batch 1000)", res["parzen"]["seconds"], "report", None),
     ]
     if "paper" in res:
-        rows.append((f"paper-scale DAE-2 run, {res['paper']['epochs']} epochs: seconds", res["paper"]["wall_s"], "< 120", res["paper"]["wall_s"] < 120))
+        rows.append(
+            (
+                f"paper-scale DAE-2 run, {res['paper']['epochs']} epochs: seconds",
+                res["paper"]["wall_s"],
+                "< 120",
+                res["paper"]["wall_s"] < 120,
+            )
+        )
     if res["pythae"]["status"] == "measured":
         p = res["pythae"]
-        rows.append((f"peer: aebench / pythae examples per second ({p['epochs']} epochs)", p["ratio"], "> 1", p["ratio"] > 1))
+        rows.append(
+            (f"peer: aebench / pythae examples per second ({p['epochs']} epochs)", p["ratio"], "> 1", p["ratio"] > 1)
+        )
     print(f"aebench benchmarks on {res['device']} ({res['threads']} threads), torch {res['torch']}, {res['date']}")
     print(f"{'benchmark':<55} {'value':>10}  {'target':>7}  result")
     for name, value, target, ok in rows:
         print(f"{name:<55} {value:>10.2f}  {target:>7}  {'pass' if ok else ('FAIL' if ok is False else '')}")
-    print(f"engine: aebench {res['engine']['aebench_examples_per_s']:.0f} ex/s, plain {res['engine']['plain_examples_per_s']:.0f} ex/s; GEMM peak {res['gemm_peak_gflops']:.0f} GFLOP/s")
+    print(
+        f"engine: aebench {res['engine']['aebench_examples_per_s']:.0f} ex/s, "
+        f"plain {res['engine']['plain_examples_per_s']:.0f} ex/s; GEMM peak {res['gemm_peak_gflops']:.0f} GFLOP/s"
+    )
     e = res["ensemble"]
-    print(f"ensemble: training {e['ensemble_train_examples_per_s']:.0f} vs {e['sequential_train_examples_per_s']:.0f} ex/s; whole runs (set-up, evaluation, files included) {e['wall_ratio']:.2f}×")
-    print(f"parzen peak RSS growth {res['parzen']['peak_rss_growth_mb']:.0f} MB (naive 10k×10k matrix: {res['parzen']['naive_mb']:.0f} MB)")
+    print(
+        f"ensemble: training {e['ensemble_train_examples_per_s']:.0f} "
+        f"vs {e['sequential_train_examples_per_s']:.0f} ex/s; "
+        f"whole runs (set-up, evaluation, files included) {e['wall_ratio']:.2f}×"
+    )
+    print(
+        f"parzen peak RSS growth {res['parzen']['peak_rss_growth_mb']:.0f} MB "
+        f"(naive 10k×10k matrix: {res['parzen']['naive_mb']:.0f} MB)"
+    )
     if res["pythae"]["status"] != "measured":
         print(f"pythae: {res['pythae']['status']}")
     out = HERE / "results" / f"{res['machine']}-{res['device'].split(':')[0]}.json"

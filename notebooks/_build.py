@@ -70,29 +70,29 @@ optimizer = {{ name = "rmsprop", lr = 0.001, decay = 0.9, batch_size = 100 }}
 "schedule.name" = ["joint", "layerwise"]
 """)
 print(len(spec.runs), "runs:", [(r.point["schedule.name"], r.seed) for r in spec.runs])'''),
-    code('''ds = aebench.run(spec, out=f"{OUT}/quickstart", progress=False)
+    code("""ds = aebench.run(spec, out=f"{OUT}/quickstart", progress=False)
 print(dict(ds.sizes))
-print(sorted(ds.data_vars))'''),
+print(sorted(ds.data_vars))"""),
     md("""The dataset has one dimension per sweep axis (`schedule.name`), `seed`, and per
 variable `epoch`, `split` or `depth`. Layer-wise training counts epochs *per layer*, so it
 has twice as many epochs (and `steps`, gradient steps) as joint training."""),
-    code('''final = ds["recon_error_final"].sel(split="test")
+    code("""final = ds["recon_error_final"].sel(split="test")
 table = final.to_pandas().T.round(2)
 table.loc["mean"] = final.mean("seed").to_pandas().round(2)  # aligned by schedule name, not by position
 print(table)
 steps = ds["steps"].max("epoch").max("seed").to_pandas()
-print("gradient steps:", steps.to_dict())'''),
+print("gradient steps:", steps.to_dict())"""),
     md("### Reading `results.nc` back with xarray"),
-    code('''with xr.open_dataset(f"{OUT}/quickstart/results.nc") as saved:
+    code("""with xr.open_dataset(f"{OUT}/quickstart/results.nc") as saved:
     print(saved["recon_error"].attrs["long_name"], "|", saved["recon_error"].attrs["units"])
     xr.testing.assert_allclose(saved["recon_error"], ds["recon_error"])
-    print("the file holds the same numbers")'''),
+    print("the file holds the same numbers")"""),
     md("### Plotting with seaborn"),
-    code('''df = ds["recon_error"].sel(split=["train", "test"]).to_dataframe().reset_index().dropna()
+    code("""df = ds["recon_error"].sel(split=["train", "test"]).to_dataframe().reset_index().dropna()
 ax = sns.lineplot(data=df, x="epoch", y="recon_error", hue="schedule.name", style="split")
 ax.set_ylim(df.recon_error.min() * 0.95, df.recon_error.min() * 2)
 ax.set_ylabel("reconstruction error (nats / example)")
-plt.show()'''),
+plt.show()"""),
     md("""During the first layer-wise stage the upper layer is still random, so the whole-stack
 error is high (the axis is clipped). `recon_error_layer` holds the error using only the
 bottom `depth` layers. At this small scale layer-wise ends a few nats below joint on both
@@ -100,10 +100,10 @@ seeds — with twice joint's gradient steps, so this is not yet a comparison of 
 equal budget (notebook 03 separates the two). The direction of Zhou et al.'s Fig. 3 (joint
 below layer-wise) appears with the paper's 1000-unit layers and more epochs — aebench's
 test suite checks it at 1000 units, 5k digits, 30 epochs."""),
-    code('''# the paragraph above, checked against the table
+    code("""# the paragraph above, checked against the table
 assert (final.sel({"schedule.name": "layerwise"}) < final.sel({"schedule.name": "joint"})).all()
 assert steps["layerwise"] == 2 * steps["joint"]
-print("layer-wise lower on every seed, with", int(steps["layerwise"]), "steps against", int(steps["joint"]))'''),
+print("layer-wise lower on every seed, with", int(steps["layerwise"]), "steps against", int(steps["joint"]))"""),
 )
 
 nb(
@@ -117,7 +117,7 @@ DAE ≈ CAE relation for small Gaussian noise, shown numerically.
 **Scale and GPU.** Parameters are in the second code cell: raise `SUBSET`, `WIDTH` and `EPOCHS` towards the papers' settings; on a GPU add `device="cuda"` to `aebench.run` (or `--device cuda` on the command line)."""),
     code(SETUP),
     code("SUBSET, WIDTH, EPOCHS = 2000, 100, 5"),
-    code('''base = {
+    code("""base = {
     "name": "zoo", "seeds": [0],
     "data": {"name": "mnist", "subset": SUBSET, "eval_subset": 500},
     "model": {"name": "stacked", "layers": [WIDTH]},
@@ -137,16 +137,18 @@ results = {}
 for label, change in variants.items():
     spec = aebench.Spec.from_dict({**base, **change})
     results[label] = aebench.run(spec, out=f"{OUT}/{label.replace(' ', '_')}", progress=False)
-print(pd.Series({k: float(v["recon_error_final"].sel(split="test").squeeze()) for k, v in results.items()}, name="test recon error").round(1))'''),
-    code('''fig, axes = plt.subplots(1, len(results), figsize=(3 * len(results), 3.2))
+print(pd.Series({k: float(v["recon_error_final"].sel(split="test").squeeze()) for k, v in results.items()}, name="test recon error").round(1))"""),
+    code("""fig, axes = plt.subplots(1, len(results), figsize=(3 * len(results), 3.2))
 for ax, (label, ds) in zip(axes, results.items()):
     f = ds["filters"].squeeze("seed").values
     f = (f - f.min(axis=(1, 2), keepdims=True)) / np.ptp(f, axis=(1, 2), keepdims=True)
     ax.imshow(np.block([[f[r * 6 + c] for c in range(6)] for r in range(6)]), cmap="gray")
     ax.set_title(label, fontsize=9); ax.axis("off")
-plt.show()'''),
-    md("Reconstructions of the same test digits by each model (`aebench.load_model` rebuilds a trained model from its run folder):"),
-    code('''models = {label: aebench.load_model(f"{OUT}/{label.replace(' ', '_')}/runs/run-0000") for label in results}
+plt.show()"""),
+    md(
+        "Reconstructions of the same test digits by each model (`aebench.load_model` rebuilds a trained model from its run folder):"
+    ),
+    code("""models = {label: aebench.load_model(f"{OUT}/{label.replace(' ', '_')}/runs/run-0000") for label in results}
 _, data = next(iter(models.values()))
 x = torch_x = __import__("torch").from_numpy(data.test.x[:8]).float() * data.scale
 rows = [x.numpy()]
@@ -155,7 +157,7 @@ for label, (model, _) in models.items():
         rows.append(model.decode(model.encode(x)).numpy())
 grid = np.vstack([np.hstack([r.reshape(-1, 28, 28)[i] for i in range(8)]) for r in rows])
 plt.figure(figsize=(8, 8)); plt.imshow(grid, cmap="gray"); plt.axis("off")
-plt.title("input, then " + ", ".join(models), fontsize=7); plt.show()'''),
+plt.title("input, then " + ", ".join(models), fontsize=7); plt.show()"""),
     md("""### DAE ≈ CAE for small Gaussian noise
 
 For additive noise ε ~ N(0, σ²I) and squared error, a Taylor expansion of the
@@ -163,7 +165,7 @@ reconstruction r gives E‖r(x+ε) − x‖² ≈ ‖r(x) − x‖² + σ² ‖�
 small noise penalises the Jacobian of the reconstruction, as a contractive penalty does
 (Alain & Bengio, 2014; Bishop, 1995). We check the ratio
 (E_ε‖r(x+ε) − x‖² − ‖r(x) − x‖²) / (σ² ‖∂r/∂x‖²_F) on a trained model: it tends to 1 as σ → 0."""),
-    code('''import torch
+    code("""import torch
 spec = aebench.Spec.from_dict({**base, "model": {"name": "stacked", "layers": [64], "output_activation": "linear", "loss": "squared-error"},
                                "corruption": {"name": "gaussian", "level": 0.05}, "evaluate": {"recon": {"every": 0}}})
 aebench.run(spec, out=f"{OUT}/dae-cae", progress=False)
@@ -179,12 +181,14 @@ for sigma in (0.1, 0.03, 0.01):
         clean = (r(x) - x).pow(2).sum(1).mean()
         noisy = torch.stack([(r(x + sigma * torch.randn(x.shape, generator=g, dtype=x.dtype)) - x).pow(2).sum(1).mean() for _ in range(2000)]).mean()
     rows.append((sigma, float((noisy - clean) / (sigma**2 * jac))))
-print(pd.DataFrame(rows, columns=["sigma", "ratio"]).round(2).to_string(index=False))'''),
-    md("The ratio is within 5 % of 1 at every σ tried and closest to 1 at the smallest (the Monte-Carlo average over 2000 draws carries a little noise): for small noise the denoising criterion and an explicit Jacobian penalty agree."),
-    code('''ratios = dict(rows)
+print(pd.DataFrame(rows, columns=["sigma", "ratio"]).round(2).to_string(index=False))"""),
+    md(
+        "The ratio is within 5 % of 1 at every σ tried and closest to 1 at the smallest (the Monte-Carlo average over 2000 draws carries a little noise): for small noise the denoising criterion and an explicit Jacobian penalty agree."
+    ),
+    code("""ratios = dict(rows)
 assert all(abs(r - 1) < 0.05 for r in ratios.values())
 assert abs(ratios[0.01] - 1) == min(abs(r - 1) for r in ratios.values())
-print("checked:", {k: round(v, 3) for k, v in ratios.items()})'''),
+print("checked:", {k: round(v, 3) for k, v in ratios.items()})"""),
 )
 
 nb(
@@ -225,36 +229,36 @@ evaluate = {{ recon = {{ every = 0 }}, svm = {{ C = [0.1, 1.0, 10.0], max_iter =
 ds = aebench.run(spec, out=f"{OUT}/zhou", progress=False)
 ds = ds.assign(recon_test=ds["recon_error_final"].sel(split="test", drop=True))
 print(set(ds["status"].values.ravel()), list(ds["schedule.name"].values))'''),
-    code('''from pathlib import Path
+    code("""from pathlib import Path
 from aebench.tables import paper_table, format_table, compare_to_paper
 COLUMNS = {"DAE-2L": {"schedule.name": "layerwise"}, "DAE-2J": {"schedule.name": "joint"},
            "DAE-2U": {"schedule.name": "pretrain-joint"}, "DAE-2UJ": {"schedule.name": "pretrain-joint-reg"}}
 PUBLISHED = Path(aebench.__file__).parents[1] / "experiments" / "published"
 pd.set_option("display.width", 200); pd.set_option("display.max_columns", 12)
-tables = {var: paper_table(ds, var, COLUMNS) for var in ("parzen_ll", "svm_error", "recon_test")}'''),
+tables = {var: paper_table(ds, var, COLUMNS) for var in ("parzen_ll", "svm_error", "recon_test")}"""),
     md("""### Table I analogue: Parzen log-likelihood (nats, ± 1.96 standard errors), with each scheme's gradient steps
 
 Layer-wise counts epochs per layer (the paper's convention), so L takes twice J's steps
 and U/UJ three times."""),
-    code('''print(format_table(tables["parzen_ll"]))'''),
-    code('''ll = tables["parzen_ll"]
+    code("""print(format_table(tables["parzen_ll"]))"""),
+    code("""ll = tables["parzen_ll"]
 paper = pd.read_csv(PUBLISHED / "zhou2015-table1.csv").assign(ci=lambda d: d.ci * 1.96)
-print(compare_to_paper(ll, paper).round(1).to_string(index=False))'''),
+print(compare_to_paper(ll, paper).round(1).to_string(index=False))"""),
     md("""**Claim 1.** J's samples score a higher Parzen log-likelihood than L's on all three sets,
 by more than the two intervals together, with half L's gradient steps — the paper's Table I
 direction. The absolute values are far from the paper's — hundreds of nats below it on
 MNIST and `rect`, tens of nats above it on `mnist-bg-rand` — from 2,000 samples of a model
 trained for 200–400 steps, not 10,000 of one trained for 300 epochs per layer, so only the
 ordering carries over."""),
-    code('''gap = ll.xs("mean", axis=1, level="stat")
+    code("""gap = ll.xs("mean", axis=1, level="stat")
 width = np.hypot(ll[("DAE-2J", "ci")], ll[("DAE-2L", "ci")])
 assert ((gap["DAE-2J"] - gap["DAE-2L"]) > width).all(), (gap, width)
 assert (ll[("DAE-2J", "steps")] * 2 == ll[("DAE-2L", "steps")]).all()
 far = compare_to_paper(ll, paper).set_index(["row", "column"])["difference"]
 assert (far.loc[["mnist", "rect"]] < -100).all() and (far.loc["mnist-bg-rand"] > 10).all()
-print("claim 1 holds:", (gap["DAE-2J"] - gap["DAE-2L"]).round(1).to_dict())'''),
+print("claim 1 holds:", (gap["DAE-2J"] - gap["DAE-2L"]).round(1).to_dict())"""),
     md("### Table II analogue: linear SVM test error (%) on top-layer features ± 95 % CI, beside raw pixels"),
-    code('''from aebench.builtin.evaluators import linear_svm_errors
+    code("""from aebench.builtin.evaluators import linear_svm_errors
 raw = {}
 for name in DATASETS:
     cls = aebench.registry().get("dataset", name)
@@ -263,9 +267,9 @@ for name in DATASETS:
     raw[name] = 100 * linear_svm_errors(split("train"), split("valid"), split("test"), [0.1, 1.0, 10.0], 500)[2]
 svm = format_table(tables["svm_error"])
 svm["raw pixels"] = pd.Series(raw).round(2)
-print(svm)'''),
-    code('''paper = pd.read_csv(PUBLISHED / "zhou2015-table2.csv")
-print(compare_to_paper(tables["svm_error"], paper[paper.column.str.startswith("DAE-2")]).round(2).to_string(index=False))'''),
+print(svm)"""),
+    code("""paper = pd.read_csv(PUBLISHED / "zhou2015-table2.csv")
+print(compare_to_paper(tables["svm_error"], paper[paper.column.str.startswith("DAE-2")]).round(2).to_string(index=False))"""),
     md("""**Claim 2.** At this budget the SVM does not rank J and L consistently: on MNIST their
 difference lies within the combined 95 % interval, on `rect` J is ahead by more than it,
 and on `mnist-bg-rand` L is ahead by more than it. The paper's J advantage (Table II) is
@@ -280,7 +284,7 @@ result to check before comparing schemes.
 interval (U's joint phase runs without noise, UJ's with it); on MNIST and `rect` the two
 are within it. The paper's finding that the regularizer matters in the joint phase shows
 here on the noisy set only."""),
-    code('''err = tables["svm_error"].xs("mean", axis=1, level="stat") * 100
+    code("""err = tables["svm_error"].xs("mean", axis=1, level="stat") * 100
 ci = tables["svm_error"].xs("ci", axis=1, level="stat") * 100
 width = np.hypot(ci["DAE-2J"], ci["DAE-2L"])
 diff = err["DAE-2J"] - err["DAE-2L"]
@@ -293,14 +297,14 @@ assert gain["mnist-bg-rand"] < -w_u["mnist-bg-rand"] and (gain.abs() <= w_u)[["m
 paper2 = paper[paper.column.str.startswith("DAE-2")]
 times = compare_to_paper(tables["svm_error"], paper2).eval("measured / paper")
 assert times.between(3, 24).all()  # "3 to 23 times the paper's", in the discussion below
-print("claims 2-4 hold; measured / paper SVM error:", times.round(1).min(), "to", times.round(1).max())'''),
+print("claims 2-4 hold; measured / paper SVM error:", times.round(1).min(), "to", times.round(1).max())"""),
     md("### Fig. 3 analogue: test reconstruction error (nats), and the budget question"),
-    code('''print(format_table(tables["recon_test"]))'''),
+    code("""print(format_table(tables["recon_test"]))"""),
     md("""At the paper's convention L has had twice J's gradient steps. To separate the scheme
 from the budget, the next runs train J and L on 2,000 MNIST digits with 500 units for 15
 epochs (per layer for L), and J again for 30 epochs — the same steps as L — at two
 learning rates."""),
-    code('''runs = [{"optimizer.lr": lr, "schedule.name": name, "schedule.epochs": epochs}
+    code("""runs = [{"optimizer.lr": lr, "schedule.name": name, "schedule.epochs": epochs}
         for lr in (0.01, 0.001) for name, epochs in (("layerwise", 15), ("joint", 15), ("joint", 30))]
 budget = aebench.Spec.from_dict({
     "name": "budget", "data": {"name": "mnist", "subset": 2000, "eval_subset": 1000},
@@ -313,18 +317,18 @@ b = b.assign(recon_test=b["recon_error_final"].sel(split="test", drop=True))
 cols = {f"{s} {e} ep": {"schedule.name": s, "schedule.epochs": e} for s, e in (("layerwise", 15), ("joint", 15), ("joint", 30))}
 rows = {f"lr {lr}": {"optimizer.lr": lr} for lr in (0.01, 0.001)}
 bt = paper_table(b, "recon_test", cols, rows)
-print(format_table(bt))'''),
+print(format_table(bt))"""),
     md("""**Claim 5.** At the paper's convention (J 15 epochs, L 15 epochs per layer) L reconstructs
 better than J at both learning rates, on MNIST in the first table and on `rect`, with twice
 the steps; given L's budget (30 epochs), J is better than L at both learning rates. On this
 data the reconstruction comparison is a budget comparison first: read "J vs L" together
 with the `steps` of each column."""),
-    code('''m = bt.xs("mean", axis=1, level="stat")
+    code("""m = bt.xs("mean", axis=1, level="stat")
 assert (m["layerwise 15 ep"] < m["joint 15 ep"]).all() and (m["joint 30 ep"] < m["layerwise 15 ep"]).all(), m
 r = tables["recon_test"].xs("mean", axis=1, level="stat")
 assert (r.loc[["mnist", "rect"], "DAE-2L"] < r.loc[["mnist", "rect"], "DAE-2J"]).all()
 assert (bt[("joint 30 ep", "steps")] == bt[("layerwise 15 ep", "steps")]).all()
-print("claim 5 holds:", m.round(1).to_dict())'''),
+print("claim 5 holds:", m.round(1).to_dict())"""),
     md("""### What this does and does not show
 
 - **Scale.** Absolute numbers are far from the paper's (SVM errors 3 to 23 times the
@@ -350,7 +354,7 @@ seeds to approach the paper (which used 400 seeds).
 **Scale and GPU.** `SEEDS`, `WIDTH` and the epochs are at the top; on a GPU pass `device="cuda"` to `aebench.run`, and add `"ensemble": True` to the spec to train the seeds as one batched model."""),
     code(SETUP),
     code("SEEDS, WIDTH, PRE_EPOCHS, MAX_EPOCHS = list(range(8)), 64, 10, 40"),
-    code('''spec = aebench.Spec.from_dict({
+    code("""spec = aebench.Spec.from_dict({
     "name": "erhan", "seeds": SEEDS,
     "data": {"name": "digits"},
     "model": {"name": "stacked", "layers": [WIDTH, WIDTH]},
@@ -364,41 +368,43 @@ ds = aebench.run(spec, out=f"{OUT}/erhan", progress=False)
 from aebench.tables import relabel
 # by value, not position: whatever order the axis has, each label lands on its own runs
 ds = relabel(ds, "schedule.0.name", {"layerwise": "pre-trained", "supervised": "random init"}, name="init")
-print(set(ds["status"].values.ravel()))'''),
+print(set(ds["status"].values.ravel()))"""),
     md("""With the `supervised` schedule chained first, the layer-wise stage is replaced: the
 network is trained on labels from its initial random weights (then `finetune` continues
 it), so both arms get the same number of supervised epochs at most."""),
-    code('''# early stopping's protocol: the test error at each run's best validation epoch
+    code("""# early stopping's protocol: the test error at each run's best validation epoch
 valid = ds["class_error"].sel(split="valid")
 final = ds["class_error"].sel(split="test").isel(epoch=valid.fillna(np.inf).argmin("epoch"))
 from aebench.evaluate.stats import t_interval
 for init in final["init"].values:
     m, s, ci = t_interval(final.sel(init=init).values * 100)
-    print(f"{init:>12}: test error {m:.2f} % ± {ci:.2f} (95 % t-interval over {len(SEEDS)} seeds), std {s:.2f}")'''),
+    print(f"{init:>12}: test error {m:.2f} % ± {ci:.2f} (95 % t-interval over {len(SEEDS)} seeds), std {s:.2f}")"""),
     md("""**Claim.** At this scale the pre-trained networks' mean test error is lower than the
 randomly initialised ones', but the difference is not significant over 8 seeds (Welch's
 t-test, p > 0.05), and pre-training did *not* reduce the spread between seeds here (its
 standard deviation is the larger): Erhan et al.'s lower mean *and* lower variance, seen over
 400 seeds on MNIST, is not reproduced with 8 seeds of 8×8 digits."""),
-    code('''from scipy import stats
+    code("""from scipy import stats
 pre, rnd = (final.sel(init=k).values * 100 for k in ("pre-trained", "random init"))
 t, p = stats.ttest_ind(pre, rnd, equal_var=False)
 assert pre.mean() < rnd.mean() and p > 0.05 and pre.std(ddof=1) > rnd.std(ddof=1), (pre.mean(), rnd.mean(), p)
-print(f"difference {pre.mean() - rnd.mean():+.2f} points, Welch p = {p:.2f}; std {pre.std(ddof=1):.2f} vs {rnd.std(ddof=1):.2f}")'''),
-    code('''df = (final * 100).to_dataframe().reset_index()
+print(f"difference {pre.mean() - rnd.mean():+.2f} points, Welch p = {p:.2f}; std {pre.std(ddof=1):.2f} vs {rnd.std(ddof=1):.2f}")"""),
+    code("""df = (final * 100).to_dataframe().reset_index()
 sns.histplot(data=df, x="class_error", hue="init", element="step", bins=8)
-plt.xlabel("test error (%)"); plt.show()'''),
-    md("### Function-space trajectories: the network's outputs on fixed test inputs, every epoch, embedded jointly in 2-D"),
-    code('''from aebench.plots import trajectory_embedding
+plt.xlabel("test error (%)"); plt.show()"""),
+    md(
+        "### Function-space trajectories: the network's outputs on fixed test inputs, every epoch, embedded jointly in 2-D"
+    ),
+    code("""from aebench.plots import trajectory_embedding
 emb = trajectory_embedding(ds.sel(epoch=ds.epoch[PRE_EPOCHS * 2:]), method="isomap")
 sns.scatterplot(data=emb, x="x", y="y", hue="init", size="epoch", alpha=0.7)
-plt.title("each point: one network at one fine-tuning epoch"); plt.show()'''),
-    code('''fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+plt.title("each point: one network at one fine-tuning epoch"); plt.show()"""),
+    code("""fig, axes = plt.subplots(1, 2, figsize=(8, 4))
 for ax, init in zip(axes, ds["init"].values):
     f = ds["filters"].sel(init=init).isel(seed=0).values
     f = (f - f.min(axis=(1, 2), keepdims=True)) / np.ptp(f, axis=(1, 2), keepdims=True)
     ax.imshow(np.block([[f[r * 4 + c] for c in range(4)] for r in range(4)]), cmap="gray"); ax.set_title(init); ax.axis("off")
-plt.show()'''),
+plt.show()"""),
     md("""To look for the paper's effect at its scale, run `experiments/erhan2010-seeds.toml`
 (400 seeds per arm, 3 × 1000 units, MNIST; for a GPU) or its reduced version on a CPU;
 the interval and the test above say how sure a given number of seeds lets us be."""),
@@ -455,15 +461,15 @@ reg = aebench.register_plugin(MyPlugin)
 print(reg.entry("corruption", "drop-rows").summary)
 print(reg.entry("regularizer", "orthogonality").plugin)'''),
     md("The contract suite that aebench's built-ins pass checks a plug-in's components too:"),
-    code('''from aebench.testing import check_component
+    code("""from aebench.testing import check_component
 check_component(DropRows); check_component(Orthogonality)
-print("contract: ok")'''),
+print("contract: ok")"""),
     md("It appears in the Workbench's pickers with no change to aebench:"),
-    code('''from aebench.ui import Workbench
+    code("""from aebench.ui import Workbench
 wb = Workbench()
-print("drop-rows" in wb.corruptions.items[0].dropdown.options, "orthogonality" in wb.registry.names("regularizer"))'''),
+print("drop-rows" in wb.corruptions.items[0].dropdown.options, "orthogonality" in wb.registry.names("regularizer"))"""),
     md("And it runs from a spec:"),
-    code('''spec = aebench.Spec.from_dict({
+    code("""spec = aebench.Spec.from_dict({
     "name": "my-plugin", "data": {"name": "mnist", "subset": 1000, "eval_subset": 300},
     "model": {"name": "stacked", "layers": [64]},
     "corruption": {"name": "drop-rows", "level": 0.25},
@@ -471,7 +477,7 @@ print("drop-rows" in wb.corruptions.items[0].dropdown.options, "orthogonality" i
     "schedule": {"name": "joint", "epochs": 3}, "optimizer": {"name": "rmsprop", "lr": 0.005},
 })
 ds = aebench.run(spec, out=f"{OUT}/plugin", progress=False)
-print(str(ds["status"].item()), round(float(ds["recon_error_final"].sel(split="test").squeeze()), 1))'''),
+print(str(ds["status"].item()), round(float(ds["recon_error_final"].sel(split="test").squeeze()), 1))"""),
     md("""Plug-ins registered in a notebook live in this kernel only; the `process` and `dask`
 executors' workers see installed plug-ins. To share one, copy the template, `pip install -e .`
 and it appears in `aebench plugins` everywhere."""),
@@ -489,32 +495,37 @@ has a Python API, used below.
 
 **GPU.** The *device* drop-down lists `cuda` when torch sees a GPU; *ensemble* trains seeds as one batched model, which pays off most on a GPU."""),
     code(SETUP),
-    code('''# NBVAL_IGNORE_OUTPUT
+    code("""# NBVAL_IGNORE_OUTPUT
 from aebench.ui import Workbench
 wb = Workbench(out=f"{OUT}/wb")
-wb'''),
-    code('''wb.set({
+wb"""),
+    code("""wb.set({
     "data": {"name": "mnist", "subset": 1000, "eval_subset": 300},
     "model.layers": [128, 128],
     "schedule.epochs": 3,
     "optimizer.lr": 0.002,
     "sweep": {"schedule.name": ["joint", "layerwise"]},
 }, seeds=[0, 1, 2])
-print(wb.spec.sweep_dims(), len(wb.spec.runs), "runs")'''),
-    code('''wb.launch()
+print(wb.spec.sweep_dims(), len(wb.spec.runs), "runs")"""),
+    code("""wb.launch()
 ds = wb.wait()
-print(ds["status"].to_pandas())'''),
-    code('''print(ds["recon_error_final"].sel(split="test").mean("seed").to_pandas().round(1))'''),
-    md("The spec behind the form, as TOML (the **export spec** button writes it; `aebench run` on it gives the same results):"),
-    code('''print(wb.spec.to_toml())'''),
-    code('''from aebench.plots import recon_curves
-recon_curves(wb.results); plt.show()'''),
+print(ds["status"].to_pandas())"""),
+    code("""print(ds["recon_error_final"].sel(split="test").mean("seed").to_pandas().round(1))"""),
+    md(
+        "The spec behind the form, as TOML (the **export spec** button writes it; `aebench run` on it gives the same results):"
+    ),
+    code("""print(wb.spec.to_toml())"""),
+    code("""from aebench.plots import recon_curves
+recon_curves(wb.results); plt.show()"""),
 )
 
 
 def build(names: list[str]) -> None:
     for name in names:
-        cells = [nbformat.v4.new_markdown_cell(src) if kind == "markdown" else nbformat.v4.new_code_cell(src) for kind, src in NOTEBOOKS[name]]
+        cells = [
+            nbformat.v4.new_markdown_cell(src) if kind == "markdown" else nbformat.v4.new_code_cell(src)
+            for kind, src in NOTEBOOKS[name]
+        ]
         book = nbformat.v4.new_notebook(cells=cells)
         book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         NotebookClient(book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()

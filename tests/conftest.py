@@ -57,7 +57,18 @@ def cli(capsys):
 def pip_install_target(project: Path, target: Path) -> None:
     """Install a plug-in distribution for real (wheel build, dist-info, entry points) into ``target``."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target), str(project)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(project),
+        ],
         check=True,
         capture_output=True,
     )
@@ -87,13 +98,20 @@ def make_distribution(root: Path, dist: str, module: str, source: str) -> Path:
     return proj
 
 
-def run_aebench(args: list[str], pythonpath: Path | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_aebench(
+    args: list[str], pythonpath: Path | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """``aebench ARGS`` in a subprocess whose import path includes ``pythonpath``."""
     env = dict(os.environ)
     if pythonpath is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
     return subprocess.run(
-        [sys.executable, "-m", "aebench", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+        [sys.executable, "-m", "aebench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
     )
 
 

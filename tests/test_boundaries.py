@@ -17,9 +17,18 @@ from conftest import ROOT
 import aebench
 
 PUBLIC = {
-    "aebench", "aebench.components", "aebench.models", "aebench.functional", "aebench.hookspecs", "aebench.testing",
-    "aebench.tables", "aebench.errors", "aebench.evaluate", "aebench.evaluate.stats", "aebench.evaluate.select",
-}  # fmt: skip
+    "aebench",
+    "aebench.components",
+    "aebench.models",
+    "aebench.functional",
+    "aebench.hookspecs",
+    "aebench.testing",
+    "aebench.tables",
+    "aebench.errors",
+    "aebench.evaluate",
+    "aebench.evaluate.stats",
+    "aebench.evaluate.select",
+}
 
 
 def imports(path: Path) -> set[str]:

@@ -13,7 +13,8 @@ BUILTIN = [
     (kind, name)
     for kind in aebench.registry().kinds()
     for name in aebench.registry().names(kind)
-    if aebench.registry().entry(kind, name).dist == "aebench" and not (kind == "dataset" and name not in ("digits", "mnist"))
+    if aebench.registry().entry(kind, name).dist == "aebench"
+    and not (kind == "dataset" and name not in ("digits", "mnist"))
 ]
 
 

@@ -51,7 +51,12 @@ def test_checksum_mismatch_names_the_file(tmp_path, cli):
     data = bytearray(gzip.decompress(labels.read_bytes()))
     data[100] = (data[100] + 1) % 10
     labels.write_bytes(gzip.compress(bytes(data)))
-    spec = write_spec(tmp_path, TINY.replace('name = "digits", subset = 300, eval_subset = 100', f'name = "mnist", subset = 100, path = "{folder}"'))
+    spec = write_spec(
+        tmp_path,
+        TINY.replace(
+            'name = "digits", subset = 300, eval_subset = 100', f'name = "mnist", subset = 100, path = "{folder}"'
+        ),
+    )
     code, _, err = cli("run", spec, "--out", tmp_path / "out", "--quiet")
     assert code == 2 and "t10k-labels-idx1-ubyte.gz does not match its checksum" in err
     assert not (tmp_path / "out").exists()
@@ -78,6 +83,11 @@ def test_digits_is_small_and_scaled():
 
 
 def test_missing_mnist_folder_says_how_to_get_it(tmp_path, cli):
-    spec = write_spec(tmp_path, TINY.replace('name = "digits", subset = 300, eval_subset = 100', f'name = "mnist", path = "{tmp_path / "nowhere"}"'))
+    spec = write_spec(
+        tmp_path,
+        TINY.replace(
+            'name = "digits", subset = 300, eval_subset = 100', f'name = "mnist", path = "{tmp_path / "nowhere"}"'
+        ),
+    )
     code, _, err = cli("run", spec, "--out", tmp_path / "out", "--quiet")
     assert code == 2 and "does not exist" in err and "aebench data download mnist" in err

@@ -15,7 +15,9 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 
 def test_bfloat16_mixed_precision_trains_close_to_float32(tmp_path):
     fp32 = aebench.run(write_spec(tmp_path, TINY, "a.toml"), out=tmp_path / "a", progress=False)
-    bf16 = aebench.run(write_spec(tmp_path, 'precision = "bfloat16"\n' + TINY, "b.toml"), out=tmp_path / "b", progress=False)
+    bf16 = aebench.run(
+        write_spec(tmp_path, 'precision = "bfloat16"\n' + TINY, "b.toml"), out=tmp_path / "b", progress=False
+    )
     a, b = fp32["recon_error_final"].values, bf16["recon_error_final"].values
     assert not np.array_equal(a, b)  # it really ran in another precision
     np.testing.assert_allclose(b, a, rtol=0.05)
@@ -43,7 +45,9 @@ def test_cuda_auto_device_and_data_on_the_device(tmp_path):
 
     ctx = build_context(Spec.from_text(TINY).runs[0], torch.device("cuda"))
     assert ctx.splits["train"].x.is_cuda and ctx.splits["train"].x.dtype == torch.uint8
-    ds = aebench.run(write_spec(tmp_path, 'precision = "float16"\n' + TINY), out=tmp_path / "o", device="auto", progress=False)
+    ds = aebench.run(
+        write_spec(tmp_path, 'precision = "float16"\n' + TINY), out=tmp_path / "o", device="auto", progress=False
+    )
     assert str(ds["status"].item()) == "done" and ds.attrs["device"].startswith("cuda")
 
 
@@ -51,5 +55,7 @@ def test_cuda_auto_device_and_data_on_the_device(tmp_path):
 def test_cuda_ensemble_members_equal_their_solo_cuda_runs(tmp_path):
     text = TINY.replace("seeds = [0]", "seeds = [0, 1, 2]")
     solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", device="cuda", progress=False)
-    ens = aebench.run(write_spec(tmp_path, text, "ens.toml"), out=tmp_path / "ens", device="cuda", progress=False, ensemble=True)
+    ens = aebench.run(
+        write_spec(tmp_path, text, "ens.toml"), out=tmp_path / "ens", device="cuda", progress=False, ensemble=True
+    )
     xr.testing.assert_allclose(ens["recon_error_final"], solo["recon_error_final"], rtol=2e-4, atol=1e-5)

@@ -16,4 +16,6 @@ def test_notebooks_match_their_builder():
     for name, cells in builder.NOTEBOOKS.items():
         book = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", 4)
         assert [c.source for c in book.cells] == [src for _, src in cells], name
-        assert all(c.outputs or "NBVAL" in c.source for c in book.cells if c.cell_type == "code" and "print(" in c.source), name
+        assert all(
+            c.outputs or "NBVAL" in c.source for c in book.cells if c.cell_type == "code" and "print(" in c.source
+        ), name

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -64,7 +63,10 @@ def test_joint_changes_all_parameters():
 def test_same_seed_same_metrics_other_seed_differs(tmp_path, tiny_spec):
     a = aebench.run(tiny_spec, out=tmp_path / "a", progress=False)
     b = aebench.run(tiny_spec, out=tmp_path / "b", progress=False)
-    xr.testing.assert_identical(a.drop_vars(["epoch_seconds", "train_seconds"]).drop_attrs(deep=False), b.drop_vars(["epoch_seconds", "train_seconds"]).drop_attrs(deep=False))
+    xr.testing.assert_identical(
+        a.drop_vars(["epoch_seconds", "train_seconds"]).drop_attrs(deep=False),
+        b.drop_vars(["epoch_seconds", "train_seconds"]).drop_attrs(deep=False),
+    )
     other = tmp_path / "other.toml"
     other.write_text(TINY.replace("seeds = [0]", "seeds = [1]"))
     c = aebench.run(other, out=tmp_path / "c", progress=False)
@@ -74,8 +76,13 @@ def test_same_seed_same_metrics_other_seed_differs(tmp_path, tiny_spec):
 def test_divergence_marks_the_run_failed_and_keeps_the_others(cli, tmp_path):
     spec = tmp_path / "nan.toml"
     spec.write_text(
-        TINY.replace('optimizer = { name = "rmsprop", lr = 0.01, batch_size = 50 }', 'optimizer = { name = "sgd", lr = 0.01, batch_size = 50 }')
-        .replace("layers = [32, 16]", 'layers = [32, 16], activation = "linear", output_activation = "linear", loss = "squared-error"')
+        TINY.replace(
+            'optimizer = { name = "rmsprop", lr = 0.01, batch_size = 50 }',
+            'optimizer = { name = "sgd", lr = 0.01, batch_size = 50 }',
+        ).replace(
+            "layers = [32, 16]",
+            'layers = [32, 16], activation = "linear", output_activation = "linear", loss = "squared-error"',
+        )
         + '[sweep]\n"optimizer.lr" = [0.01, 1e6]\n'
     )
     code, out, err = cli("run", spec, "--out", tmp_path / "out", "--quiet")
@@ -104,7 +111,11 @@ def test_loss_matches_a_hand_written_forward_pass():
 
 
 def test_data_stays_uint8_on_the_device():
-    ctx = context(TINY.replace('name = "digits", subset = 300, eval_subset = 100', 'name = "mnist", subset = 200, eval_subset = 50'))
+    ctx = context(
+        TINY.replace(
+            'name = "digits", subset = 300, eval_subset = 100', 'name = "mnist", subset = 200, eval_subset = 50'
+        )
+    )
     assert ctx.splits["train"].x.dtype == torch.uint8
     batch = ctx.splits["train"].rows(torch.tensor([0, 1]))
     assert batch.dtype == torch.float32 and float(batch.max()) <= 1.0

@@ -13,15 +13,20 @@ import aebench
 from aebench.spec import Spec
 from aebench.sweep import group_runs
 
-SWEEP = TINY.replace("seeds = [0]", "seeds = [0, 1, 2]") + """
+SWEEP = (
+    TINY.replace("seeds = [0]", "seeds = [0, 1, 2]")
+    + """
 regularizers = [{ name = "contractive", weight = 0.01 }]
 [sweep]
 "corruption.level" = [0.1, 0.3]
 "optimizer.lr" = [0.01, 0.005]
 """
+)
 
 
-@pytest.mark.parametrize("schedule,optimizer", [("joint", "rmsprop"), ("pretrain-joint-reg", "adam"), ("layerwise", "sgd")])
+@pytest.mark.parametrize(
+    "schedule,optimizer", [("joint", "rmsprop"), ("pretrain-joint-reg", "adam"), ("layerwise", "sgd")]
+)
 def test_each_member_equals_its_solo_run(tmp_path, schedule, optimizer):
     text = SWEEP.replace('name = "joint"', f'name = "{schedule}"').replace('name = "rmsprop"', f'name = "{optimizer}"')
     solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", progress=False)
@@ -35,14 +40,25 @@ def test_each_member_equals_its_solo_run(tmp_path, schedule, optimizer):
 
 
 def test_members_with_other_shapes_train_apart(tmp_path):
-    spec = Spec.from_text("ensemble = true\n" + TINY.replace("seeds = [0]", "seeds = [0, 1]") + '[sweep]\n"model.layers" = [[16], [8, 4]]\n')
+    spec = Spec.from_text(
+        "ensemble = true\n"
+        + TINY.replace("seeds = [0]", "seeds = [0, 1]")
+        + '[sweep]\n"model.layers" = [[16], [8, 4]]\n'
+    )
     assert [len(g) for g in group_runs(spec)] == [2, 2]
 
 
 def test_a_diverging_member_fails_alone(tmp_path):
-    text = "ensemble = true\n" + TINY.replace("seeds = [0]", "seeds = [0, 1]").replace('name = "rmsprop"', 'name = "sgd"').replace(
-        "layers = [32, 16]", 'layers = [32, 16], activation = "linear", output_activation = "linear", loss = "squared-error"'
-    ) + '[sweep]\n"optimizer.lr" = [0.01, 1e6]\n'
+    text = (
+        "ensemble = true\n"
+        + TINY.replace("seeds = [0]", "seeds = [0, 1]")
+        .replace('name = "rmsprop"', 'name = "sgd"')
+        .replace(
+            "layers = [32, 16]",
+            'layers = [32, 16], activation = "linear", output_activation = "linear", loss = "squared-error"',
+        )
+        + '[sweep]\n"optimizer.lr" = [0.01, 1e6]\n'
+    )
     ds = aebench.run(Spec.from_text(text), out=tmp_path / "o", progress=False)
     assert list(ds["status"].sel(seed=0).values) == ["done", "failed"]
     assert np.isfinite(ds["recon_error_final"].sel({"optimizer.lr": 0.01})).all()
@@ -61,7 +77,9 @@ TARGETS = {
 @pytest.mark.parametrize("target", TARGETS)
 def test_every_stage_target_batches_and_each_member_equals_its_solo_run(tmp_path, target):
     text = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace('{ name = "joint", epochs = 2 }', TARGETS[target])
-    text += '[sweep]\n"optimizer.lr" = [0.01, 0.005]\n' + ('"schedule.alpha" = [0.5, 1.0]\n' if target == "hybrid" else "")
+    text += '[sweep]\n"optimizer.lr" = [0.01, 0.005]\n' + (
+        '"schedule.alpha" = [0.5, 1.0]\n' if target == "hybrid" else ""
+    )
     solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", progress=False)
     spec = Spec.from_text("ensemble = true\n" + text)
     assert [len(g) for g in group_runs(spec)] == [len(spec.runs)]  # lr (and alpha) differ member by member
@@ -75,9 +93,14 @@ def test_every_stage_target_batches_and_each_member_equals_its_solo_run(tmp_path
 
 
 def test_finetune_with_early_stopping_batches_8_seeds_and_each_stops_where_its_solo_run_stops(tmp_path):
-    text = TINY.replace("seeds = [0]", "seeds = [0, 1, 2, 3, 4, 5, 6, 7]").replace(
-        '{ name = "joint", epochs = 2 }', '[{ name = "joint", epochs = 1 }, { name = "finetune", epochs = 25, patience = 2 }]'
-    ).replace("lr = 0.01", "lr = 0.02")
+    text = (
+        TINY.replace("seeds = [0]", "seeds = [0, 1, 2, 3, 4, 5, 6, 7]")
+        .replace(
+            '{ name = "joint", epochs = 2 }',
+            '[{ name = "joint", epochs = 1 }, { name = "finetune", epochs = 25, patience = 2 }]',
+        )
+        .replace("lr = 0.01", "lr = 0.02")
+    )
     solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", progress=False)
     ens = aebench.run(Spec.from_text("ensemble = true\n" + text), out=tmp_path / "ens", progress=False)
     last = lambda ds: ds["steps"].max("epoch").values.ravel().tolist()  # noqa: E731
@@ -171,10 +194,16 @@ def test_which_fields_may_differ_is_declared_on_the_params(alone):
     assert [len(g) for g in group_runs(plain)] == [2, 2]
 
 
-@pytest.mark.parametrize("change,why", [
-    (('name = "stacked"', 'name = "scaled"'), "model 'scaled' has no batched form"),
-    (('{ name = "joint", epochs = 2 }', '{ name = "solo-objective", epochs = 2 }'), "the custom objective of schedule 'solo-objective' cannot batch"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change,why",
+    [
+        (('name = "stacked"', 'name = "scaled"'), "model 'scaled' has no batched form"),
+        (
+            ('{ name = "joint", epochs = 2 }', '{ name = "solo-objective", epochs = 2 }'),
+            "the custom objective of schedule 'solo-objective' cannot batch",
+        ),
+    ],
+)
 def test_runs_that_cannot_batch_train_solo_with_a_note(tmp_path, alone, caplog, change, why):
     text = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace(*change)
     solo = aebench.run(Spec.from_text(text), out=tmp_path / "solo", progress=False)
@@ -218,10 +247,14 @@ def test_batched_linear_gradients_match_autograd(decoder):
 
 
 def test_bfloat16_ensembles_train_in_bfloat16(tmp_path):
-    text = "precision = \"bfloat16\"\n" + TINY.replace("seeds = [0]", "seeds = [0, 1]")
+    text = 'precision = "bfloat16"\n' + TINY.replace("seeds = [0]", "seeds = [0, 1]")
     solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", progress=False)
     ens = aebench.run(Spec.from_text("ensemble = true\n" + text), out=tmp_path / "ens", progress=False)
-    f32 = aebench.run(Spec.from_text("ensemble = true\n" + TINY.replace("seeds = [0]", "seeds = [0, 1]")), out=tmp_path / "f32", progress=False)
+    f32 = aebench.run(
+        Spec.from_text("ensemble = true\n" + TINY.replace("seeds = [0]", "seeds = [0, 1]")),
+        out=tmp_path / "f32",
+        progress=False,
+    )
     # the ensemble follows the solo bfloat16 runs, not float32 ones
     gap_solo = float(abs(ens["loss"] - solo["loss"]).max())
     gap_f32 = float(abs(ens["loss"] - f32["loss"]).max())
@@ -296,7 +329,10 @@ def test_a_reinit_stage_starts_every_member_again_from_its_initial_weights():
         ctxs = [build_context(r, cpu) for r in runs]
         for c in ctxs:
             first = c.stages[0]
-            c.stages = [dataclasses.replace(first, epochs=2), dataclasses.replace(first, label="again", epochs=1, reinit=True)]
+            c.stages = [
+                dataclasses.replace(first, epochs=2),
+                dataclasses.replace(first, label="again", epochs=1, reinit=True),
+            ]
         return ctxs
 
     solo = contexts()
@@ -338,13 +374,19 @@ def test_callbacks_see_every_members_epochs_and_stop_one_member(tmp_path, epoch_
     live = []
     solo = aebench.run(Spec.from_text(text), out=tmp_path / "solo", progress=False)
     solo_seen, epoch_log.seen = list(epoch_log.seen), []
-    ens = aebench.run(Spec.from_text("ensemble = true\n" + text), out=tmp_path / "ens", progress=False,
-                      on_epoch=lambda run_id, m: live.append((run_id, m)))  # fmt: skip
+    ens = aebench.run(
+        Spec.from_text("ensemble = true\n" + text),
+        out=tmp_path / "ens",
+        progress=False,
+        on_epoch=lambda run_id, m: live.append((run_id, m)),
+    )
     by_run = {r: sorted(e for rr, e, _ in epoch_log.seen if rr == r) for r in ("run-0000", "run-0001", "run-0002")}
     assert by_run == {"run-0000": [1, 2, 3, 4], "run-0001": [1, 2], "run-0002": [1, 2, 3, 4]}
     assert sorted((r, e) for r, e, _ in epoch_log.seen) == sorted((r, e) for r, e, _ in solo_seen)
     assert all("recon_error/test" in m for _, _, m in epoch_log.seen)
-    assert {r for r, _ in live} == {"run-0000", "run-0001", "run-0002"} and all(np.isfinite(m["recon_error/test"]) for _, m in live)
+    assert {r for r, _ in live} == {"run-0000", "run-0001", "run-0002"} and all(
+        np.isfinite(m["recon_error/test"]) for _, m in live
+    )
     # the stopped member keeps the weights it stopped with, exactly as its solo run
     for seed in (0, 1, 2):
         a, b = ens["recon_error_final"].sel(seed=seed), solo["recon_error_final"].sel(seed=seed)

@@ -23,7 +23,10 @@ model = {{ name = "stacked", layers = [128, 64] }}
 corruption = {{ name = "gaussian", level = 0.3 }}
 schedule = {{ name = "joint", epochs = {epochs} }}
 optimizer = {{ name = "rmsprop", lr = 0.005 }}
-evaluate = {{ recon = {{}}, svm = {{ C = [0.1, 1.0] }}, finetune = {{ epochs = 5, patience = 2 }}, parzen = {{ samples = 300, burn_in = 10, sigma = [0.1, 0.2, 0.3] }}, samples = {{ chains = 2, steps = 4, burn_in = 2 }}, filters = {{ units = 16 }}, trajectory = {{ probes = 10 }}, timing = {{}} }}
+evaluate = {{ recon = {{}}, svm = {{ C = [0.1, 1.0] }}, finetune = {{ epochs = 5, patience = 2 }}, \
+  parzen = {{ samples = 300, burn_in = 10, sigma = [0.1, 0.2, 0.3] }}, \
+  samples = {{ chains = 2, steps = 4, burn_in = 2 }}, filters = {{ units = 16 }}, \
+  trajectory = {{ probes = 10 }}, timing = {{}} }}
 
 [sweep]
 "schedule.name" = ["joint", "layerwise"]
@@ -46,9 +49,24 @@ def test_every_evaluator_into_results_and_the_report(tmp_path, cli):
     code, out, err = cli("run", spec, "--out", tmp_path / "out", "--quiet")
     assert code == 0, err
     ds = aebench.load_results(tmp_path / "out")
-    for var in ("recon_error", "svm_error", "svm_error_ci", "svm_C", "finetune_error", "finetune_error_ci", "finetune_curve",
-                "parzen_ll", "parzen_ll_se", "parzen_sigma", "samples", "samples_nearest", "filters", "trajectory_outputs",
-                "stage_seconds", "stage_examples_per_second"):  # fmt: skip
+    for var in (
+        "recon_error",
+        "svm_error",
+        "svm_error_ci",
+        "svm_C",
+        "finetune_error",
+        "finetune_error_ci",
+        "finetune_curve",
+        "parzen_ll",
+        "parzen_ll_se",
+        "parzen_sigma",
+        "samples",
+        "samples_nearest",
+        "filters",
+        "trajectory_outputs",
+        "stage_seconds",
+        "stage_examples_per_second",
+    ):
         assert var in ds, var
         assert ds[var].attrs.get("long_name"), var
     assert ds["samples"].dims[-4:] == ("chain", "step", "pixel_y", "pixel_x")
@@ -113,7 +131,12 @@ def test_model_selection_chooses_on_valid_and_reports_test():
     data = np.stack([valid * 0, valid, test], axis=-1)
     ds = __import__("xarray").Dataset(
         {"recon_error_final": (("schedule.name", "optimizer.lr", "seed", "split"), data)},
-        coords={"schedule.name": ["joint", "layerwise"], "optimizer.lr": [0.001, 0.01, 0.1], "seed": [0, 1], "split": ["train", "valid", "test"]},
+        coords={
+            "schedule.name": ["joint", "layerwise"],
+            "optimizer.lr": [0.001, 0.01, 0.1],
+            "seed": [0, 1],
+            "split": ["train", "valid", "test"],
+        },
     )
     sel = select_best(ds, over=["optimizer.lr"])
     assert list(sel["chosen_optimizer.lr"].values) == [0.01, 0.1]
@@ -145,9 +168,11 @@ evaluate = { recon = {}, svm = { C = [1.0] } }
 def test_finetune_evaluator_leaves_later_evaluators_unchanged(tmp_path):
     """Fine-tuning draws from its own generator: a Parzen chain after it sees the same stream."""
     base = TINY.replace('schedule = { name = "joint", epochs = 2 }', 'schedule = { name = "joint", epochs = 1 }')
-    parzen = 'parzen = { samples = 100, burn_in = 2, sigma = [0.2] }'
-    with_ft = aebench.Spec.from_text(base + f'evaluate = {{ recon = {{ every = 0 }}, finetune = {{ epochs = 2 }}, {parzen} }}\n')
-    without = aebench.Spec.from_text(base + f'evaluate = {{ recon = {{ every = 0 }}, {parzen} }}\n')
+    parzen = "parzen = { samples = 100, burn_in = 2, sigma = [0.2] }"
+    with_ft = aebench.Spec.from_text(
+        base + f"evaluate = {{ recon = {{ every = 0 }}, finetune = {{ epochs = 2 }}, {parzen} }}\n"
+    )
+    without = aebench.Spec.from_text(base + f"evaluate = {{ recon = {{ every = 0 }}, {parzen} }}\n")
     a = aebench.run(with_ft, out=tmp_path / "a", progress=False)
     b = aebench.run(without, out=tmp_path / "b", progress=False)
     assert "finetune_error" in a and float(a["parzen_ll"].item()) == float(b["parzen_ll"].item())

@@ -10,10 +10,10 @@ import torch
 from conftest import TINY
 
 from aebench.builtin.corruptions import CodeNoise, Gaussian, Masking, NoCorruption, SaltPepper
-from aebench.models import Stacked
 from aebench.builtin.regularizers import ActivityL1, Contractive, KLSparsity, WeightL1, WeightL2
 from aebench.components import LayerView
 from aebench.functional import contractive_penalty, kl_sparsity, parzen_log_likelihood
+from aebench.models import Stacked
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "linear"])
@@ -53,8 +53,12 @@ def test_weight_and_activity_penalties_by_hand():
     assert float(WeightL2(WeightL2.Params()).penalty(untied, None, h)) == pytest.approx(5.25 + 4)
     assert float(ActivityL1(ActivityL1.Params()).penalty(_view(W), None, h)) == pytest.approx((1.5 + 2) / 2)
     hs = torch.sigmoid(torch.randn(3, 2))
-    assert float(Contractive(Contractive.Params()).penalty(_view(W), None, hs)) == pytest.approx(float(contractive_penalty(hs, W)))
-    assert float(KLSparsity(KLSparsity.Params(rho=0.2)).penalty(_view(W), None, hs)) == pytest.approx(float(kl_sparsity(hs, 0.2)))
+    assert float(Contractive(Contractive.Params()).penalty(_view(W), None, hs)) == pytest.approx(
+        float(contractive_penalty(hs, W))
+    )
+    assert float(KLSparsity(KLSparsity.Params(rho=0.2)).penalty(_view(W), None, hs)) == pytest.approx(
+        float(kl_sparsity(hs, 0.2))
+    )
 
 
 def test_corruptions_match_their_parameters():
@@ -89,7 +93,9 @@ def test_sigmoid_init_uses_the_x4_glorot_range():
     w = m.weights[0].detach()
     assert float(w.abs().max()) <= r and float(w.abs().max()) > 0.99 * r
     assert float(w.var()) == pytest.approx(r * r / 3, rel=0.02)
-    lin = Stacked(Stacked.Params(layers=[1000], activation="linear", output_activation="linear", loss="squared-error"), 784, g)
+    lin = Stacked(
+        Stacked.Params(layers=[1000], activation="linear", output_activation="linear", loss="squared-error"), 784, g
+    )
     assert float(lin.weights[0].detach().abs().max()) <= math.sqrt(6 / 1784)
 
 
@@ -115,7 +121,8 @@ def test_linear_autoencoder_reaches_the_pca_error(tmp_path):
     text = """
 name = "pca"
 data = { name = "digits" }
-model = { name = "stacked", layers = [10], tied = false, activation = "linear", output_activation = "linear", loss = "squared-error" }
+model = { name = "stacked", layers = [10], tied = false, activation = "linear", output_activation = "linear", \
+  loss = "squared-error" }
 schedule = { name = "joint", epochs = 150 }
 optimizer = { name = "adam", lr = 0.005, batch_size = 100 }
 """
@@ -136,7 +143,9 @@ def test_corruption_is_off_at_evaluation_time():
 
     values = []
     for level in (0.0, 5.0):
-        ctx = build_context(Spec.from_text(TINY.replace("level = 0.2", f"level = {level}")).runs[0], torch.device("cpu"))
+        ctx = build_context(
+            Spec.from_text(TINY.replace("level = 0.2", f"level = {level}")).runs[0], torch.device("cpu")
+        )
         with torch.no_grad():
             values.append(Recon(Recon.Params()).measure(ctx)["recon_error"].values)
     np.testing.assert_array_equal(values[0], values[1])

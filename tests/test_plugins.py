@@ -19,12 +19,19 @@ BUILTINS = {
     "corruption": {"none", "gaussian", "masking", "salt-pepper", "code-noise"},
     "regularizer": {"weight-l2", "weight-l1", "activity-l1", "kl-sparsity", "contractive"},
     "schedule": {
-        "joint", "layerwise", "layerwise-input", "pretrain-joint", "pretrain-joint-reg",
-        "alpha", "finetune", "supervised", "hybrid",
+        "joint",
+        "layerwise",
+        "layerwise-input",
+        "pretrain-joint",
+        "pretrain-joint-reg",
+        "alpha",
+        "finetune",
+        "supervised",
+        "hybrid",
     },
     "dataset": {"mnist", "digits"},
     "evaluator": {"recon"},
-}  # fmt: skip
+}
 
 
 def test_registry_lists_every_builtin_by_kind():
@@ -116,7 +123,9 @@ def test_plugin_that_fails_to_import_is_isolated(tmp_path):
     res = run_aebench(["plugins", "--json"], pythonpath=target)
     assert res.returncode == 0
     data = json.loads(res.stdout)
-    assert data["broken"] == [{"plugin": "aebench_broken", "distribution": "aebench-broken", "error": "ImportError: needs libfoo"}]
+    assert data["broken"] == [
+        {"plugin": "aebench_broken", "distribution": "aebench-broken", "error": "ImportError: needs libfoo"}
+    ]
     assert {c["name"] for c in data["kinds"]["corruption"]} >= BUILTINS["corruption"]  # the rest loaded
     text = run_aebench(["plugins"], pythonpath=target)
     assert "BROKEN plug-in 'aebench_broken'" in text.stdout and "needs libfoo" in text.stderr  # the warning
@@ -154,14 +163,18 @@ def test_every_hook_is_called(tmp_path, tiny_spec):
     mod = types.ModuleType("probe_plugin")
     mod.aebench_evaluators = aebench.hookimpl(lambda: [Probe])
     mod.aebench_on_run_start = aebench.hookimpl(lambda run: calls.append(f"start {run.run_id}"))
-    mod.aebench_on_epoch_end = aebench.hookimpl(lambda run, epoch, metrics: calls.append(f"epoch {epoch} {sorted(metrics)}"))
+    mod.aebench_on_epoch_end = aebench.hookimpl(
+        lambda run, epoch, metrics: calls.append(f"epoch {epoch} {sorted(metrics)}")
+    )
     mod.aebench_on_run_end = aebench.hookimpl(lambda run, result: calls.append(f"end {result is not None}"))
     reg = aebench.register_plugin(mod)
     try:
         assert reg.entry("evaluator", "probe").plugin == "probe_plugin"
-        assert set(hookspecs.KIND_HOOKS.values()) | {"aebench_on_run_start", "aebench_on_epoch_end", "aebench_on_run_end"} == {
-            n for n in dir(hookspecs) if n.startswith("aebench_")
-        }
+        assert set(hookspecs.KIND_HOOKS.values()) | {
+            "aebench_on_run_start",
+            "aebench_on_epoch_end",
+            "aebench_on_run_end",
+        } == {n for n in dir(hookspecs) if n.startswith("aebench_")}
         aebench.run(tiny_spec, out=tmp_path / "o", progress=False)
     finally:
         from aebench import plugins

@@ -44,7 +44,11 @@ def test_paper_scale_presets_use_the_papers_protocol(path):
     raw = load_raw(path)
     model = raw["model"]
     assert set(model["layers"]) == {1000} and model["tied"] and model["activation"] == "sigmoid"
-    assert raw["optimizer"]["name"] == "rmsprop" and raw["optimizer"]["decay"] == 0.9 and raw["optimizer"]["batch_size"] == 100
+    assert (
+        raw["optimizer"]["name"] == "rmsprop"
+        and raw["optimizer"]["decay"] == 0.9
+        and raw["optimizer"]["batch_size"] == 100
+    )
     if path.stem.startswith("zhou"):
         assert raw["schedule"]["epochs"] == 300 and raw["sweep"]["optimizer.lr"] == [0.001, 0.005, 0.01, 0.02]
         assert raw["evaluate"]["finetune"]["epochs"] == 1000 and "data.subset" not in raw["data"]
@@ -73,8 +77,11 @@ def _one_epoch(raw: dict, subset: int | None = None) -> dict:
 
 def test_the_dae_preset_starts_on_cpu_at_paper_scale(tmp_path):
     """One run of the DAE preset (50k MNIST, 1000 units) for one epoch: runnable as written."""
-    ds = aebench.run(aebench.Spec.from_dict(_one_epoch(load_raw(ROOT / "experiments" / "zhou2015-dae.toml"))),
-                     out=tmp_path / "one", progress=False)  # fmt: skip
+    ds = aebench.run(
+        aebench.Spec.from_dict(_one_epoch(load_raw(ROOT / "experiments" / "zhou2015-dae.toml"))),
+        out=tmp_path / "one",
+        progress=False,
+    )
     assert str(ds["status"].item()) == "done"
     assert int(ds["steps"].max()) == 500  # 50,000 digits in batches of 100: the paper's split
 
@@ -82,8 +89,11 @@ def test_the_dae_preset_starts_on_cpu_at_paper_scale(tmp_path):
 @pytest.mark.parametrize("name", ["zhou2015-cae", "zhou2015-ae-l2", "erhan2010-seeds"])
 def test_every_other_paper_scale_preset_starts(tmp_path, name):
     """The paper's widths and schedules, on 2,000 digits for one epoch of every stage."""
-    ds = aebench.run(aebench.Spec.from_dict(_one_epoch(load_raw(ROOT / "experiments" / f"{name}.toml"), 2000)),
-                     out=tmp_path / name, progress=False)  # fmt: skip
+    ds = aebench.run(
+        aebench.Spec.from_dict(_one_epoch(load_raw(ROOT / "experiments" / f"{name}.toml"), 2000)),
+        out=tmp_path / name,
+        progress=False,
+    )
     assert set(ds["status"].values.ravel()) == {"done"}
 
 
@@ -92,9 +102,16 @@ def test_reduced_preset_report_prints_paper_beside_measured(tmp_path, cli):
     small = copy.deepcopy(raw)
     small["data"] = {"name": "mnist", "subset": 300, "eval_subset": 200}
     small["schedule"]["epochs"] = 1
-    small["evaluate"] = {"recon": {"every": 0}, "svm": {"C": [1.0], "max_iter": 100},
-                         "parzen": {"samples": 200, "burn_in": 5, "sigma": [0.2]}, "finetune": {"epochs": 2, "patience": 1}}  # fmt: skip
-    small["sweep"] = {"data.name": ["rect", "mnist"], "schedule.name": ["joint", "layerwise", "pretrain-joint", "pretrain-joint-reg"]}
+    small["evaluate"] = {
+        "recon": {"every": 0},
+        "svm": {"C": [1.0], "max_iter": 100},
+        "parzen": {"samples": 200, "burn_in": 5, "sigma": [0.2]},
+        "finetune": {"epochs": 2, "patience": 1},
+    }
+    small["sweep"] = {
+        "data.name": ["rect", "mnist"],
+        "schedule.name": ["joint", "layerwise", "pretrain-joint", "pretrain-joint-reg"],
+    }
     out = tmp_path / "reduced"
     ds = aebench.run(aebench.Spec.from_dict(small), out=out, progress=False)
     code, stdout, _ = cli("report", out)

@@ -46,7 +46,20 @@ def _alive(pid: int) -> bool:
 def test_kill_9_of_the_parent_takes_the_process_workers_with_it(tmp_path):
     spec = write_spec(tmp_path, FOUR.replace("epochs = 2", "epochs = 150"))
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "aebench", "run", str(spec), "--out", str(out), "--executor", "process", "--workers", "2", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "aebench",
+        "run",
+        str(spec),
+        "--out",
+        str(out),
+        "--executor",
+        "process",
+        "--workers",
+        "2",
+        "--quiet",
+    ]
     parent = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: list[int] = []
     deadline = time.monotonic() + 120
@@ -184,7 +197,9 @@ def aebench_regularizers():
 
 def test_hostile_plugins_are_listed_as_broken_never_crash(tmp_path):
     target = tmp_path / "site"
-    pip_install_target(make_distribution(tmp_path, "aebench-exits", "aebench_exits", "import sys\nsys.exit('no licence')\n"), target)
+    pip_install_target(
+        make_distribution(tmp_path, "aebench-exits", "aebench_exits", "import sys\nsys.exit('no licence')\n"), target
+    )
     pip_install_target(make_distribution(tmp_path, "aebench-hostile", "aebench_hostile", HOSTILE_PARAMS), target)
     res = run_aebench(["plugins", "--json"], pythonpath=target)
     assert res.returncode == 0, res.stderr
@@ -205,7 +220,10 @@ def test_a_folder_of_foreign_files_is_refused_and_left_alone(tmp_path, tiny_spec
     (out / "chapter1.tex").write_text("years of work")
     code, _, err = cli("run", tiny_spec, "--out", out, "--quiet")
     assert code == 2 and "did not write" in err and "chapter1.tex" in err and "Traceback" not in err
-    assert sorted(p.name for p in out.iterdir()) == ["chapter1.tex"] and (out / "chapter1.tex").read_text() == "years of work"
+    assert (
+        sorted(p.name for p in out.iterdir()) == ["chapter1.tex"]
+        and (out / "chapter1.tex").read_text() == "years of work"
+    )
     assert cli("run", tiny_spec, "--out", out, "--quiet", "--force")[0] == 0
     assert (out / "chapter1.tex").read_text() == "years of work"
 
@@ -253,7 +271,9 @@ def test_a_deleted_metrics_file_is_never_merged_as_done(tmp_path):
     aebench.run(spec, out=out, progress=False)
     (out / "runs" / "run-0003" / "metrics.nc").unlink()
     ds = merge_runs(out, spec.runs, spec.sweep_dims(), {"n_seeds": 4})
-    assert str(ds["status"].sel(seed=3).item()) == "failed" and "metrics.nc is missing" in str(ds["reason"].sel(seed=3).item())
+    assert str(ds["status"].sel(seed=3).item()) == "failed" and "metrics.nc is missing" in str(
+        ds["reason"].sel(seed=3).item()
+    )
 
 
 # ------------------------------------------------------------------- resource faults
@@ -339,8 +359,12 @@ def test_a_real_full_filesystem(tmp_path, tiny_spec, cli):
 def test_values_that_are_not_numbers_are_spec_errors(tmp_path, cli, change, field):
     import tomli_w
 
-    base = {"name": "x", "data": {"name": "digits", "subset": 100}, "model": {"name": "stacked", "layers": [8, 4]},
-            "schedule": {"name": "joint", "epochs": 1}}  # fmt: skip
+    base = {
+        "name": "x",
+        "data": {"name": "digits", "subset": 100},
+        "model": {"name": "stacked", "layers": [8, 4]},
+        "schedule": {"name": "joint", "epochs": 1},
+    }
     path = tmp_path / "bad.toml"
     path.write_text(tomli_w.dumps({**base, **change}))
     code, _, err = cli("run", path, "--out", tmp_path / "out", "--quiet")
@@ -350,7 +374,9 @@ def test_values_that_are_not_numbers_are_spec_errors(tmp_path, cli, change, fiel
 
 # ------------------------------------------------------------------------ divergence
 def test_a_blow_up_fails_that_run_only(tmp_path):
-    spec = aebench.Spec.from_text(TINY.replace("epochs = 2", "epochs = 3") + '\n[sweep]\n"optimizer.lr" = [0.01, 1e12]\n')
+    spec = aebench.Spec.from_text(
+        TINY.replace("epochs = 2", "epochs = 3") + '\n[sweep]\n"optimizer.lr" = [0.01, 1e12]\n'
+    )
     ds = aebench.run(spec, out=tmp_path / "out", progress=False)
     good = ds.sel({"optimizer.lr": 0.01})
     bad = ds.sel({"optimizer.lr": 1e12})
@@ -402,7 +428,13 @@ def test_result_files_respect_the_umask(tmp_path, tiny_spec, cli):
     out = tmp_path / "out"
     assert cli("run", tiny_spec, "--out", out, "--quiet")[0] == 0
     expected = 0o666 & ~checkpoint.UMASK
-    for name in ("results.nc", "spec.toml", "runs/run-0000/metrics.nc", "runs/run-0000/status.json", "runs/run-0000/checkpoint.pt"):
+    for name in (
+        "results.nc",
+        "spec.toml",
+        "runs/run-0000/metrics.nc",
+        "runs/run-0000/status.json",
+        "runs/run-0000/checkpoint.pt",
+    ):
         assert stat.S_IMODE((out / name).stat().st_mode) == expected, name
 
 

@@ -16,7 +16,9 @@ from aebench.results import OutputLock
 
 
 def test_run_folder_and_merged_dataset(tmp_path):
-    spec = write_spec(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1]") + '[sweep]\n"schedule.name" = ["joint", "layerwise"]\n')
+    spec = write_spec(
+        tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1]") + '[sweep]\n"schedule.name" = ["joint", "layerwise"]\n'
+    )
     ds = aebench.run(spec, out=tmp_path / "out", progress=False)
     runs = sorted((tmp_path / "out" / "runs").iterdir())
     assert [r.name for r in runs] == ["run-0000", "run-0001", "run-0002", "run-0003"]
@@ -28,9 +30,19 @@ def test_run_folder_and_merged_dataset(tmp_path):
     assert list(ds["schedule.name"].values) == ["joint", "layerwise"] and list(ds["seed"].values) == [0, 1]
     assert list(ds["split"].values) == ["train", "valid", "test"]
     # layer-wise trains 2 epochs per layer: 4 epochs; joint has 2 (the rest NaN)
-    assert ds["stage"].sel({"schedule.name": "layerwise", "seed": 0}).values.tolist() == ["layer0", "layer0", "layer1", "layer1"]
+    assert ds["stage"].sel({"schedule.name": "layerwise", "seed": 0}).values.tolist() == [
+        "layer0",
+        "layer0",
+        "layer1",
+        "layer1",
+    ]
     assert np.isnan(ds["recon_error"].sel({"schedule.name": "joint"}).sel(epoch=3)).all()
-    assert ds["steps"].sel({"schedule.name": "layerwise", "seed": 0}).values.tolist() == [6, 12, 18, 24]  # 300 rows / 50
+    assert ds["steps"].sel({"schedule.name": "layerwise", "seed": 0}).values.tolist() == [
+        6,
+        12,
+        18,
+        24,
+    ]  # 300 rows / 50
     for name in ("recon_error", "recon_error_final", "train_seconds", "status", "loss"):
         assert ds[name].attrs["long_name"] and "units" in ds[name].attrs, name
     assert ds["recon_error"].attrs["units"] == "nats per example"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 from conftest import TINY
@@ -13,9 +12,10 @@ from aebench.engine.stage import StageLoss
 from aebench.spec import Spec
 
 
-
 def ctx_for(schedule: str, extra: str = ""):
-    text = TINY.replace('schedule = { name = "joint", epochs = 2 }', f'schedule = {{ name = "{schedule}", epochs = 1 {extra} }}')
+    text = TINY.replace(
+        'schedule = { name = "joint", epochs = 2 }', f'schedule = {{ name = "{schedule}", epochs = 1 {extra} }}'
+    )
     return build_context(Spec.from_text(text).runs[0], torch.device("cpu"))
 
 
@@ -26,9 +26,15 @@ def stage_table(schedule: str, extra: str = ""):
 def test_stage_plans():
     assert stage_table("joint") == [("joint", (0, 1), 2, "input", True)]
     assert stage_table("layerwise") == [("layer0", (0,), 1, "local", True), ("layer1", (1,), 2, "local", True)]
-    assert stage_table("layerwise-input") == [("layer-input0", (0,), 1, "input", True), ("layer-input1", (1,), 2, "input", True)]
+    assert stage_table("layerwise-input") == [
+        ("layer-input0", (0,), 1, "input", True),
+        ("layer-input1", (1,), 2, "input", True),
+    ]
     assert stage_table("pretrain-joint")[-1] == ("joint", (0, 1), 2, "input", False)
-    assert ctx_for("pretrain-joint").stages[-1].corrupt == "none" and ctx_for("pretrain-joint-reg").stages[-1].corrupt == "all"
+    assert (
+        ctx_for("pretrain-joint").stages[-1].corrupt == "none"
+        and ctx_for("pretrain-joint-reg").stages[-1].corrupt == "all"
+    )
     assert stage_table("pretrain-joint-reg")[-1] == ("joint", (0, 1), 2, "input", True)
     assert stage_table("alpha") == [("alpha0", (0,), 2, "input", True), ("alpha1", (1,), 2, "input", True)]
     assert stage_table("finetune") == [("finetune", (0, 1), 2, "labels", False)]
@@ -102,7 +108,10 @@ def test_supervised_restarts_from_the_initial_weights():
 
 
 def test_finetune_learns_labels_and_stops_early(tmp_path):
-    text = TINY.replace('schedule = { name = "joint", epochs = 2 }', 'schedule = [{ name = "layerwise", epochs = 2 }, { name = "finetune", epochs = 60, patience = 5, lr = 0.01 }]')
+    text = TINY.replace(
+        'schedule = { name = "joint", epochs = 2 }',
+        'schedule = [{ name = "layerwise", epochs = 2 }, { name = "finetune", epochs = 60, patience = 5, lr = 0.01 }]',
+    )
     ds = aebench.run(Spec.from_text(text), out=tmp_path / "o", progress=False)
     err = ds["class_error"].squeeze("seed").dropna("epoch", how="all")
     assert float(err.sel(split="test").min()) < 0.3  # ten classes: chance is 0.9

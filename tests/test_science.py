@@ -33,4 +33,6 @@ def test_joint_reconstructs_better_than_layerwise_on_every_seed(tmp_path):
     test = ds["recon_error_final"].sel(split="test")
     joint, layerwise = test.sel({"schedule.name": "joint"}), test.sel({"schedule.name": "layerwise"})
     assert (joint < layerwise).all(), test.values
-    assert int(ds["steps"].sel({"schedule.name": "layerwise"}).max()) == 2 * int(ds["steps"].sel({"schedule.name": "joint"}).max())
+    assert int(ds["steps"].sel({"schedule.name": "layerwise"}).max()) == 2 * int(
+        ds["steps"].sel({"schedule.name": "joint"}).max()
+    )

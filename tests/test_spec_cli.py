@@ -11,19 +11,43 @@ from aebench.spec import Spec
 BAD = [
     # (what, spec text, words the message must contain)
     ("unknown top key", TINY + 'modle = { name = "stacked" }\n', ["modle: unknown key", "did you mean 'model'"]),
-    ("unknown param key", TINY.replace("level = 0.2", "levle = 0.2"), ["corruption.levle: unknown key", "did you mean 'level'"]),
+    (
+        "unknown param key",
+        TINY.replace("level = 0.2", "levle = 0.2"),
+        ["corruption.levle: unknown key", "did you mean 'level'"],
+    ),
     ("wrong type", TINY.replace("epochs = 2", 'epochs = "two"'), ["schedule.epochs = 'two'", "integer"]),
-    ("out of range", TINY.replace('name = "gaussian", level = 0.2', 'name = "masking", level = 1.5'), ["corruption.level = 1.5", "less than or equal to 1"]),
-    ("unknown plug-in", TINY.replace('"gaussian"', '"gausian"'), ["corruption.name = 'gausian'", "Did you mean 'gaussian'"]),
+    (
+        "out of range",
+        TINY.replace('name = "gaussian", level = 0.2', 'name = "masking", level = 1.5'),
+        ["corruption.level = 1.5", "less than or equal to 1"],
+    ),
+    (
+        "unknown plug-in",
+        TINY.replace('"gaussian"', '"gausian"'),
+        ["corruption.name = 'gausian'", "Did you mean 'gaussian'"],
+    ),
     ("unknown dataset", TINY.replace('"digits"', '"mnsit"'), ["data.name = 'mnsit'", "'mnist'"]),
     ("missing section", TINY.replace('model = { name = "stacked", layers = [32, 16] }\n', ""), ["model is required"]),
     ("bad optimizer", TINY.replace('"rmsprop"', '"adamw"'), ["optimizer.name = 'adamw'", "'rmsprop', 'sgd' or 'adam'"]),
     ("negative lr", TINY.replace("lr = 0.01", "lr = -1"), ["optimizer.lr = -1", "greater than 0"]),
     ("bad seeds", TINY.replace("seeds = [0]", "seeds = [0, 0]"), ["seeds = [0, 0]", "repeat"]),
-    ("bad sweep key value", TINY + '[sweep]\n"corruption.level" = [0.1, -0.5]\n', ["corruption.level = -0.5", "in sweep point"]),
+    (
+        "bad sweep key value",
+        TINY + '[sweep]\n"corruption.level" = [0.1, -0.5]\n',
+        ["corruption.level = -0.5", "in sweep point"],
+    ),
     ("bad sweep axis", TINY + '[sweep]\n"optimiser.lr" = [0.1]\n', ["optimiser", "not a spec key"]),
-    ("zip lengths", TINY + '[sweep]\nmode = "zip"\n"optimizer.lr" = [0.1, 0.2]\n"corruption.level" = [0.1]\n', ["zip", "one length"]),
-    ("CE with tanh output", TINY.replace("layers = [32, 16]", 'layers = [32, 16], output_activation = "tanh"'), ["model", "cross-entropy", "[0, 1]"]),
+    (
+        "zip lengths",
+        TINY + '[sweep]\nmode = "zip"\n"optimizer.lr" = [0.1, 0.2]\n"corruption.level" = [0.1]\n',
+        ["zip", "one length"],
+    ),
+    (
+        "CE with tanh output",
+        TINY.replace("layers = [32, 16]", 'layers = [32, 16], output_activation = "tanh"'),
+        ["model", "cross-entropy", "[0, 1]"],
+    ),
     ("TOML syntax", TINY.replace("epochs = 2 }", "epochs = 2"), ["not valid TOML", "line"]),
 ]
 
@@ -47,14 +71,20 @@ def test_missing_spec_file(cli, tmp_path):
 
 
 def test_ce_on_unnormalised_data_is_refused_before_writing(cli, tmp_path):
-    text = TINY.replace('data = { name = "digits", subset = 300, eval_subset = 100 }', 'data = { name = "mnist", subset = 100, eval_subset = 50, normalize = false }')
+    text = TINY.replace(
+        'data = { name = "digits", subset = 300, eval_subset = 100 }',
+        'data = { name = "mnist", subset = 100, eval_subset = 50, normalize = false }',
+    )
     code, _, err = cli("run", write_spec(tmp_path, text), "--out", tmp_path / "out", "--quiet")
     assert code == 2 and "cross-entropy" in err and "[0, 255]" in err
     assert not (tmp_path / "out").exists()
 
 
 def test_validate_reports_run_count(cli, tmp_path):
-    spec = write_spec(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1, 2]") + '[sweep]\n"schedule.name" = ["joint", "layerwise"]\n')
+    spec = write_spec(
+        tmp_path,
+        TINY.replace("seeds = [0]", "seeds = [0, 1, 2]") + '[sweep]\n"schedule.name" = ["joint", "layerwise"]\n',
+    )
     code, out, _ = cli("validate", spec)
     assert code == 0 and "6 runs" in out and "schedule.name" in out
 
@@ -62,10 +92,15 @@ def test_validate_reports_run_count(cli, tmp_path):
 def test_grid_zip_and_explicit_runs_expand():
     grid = Spec.from_text(TINY + '[sweep]\n"schedule.name" = ["joint", "layerwise"]\n"corruption.level" = [0.1, 0.5]\n')
     assert [(r.point["schedule.name"], r.point["corruption.level"]) for r in grid.runs] == [
-        ("joint", 0.1), ("joint", 0.5), ("layerwise", 0.1), ("layerwise", 0.5)
-    ]  # fmt: skip
+        ("joint", 0.1),
+        ("joint", 0.5),
+        ("layerwise", 0.1),
+        ("layerwise", 0.5),
+    ]
     assert grid.runs[1].corruptions[0].params.level == 0.5 and grid.runs[2].schedules[0].name == "layerwise"
-    zipped = Spec.from_text(TINY + '[sweep]\nmode = "zip"\n"optimizer.lr" = [0.1, 0.2]\n"corruption.level" = [0.3, 0.4]\n')
+    zipped = Spec.from_text(
+        TINY + '[sweep]\nmode = "zip"\n"optimizer.lr" = [0.1, 0.2]\n"corruption.level" = [0.3, 0.4]\n'
+    )
     assert [(r.optimizer.lr, r.corruptions[0].params.level) for r in zipped.runs] == [(0.1, 0.3), (0.2, 0.4)]
     explicit = Spec.from_text(TINY + '[[runs]]\nschedule = { name = "alpha" }\n[[runs]]\n"model.tied" = false\n')
     assert [r.schedules[0].name for r in explicit.runs] == ["alpha", "joint"]
@@ -73,7 +108,10 @@ def test_grid_zip_and_explicit_runs_expand():
 
 
 def test_corruption_list_is_one_per_layer_input():
-    text = TINY.replace('corruption = { name = "gaussian", level = 0.2 }', 'corruption = [{ name = "masking", level = 0.3 }, { name = "gaussian", level = 0.1 }]')
+    text = TINY.replace(
+        'corruption = { name = "gaussian", level = 0.2 }',
+        'corruption = [{ name = "masking", level = 0.3 }, { name = "gaussian", level = 0.1 }]',
+    )
     run = Spec.from_text(text).runs[0]
     assert [(c.name, c.params.layers) for c in run.corruptions] == [("masking", [0]), ("gaussian", [1])]
 
@@ -111,5 +149,8 @@ def test_api_raises_spec_error(tmp_path):
 def test_dotted_keys_through_scalars_are_errors_and_optimizer_shorthand_works():
     with pytest.raises(aebench.SpecError, match="sweep key 'name.x': name is not a table"):
         Spec.from_text(TINY + '[sweep]\n"name.x" = [1]\n')
-    spec = Spec.from_text(TINY.replace('optimizer = { name = "rmsprop", lr = 0.01, batch_size = 50 }', 'optimizer = "adam"') + '[sweep]\n"optimizer.lr" = [0.1, 0.2]\n')
+    spec = Spec.from_text(
+        TINY.replace('optimizer = { name = "rmsprop", lr = 0.01, batch_size = 50 }', 'optimizer = "adam"')
+        + '[sweep]\n"optimizer.lr" = [0.1, 0.2]\n'
+    )
     assert [(r.optimizer.name, r.optimizer.lr) for r in spec.runs] == [("adam", 0.1), ("adam", 0.2)]

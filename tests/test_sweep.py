@@ -16,12 +16,15 @@ from conftest import TINY, write_spec
 import aebench
 from aebench.results import OutputLock
 
-SIXTEEN = TINY.replace("seeds = [0]", "seeds = [0, 1]") + """
+SIXTEEN = (
+    TINY.replace("seeds = [0]", "seeds = [0, 1]")
+    + """
 [sweep]
 "schedule.name" = ["joint", "layerwise"]
 "corruption.level" = [0.1, 0.3]
 "optimizer.lr" = [0.01, 0.02]
 """
+)
 TIMING = ["epoch_seconds", "train_seconds"]
 
 
@@ -57,8 +60,14 @@ def _sigint_default() -> None:
 
 
 def _aebench(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "aebench", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default, **kw)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "aebench", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_sigint_default,
+        **kw,
+    )
 
 
 SLOW = """\
@@ -101,7 +110,11 @@ def test_kill_9_mid_sweep_then_resume_equals_an_uninterrupted_run(tmp_path):
     proc.wait()
     assert _status(out, "run-0001") == "running"
     done_before = (out / "runs" / "run-0000" / "metrics.nc").read_bytes()
-    res = subprocess.run([sys.executable, "-m", "aebench", "run", spec, "--out", out, "--resume", "--quiet"], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "aebench", "run", spec, "--out", out, "--resume", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     assert (out / "runs" / "run-0000" / "metrics.nc").read_bytes() == done_before  # not re-run
     resumed = aebench.load_results(out)
@@ -140,7 +153,9 @@ def test_a_second_process_on_one_folder_is_refused(tmp_path):
     first = _aebench("run", spec, "--out", out, "--quiet")
     try:
         _wait(lambda: (out / "runs").exists())
-        second = subprocess.run([sys.executable, "-m", "aebench", "run", spec, "--out", out, "--resume"], capture_output=True, text=True)
+        second = subprocess.run(
+            [sys.executable, "-m", "aebench", "run", spec, "--out", out, "--resume"], capture_output=True, text=True
+        )
         assert second.returncode == 2
         assert "in use by another aebench run" in second.stderr and str(first.pid) in second.stderr
     finally:
@@ -176,13 +191,19 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
     with OutputLock(out):  # the lock died with the interrupted run
         pass
     assert aebench.load_results(out)["status"].size == 4  # merged on the way out, though nothing finished
-    res = subprocess.run([sys.executable, "-m", "aebench", "run", spec, "--out", out, "--resume", "--quiet"], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "aebench", "run", spec, "--out", out, "--resume", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     assert set(aebench.load_results(out)["status"].values.ravel()) == {"done"}
 
 
 def test_zip_sweep_merges_along_one_point_dimension(tmp_path):
-    spec = write_spec(tmp_path, TINY + '[sweep]\nmode = "zip"\n"optimizer.lr" = [0.01, 0.02]\n"corruption.level" = [0.1, 0.2]\n')
+    spec = write_spec(
+        tmp_path, TINY + '[sweep]\nmode = "zip"\n"optimizer.lr" = [0.01, 0.02]\n"corruption.level" = [0.1, 0.2]\n'
+    )
     ds = aebench.run(spec, out=tmp_path / "out", progress=False)
     assert ds["recon_error"].dims[:2] == ("point", "seed")
     assert list(ds["optimizer.lr"].values) == [0.01, 0.02] and list(ds["corruption.level"].values) == [0.1, 0.2]

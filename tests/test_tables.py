@@ -6,11 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from conftest import write_spec
 
 import aebench
 from aebench.tables import compare_to_paper, format_table, paper_table, relabel, select
-
-from conftest import write_spec
 
 SCHEMES = ["layerwise", "joint", "pretrain-joint", "pretrain-joint-reg"]
 
@@ -22,13 +21,20 @@ def fake_results(order=SCHEMES) -> xr.Dataset:
     err = np.array([[[0.01 * (10 * d + code[s]) + 0.001 * seed for seed in range(3)] for s in order] for d in range(2)])
     steps = np.array([[[1000.0 * (2 if s == "layerwise" else 1)] * 3 for s in order] for _ in data])
     return xr.Dataset(
-        {"svm_error": (("data.name", "schedule.name", "seed"), err), "steps": (("data.name", "schedule.name", "seed"), steps)},
+        {
+            "svm_error": (("data.name", "schedule.name", "seed"), err),
+            "steps": (("data.name", "schedule.name", "seed"), steps),
+        },
         coords={"data.name": data, "schedule.name": list(order), "seed": [0, 1, 2]},
     )
 
 
-COLUMNS = {"DAE-2L": {"schedule.name": "layerwise"}, "DAE-2J": {"schedule.name": "joint"},
-           "DAE-2U": {"schedule.name": "pretrain-joint"}, "DAE-2UJ": {"schedule.name": "pretrain-joint-reg"}}  # fmt: skip
+COLUMNS = {
+    "DAE-2L": {"schedule.name": "layerwise"},
+    "DAE-2J": {"schedule.name": "joint"},
+    "DAE-2U": {"schedule.name": "pretrain-joint"},
+    "DAE-2UJ": {"schedule.name": "pretrain-joint-reg"},
+}
 
 
 def test_columns_are_found_by_value_whatever_the_axis_order():
@@ -50,7 +56,9 @@ def test_reordered_axis_gives_the_same_table_and_a_positional_relabel_would_not(
     right = paper_table(ds, "svm_error", COLUMNS).loc["mnist", ("DAE-2J", "mean")]
     assert wrong != pytest.approx(right)  # the old relabel put layer-wise's numbers under J
     named = relabel(ds, "schedule.name", {"layerwise": "DAE-2L", "joint": "DAE-2J"})
-    assert float(named["svm_error"].sel({"data.name": "mnist", "schedule.name": "DAE-2J"}).mean()) == pytest.approx(right)
+    assert float(named["svm_error"].sel({"data.name": "mnist", "schedule.name": "DAE-2J"}).mean()) == pytest.approx(
+        right
+    )
     with pytest.raises(KeyError, match="no value 'jointt'"):
         relabel(ds, "schedule.name", {"jointt": "J"})
 
@@ -75,8 +83,10 @@ def test_format_and_compare_to_paper():
 
 
 def test_select_on_point_coordinates():
-    ds = xr.Dataset({"v": (("point", "seed"), [[1.0], [2.0], [3.0]])},
-                    coords={"point": [0, 1, 2], "seed": [0], "schedule.name": ("point", ["joint", "layerwise", "joint"])})  # fmt: skip
+    ds = xr.Dataset(
+        {"v": (("point", "seed"), [[1.0], [2.0], [3.0]])},
+        coords={"point": [0, 1, 2], "seed": [0], "schedule.name": ("point", ["joint", "layerwise", "joint"])},
+    )
     assert select(ds, {"schedule.name": "layerwise"})["v"].item() == 2.0
     assert select(ds, {"schedule.name": "joint"}).sizes["point"] == 2
 
@@ -136,7 +146,9 @@ def test_report_prints_paper_beside_measured(tmp_path, cli):
 
 
 def test_report_spec_errors_name_the_field(tmp_path, cli):
-    bad = write_spec(tmp_path, """
+    bad = write_spec(
+        tmp_path,
+        """
         name = "x"
         data = { name = "digits" }
         model = { name = "stacked", layers = [8] }
@@ -145,7 +157,8 @@ def test_report_spec_errors_name_the_field(tmp_path, cli):
         metric = "svm_error"
         published = "nowhere.csv"
         columns = { J = { "schedule.name" = "joint" } }
-        """)  # fmt: skip
+        """,
+    )
     code, _, err = cli("validate", bad)
     assert code == 2 and "nowhere.csv" in err and "Traceback" not in err
     bad.write_text(bad.read_text().replace('published = "nowhere.csv"', "colums = 1"))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 import tomllib
 import types
 from typing import Literal
 
+import numpy as np
 import pytest
 import torch
 from conftest import TINY as CONFTEST_TINY
@@ -81,7 +80,14 @@ def test_form_for_a_third_party_params():
         assert "mine" in wb.regularizers.registry.names("regularizer")
         form = ParamsForm(MyParams)
         kinds = {n: type(w).__name__ for n, (w, _) in form.fields.items()}
-        assert kinds == {"weight": "FloatText", "layers": "Text", "rho": "FloatText", "mode": "Dropdown", "flag": "Checkbox", "sizes": "Text"}
+        assert kinds == {
+            "weight": "FloatText",
+            "layers": "Text",
+            "rho": "FloatText",
+            "mode": "Dropdown",
+            "flag": "Checkbox",
+            "sizes": "Text",
+        }
         form.set({"sizes": [3, 4], "mode": "b"})
         assert form.values() == {"sizes": [3, 4], "mode": "b"}
         form.fields["sizes"][0].value = "[3, oops]"
@@ -140,7 +146,9 @@ def test_load_of_a_bad_spec_changes_nothing(tmp_path):
     wb = Workbench(TINY, out=tmp_path)
     before = wb.spec_dict()
     bad = tmp_path / "bad.toml"
-    bad.write_text('name = "x"\ndata = { name = "nope" }\nmodel = { name = "stacked" }\nschedule = { name = "joint" }\n')
+    bad.write_text(
+        'name = "x"\ndata = { name = "nope" }\nmodel = { name = "stacked" }\nschedule = { name = "joint" }\n'
+    )
     with pytest.raises(aebench.SpecError, match="data.name = 'nope'"):
         wb.load_spec(bad)
     assert wb.spec_dict() == before

@@ -24,7 +24,9 @@ def data_home(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-@pytest.mark.parametrize("name", ["rect", "rect-img", "convex", "mnist-rot", "mnist-bg-rand", "mnist-bg-img", "mnist-bg-img-rot"])
+@pytest.mark.parametrize(
+    "name", ["rect", "rect-img", "convex", "mnist-rot", "mnist-bg-rand", "mnist-bg-img", "mnist-bg-img-rot"]
+)
 def test_generators_are_seeded_balanced_and_in_range(name):
     digits = None
     if name.startswith("mnist"):
@@ -95,7 +97,10 @@ def test_make_caches_atomically_hits_and_rebuilds_corrupt(data_home, cli):
 
 
 def test_a_variation_set_runs_from_a_spec(tmp_path):
-    text = TINY.replace('data = { name = "digits", subset = 300, eval_subset = 100 }', 'data = { name = "rect", subset = 300, eval_subset = 100 }')
+    text = TINY.replace(
+        'data = { name = "digits", subset = 300, eval_subset = 100 }',
+        'data = { name = "rect", subset = 300, eval_subset = 100 }',
+    )
     ds = aebench.run(aebench.Spec.from_text(text), out=tmp_path / "o", progress=False)
     assert "rect" in json.loads(ds.attrs["data_checksums"])
 
@@ -114,11 +119,17 @@ def test_amat_reader_and_source(tmp_path):
     _write_amat(folder / "rectangles_test.amat", x[:5], y[:5])
     rx, ry = read_amat(folder / "rectangles_train.amat")
     assert (rx == x).all() and (ry == y).all()
-    d = aebench.registry().get("dataset", "rect")(aebench.registry().get("dataset", "rect").Params(source="amat", path=str(folder))).load()
+    d = (
+        aebench.registry()
+        .get("dataset", "rect")(aebench.registry().get("dataset", "rect").Params(source="amat", path=str(folder)))
+        .load()
+    )
     assert (len(d.train.y), len(d.valid.y), len(d.test.y)) == (10, 2, 5)  # the original 1000:200 split
     (folder / "bad_test.amat").write_text("1 2 3\n")
     with pytest.raises(DataError, match="one \\*train\\*.amat and one \\*test\\*.amat"):
-        aebench.registry().get("dataset", "rect")(aebench.registry().get("dataset", "rect").Params(source="amat", path=str(folder))).load()
+        aebench.registry().get("dataset", "rect")(
+            aebench.registry().get("dataset", "rect").Params(source="amat", path=str(folder))
+        ).load()
     with pytest.raises(DataError, match="3 columns"):
         read_amat(folder / "bad_test.amat")
 
@@ -131,10 +142,24 @@ def test_download_verifies_checksums_and_falls_back_to_the_next_mirror(tmp_path,
     good = tmp_path / "good"
     shutil.copytree(ROOT / "data" / "mnist", good)
     dest = tmp_path / "dl"
-    code, out, err = cli("data", "download", "mnist", "--mirror", f"file://{tmp_path / 'missing'}", "--mirror", f"file://{broken}", "--mirror", f"file://{good}", "--dest", dest)
+    code, out, err = cli(
+        "data",
+        "download",
+        "mnist",
+        "--mirror",
+        f"file://{tmp_path / 'missing'}",
+        "--mirror",
+        f"file://{broken}",
+        "--mirror",
+        f"file://{good}",
+        "--dest",
+        dest,
+    )
     assert code == 0, err
     assert sorted(p.name for p in dest.iterdir()) == sorted([*(p.name for p in good.glob("*.gz")), "SHA256SUMS"])
-    assert aebench.registry().get("dataset", "mnist")(aebench.registry().get("dataset", "mnist").Params(path=str(dest), subset=10)).load().train.x.shape == (10, 784)
+    assert aebench.registry().get("dataset", "mnist")(
+        aebench.registry().get("dataset", "mnist").Params(path=str(dest), subset=10)
+    ).load().train.x.shape == (10, 784)
     monkeypatch.setattr(dl, "MNIST_MIRRORS", [])  # the network is closed here: only our mirror
     with pytest.raises(DataError, match="from any mirror"):
         download("mnist", tmp_path / "dl2", [f"file://{broken}"])

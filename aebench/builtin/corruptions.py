@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from pydantic import Field
 
 from aebench.components import Corruption, CorruptionParams, per_member
 from aebench.hookspecs import hookimpl
@@ -69,7 +68,9 @@ class SaltPepper(Corruption):
 
 
 class CodeNoiseParams(CorruptionParams):
-    level: float = per_member(4.0, ge=0, description="Standard deviation of Gaussian noise added to the pre-activation.")
+    level: float = per_member(
+        4.0, ge=0, description="Standard deviation of Gaussian noise added to the pre-activation."
+    )
 
 
 class CodeNoise(Corruption):

@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from aebench.components import DataSplits, Dataset, DatasetParams, Split
+from aebench.components import Dataset, DatasetParams, DataSplits, Split
 from aebench.data import cache, read_idx, sha256_file, variations, verify_sums
 from aebench.data.amat import find_amat, read_amat
 from aebench.errors import DataError
@@ -128,7 +128,9 @@ class Digits(Dataset):
 
 class VariationParams(SubsetParams):
     seed: int = Field(0, ge=0, description="Seed of the generating procedure (same seed, same bytes).")
-    source: Literal["generated", "amat"] = Field("generated", description="generated here, or read from the original .amat files.")
+    source: Literal["generated", "amat"] = Field(
+        "generated", description="generated here, or read from the original .amat files."
+    )
     path: str | None = Field(None, description="With source = 'amat': folder holding *train*.amat and *test*.amat.")
 
 
@@ -149,7 +151,11 @@ def _cached(name: str, seed: int, mtime_ns: int) -> tuple[dict[str, np.ndarray],
 def make_variation(name: str, seed: int, progress: bool = False) -> tuple[dict[str, np.ndarray], str, bool]:
     """(arrays, checksum, was cached) of a generated variation set, building the cache if needed."""
     npz = cache.paths(name, seed)[0]
-    hit = _cached(name, seed, npz.stat().st_mtime_ns) if npz.is_file() and cache.recipe_of(name, seed) == variations.RECIPE else None
+    hit = (
+        _cached(name, seed, npz.stat().st_mtime_ns)
+        if npz.is_file() and cache.recipe_of(name, seed) == variations.RECIPE
+        else None
+    )
     if hit is not None:
         return hit[0], hit[1], True
     from tqdm.auto import tqdm
@@ -170,7 +176,11 @@ def make_variation(name: str, seed: int, progress: bool = False) -> tuple[dict[s
             chunks = []
             for c0 in range(0, n, 5000):
                 m = min(5000, n - c0)
-                part = None if digits is None else (digits[0][start + c0 : start + c0 + m], digits[1][start + c0 : start + c0 + m])
+                part = (
+                    None
+                    if digits is None
+                    else (digits[0][start + c0 : start + c0 + m], digits[1][start + c0 : start + c0 + m])
+                )
                 chunks.append(variations.generate(name, part, m, rng))
                 bar.update(m)
             arrays[f"{split}_x"] = np.concatenate([c[0] for c in chunks])
@@ -190,12 +200,21 @@ class Variation(Dataset):
         sizes = variations.SIZES[self.name]
         if p.source == "amat":
             if p.path is None:
-                raise DataError(f"data.path is required with source = 'amat' (a folder with the original {self.name} files).")
+                raise DataError(
+                    f"data.path is required with source = 'amat' (a folder with the original {self.name} files)."
+                )
             train_file, test_file = find_amat(p.path)
             tx, ty = read_amat(train_file)
             x, y = read_amat(test_file)
             n_train = len(ty) * sizes[0] // (sizes[0] + sizes[1])
-            arrays = {"train_x": tx[:n_train], "train_y": ty[:n_train], "valid_x": tx[n_train:], "valid_y": ty[n_train:], "test_x": x, "test_y": y}
+            arrays = {
+                "train_x": tx[:n_train],
+                "train_y": ty[:n_train],
+                "valid_x": tx[n_train:],
+                "valid_y": ty[n_train:],
+                "test_x": x,
+                "test_y": y,
+            }
             sums = {f.name: sha256_file(f) for f in (train_file, test_file)}
         else:
             arrays, digest, _ = make_variation(self.name, p.seed)

@@ -11,8 +11,8 @@ import xarray as xr
 from pydantic import Field
 
 from aebench.components import Evaluator, Params, Stage
-from aebench.errors import RunFailed
 from aebench.engine.context import SPLITS
+from aebench.errors import RunFailed
 from aebench.evaluate.chain import nearest_rows, walkback_chain
 from aebench.evaluate.stats import binomial_ci
 from aebench.functional import parzen_log_likelihood
@@ -65,12 +65,16 @@ class Recon(Evaluator):
                     sums[s, depth - 1] += float(model.reconstruction_loss(x, pre, 0)) * len(x)
                 rows += len(x)
             sums[s] /= max(rows, 1)
-        units = "nats per example" if getattr(model.params, "loss", "") == "cross-entropy" else "squared error per example"
+        units = (
+            "nats per example" if getattr(model.params, "loss", "") == "cross-entropy" else "squared error per example"
+        )
         coords = {"split": list(SPLITS), "depth": list(range(1, n + 1))}
         by_depth = xr.DataArray(
-            sums.numpy(), dims=("split", "depth"), coords=coords,
+            sums.numpy(),
+            dims=("split", "depth"),
+            coords=coords,
             attrs=_attrs("input-space reconstruction error using the bottom `depth` layers", units),
-        )  # fmt: skip
+        )
         full = by_depth.sel(depth=n, drop=True).assign_attrs(
             long_name="input-space reconstruction error through the whole stack (clean input)", units=units
         )
@@ -88,7 +92,9 @@ class Recon(Evaluator):
 
 # ------------------------------------------------------------------------------ svm
 class SvmParams(Params):
-    C: list[float] = Field([0.01, 0.1, 1.0, 10.0], min_length=1, description="Grid of C; the best on validation is used.")
+    C: list[float] = Field(
+        [0.01, 0.1, 1.0, 10.0], min_length=1, description="Grid of C; the best on validation is used."
+    )
     max_train: int | None = Field(None, ge=10, description="Fit on the first N training rows; default: all.")
     max_iter: int = Field(2000, ge=10, description="Iterations of liblinear per fit.")
 
@@ -105,7 +111,10 @@ def linear_svm_errors(train, valid, test, Cs, max_iter: int = 2000):
 
 class Svm(Evaluator):
     name = "svm"
-    summary = "Linear SVM on top-layer features; C chosen on validation; test error ± 95% binomial CI (Zhou et al. Tables II–IV)."
+    summary = (
+        "Linear SVM on top-layer features; C chosen on validation; test error ± 95% binomial CI "
+        "(Zhou et al. Tables II–IV)."
+    )
     Params = SvmParams
 
     def evaluate(self, ctx):
@@ -120,15 +129,22 @@ class Svm(Evaluator):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             valid_err, C, test_err = linear_svm_errors(
-                (feats["train"][:n], labels["train"][:n]), (feats["valid"], labels["valid"]),
-                (feats["test"], labels["test"]), p.C, p.max_iter,
-            )  # fmt: skip
+                (feats["train"][:n], labels["train"][:n]),
+                (feats["valid"], labels["valid"]),
+                (feats["test"], labels["test"]),
+                p.C,
+                p.max_iter,
+            )
         n_test = len(labels["test"])
         return {
             "svm_error": xr.DataArray(test_err, attrs=_attrs("linear SVM test error on top-layer features")),
-            "svm_error_ci": xr.DataArray(binomial_ci(test_err, n_test), attrs=_attrs("95% binomial CI half-width of svm_error")),
+            "svm_error_ci": xr.DataArray(
+                binomial_ci(test_err, n_test), attrs=_attrs("95% binomial CI half-width of svm_error")
+            ),
             "svm_C": xr.DataArray(C, attrs=_attrs("C chosen on the validation split")),
-            "svm_valid_error": xr.DataArray(valid_err, dims="C", coords={"C": p.C}, attrs=_attrs("linear SVM validation error per C")),
+            "svm_valid_error": xr.DataArray(
+                valid_err, dims="C", coords={"C": p.C}, attrs=_attrs("linear SVM validation error per C")
+            ),
         }
 
 
@@ -166,8 +182,20 @@ class Finetune(Evaluator):
         torch.nn.init.zeros_(sub.head.weight)
         torch.nn.init.zeros_(sub.head.bias)
         n = sub.model.n_layers
-        sub.stages = [Stage("finetune", tuple(range(n)), n, "labels", p.epochs, corrupt="none", regularize=False,
-                            lr=p.lr, patience=p.patience, train_head=True)]  # fmt: skip
+        sub.stages = [
+            Stage(
+                "finetune",
+                tuple(range(n)),
+                n,
+                "labels",
+                p.epochs,
+                corrupt="none",
+                regularize=False,
+                lr=p.lr,
+                patience=p.patience,
+                train_head=True,
+            )
+        ]
         # The engine's own stage runner: the same loop and early stopping as a finetune stage.
         trainer = Trainer(sub, [], RunOptions(ctx.device, progress=False, hooks=False), None, registry())
         curve = [r["vars"]["class_error"]["data"] for r in trainer.run()[0]]
@@ -177,26 +205,34 @@ class Finetune(Evaluator):
         test_err = best_state[2]
         return {
             "finetune_error": xr.DataArray(test_err, attrs=_attrs("fine-tuned MLP test error (best validation epoch)")),
-            "finetune_error_ci": xr.DataArray(binomial_ci(test_err, len(ctx.splits["test"])), attrs=_attrs("95% binomial CI half-width of finetune_error")),
+            "finetune_error_ci": xr.DataArray(
+                binomial_ci(test_err, len(ctx.splits["test"])),
+                attrs=_attrs("95% binomial CI half-width of finetune_error"),
+            ),
             "finetune_curve": xr.DataArray(
-                np.array(curve), dims=("finetune_epoch", "split"),
+                np.array(curve),
+                dims=("finetune_epoch", "split"),
                 coords={"finetune_epoch": np.arange(1, len(curve) + 1), "split": list(SPLITS)},
                 attrs=_attrs("classification error per fine-tuning epoch"),
-            ),  # fmt: skip
+            ),
         }
 
 
 # --------------------------------------------------------------------------- parzen
 class ChainParams(Params):
     samples: int = Field(10000, ge=1, description="Samples kept from the walk-back chain (Zhou et al.: 10,000).")
-    chains: int = Field(1, ge=1, description="Independent chains run in parallel (Zhou et al.: one chain of consecutive samples).")
+    chains: int = Field(
+        1, ge=1, description="Independent chains run in parallel (Zhou et al.: one chain of consecutive samples)."
+    )
     burn_in: int = Field(100, ge=0, description="Steps dropped at the start of every chain.")
     thin: int = Field(1, ge=1, description="Keep every thin-th state.")
     bernoulli: bool = Field(False, description="Draw X ~ Bernoulli(mean) in the chain instead of using the mean.")
 
 
 class ParzenParams(ChainParams):
-    sigma: list[float] = Field([0.05, 0.1, 0.15, 0.2, 0.25, 0.3], min_length=1, description="Parzen widths; the best on validation is used.")
+    sigma: list[float] = Field(
+        [0.05, 0.1, 0.15, 0.2, 0.25, 0.3], min_length=1, description="Parzen widths; the best on validation is used."
+    )
     max_rows: int | None = Field(None, ge=1, description="Evaluate on the first N validation/test rows; default: all.")
     batch_size: int = Field(1000, ge=1, description="Block size of the log-sum-exp (bounds memory).")
 
@@ -209,7 +245,9 @@ def chain_samples(ctx, p: ChainParams) -> torch.Tensor:
 
 class Parzen(Evaluator):
     name = "parzen"
-    summary = "Test log-likelihood under a Gaussian Parzen window fit on walk-back chain samples; σ chosen on validation."
+    summary = (
+        "Test log-likelihood under a Gaussian Parzen window fit on walk-back chain samples; σ chosen on validation."
+    )
     Params = ParzenParams
 
     def evaluate(self, ctx):
@@ -221,10 +259,20 @@ class Parzen(Evaluator):
             sigma = p.sigma[int(np.nanargmax(valid_ll))]
             test_ll = parzen_log_likelihood(samples, x["test"], sigma, p.batch_size)
         return {
-            "parzen_ll": xr.DataArray(float(test_ll.mean()), attrs=_attrs("Parzen-window test log-likelihood", "nats per example")),
-            "parzen_ll_se": xr.DataArray(float(test_ll.std() / math.sqrt(len(test_ll))), attrs=_attrs("standard error of parzen_ll", "nats per example")),
+            "parzen_ll": xr.DataArray(
+                float(test_ll.mean()), attrs=_attrs("Parzen-window test log-likelihood", "nats per example")
+            ),
+            "parzen_ll_se": xr.DataArray(
+                float(test_ll.std() / math.sqrt(len(test_ll))),
+                attrs=_attrs("standard error of parzen_ll", "nats per example"),
+            ),
             "parzen_sigma": xr.DataArray(sigma, attrs=_attrs("Parzen width chosen on validation")),
-            "parzen_valid_ll": xr.DataArray(valid_ll, dims="sigma", coords={"sigma": p.sigma}, attrs=_attrs("validation log-likelihood per σ", "nats per example")),
+            "parzen_valid_ll": xr.DataArray(
+                valid_ll,
+                dims="sigma",
+                coords={"sigma": p.sigma},
+                attrs=_attrs("validation log-likelihood per σ", "nats per example"),
+            ),
         }
 
 
@@ -249,7 +297,9 @@ class Samples(Evaluator):
             nearest = pool[nearest_rows(s[:, -1], pool)]
         out = {
             "samples": _image_dims(ctx, s, ("chain", "step")).assign_attrs(_attrs("walk-back chain samples (means)")),
-            "samples_nearest": _image_dims(ctx, nearest, ("chain",)).assign_attrs(_attrs("nearest training image to each chain's last sample")),
+            "samples_nearest": _image_dims(ctx, nearest, ("chain",)).assign_attrs(
+                _attrs("nearest training image to each chain's last sample")
+            ),
         }
         run_dir = ctx.extras.get("run_dir")
         if run_dir is not None and "pixel_y" in out["samples"].dims:
@@ -279,12 +329,19 @@ class Filters(Evaluator):
 # ----------------------------------------------------------------------- trajectory
 class TrajectoryParams(Params):
     probes: int = Field(50, ge=1, description="Fixed test inputs whose outputs are recorded.")
-    output: str = Field("auto", pattern="^(auto|reconstruction|classes)$", description="auto: class probabilities when the run has a softmax head at that epoch, else reconstructions.")
+    output: str = Field(
+        "auto",
+        pattern="^(auto|reconstruction|classes)$",
+        description="auto: class probabilities when the run has a softmax head at that epoch, else reconstructions.",
+    )
 
 
 class Trajectory(Evaluator):
     name = "trajectory"
-    summary = "The network's outputs on fixed test inputs every epoch, for 2-D embeddings of function space (Erhan et al. Fig. 5)."
+    summary = (
+        "The network's outputs on fixed test inputs every epoch, for 2-D embeddings of function space "
+        "(Erhan et al. Fig. 5)."
+    )
     Params = TrajectoryParams
 
     def on_epoch(self, ctx, epoch):
@@ -294,7 +351,11 @@ class Trajectory(Evaluator):
         use_classes = mode == "classes" or (mode == "auto" and ctx.head is not None)
         out = torch.softmax(ctx.head(code), 1) if use_classes and ctx.head is not None else ctx.model.decode(code)
         flat = out.reshape(1, -1).cpu().numpy()
-        return {"trajectory_outputs": xr.DataArray(flat[0], dims="output_unit", attrs=_attrs("outputs on the probe inputs, concatenated"))}
+        return {
+            "trajectory_outputs": xr.DataArray(
+                flat[0], dims="output_unit", attrs=_attrs("outputs on the probe inputs, concatenated")
+            )
+        }
 
 
 # --------------------------------------------------------------------------- timing
@@ -310,11 +371,15 @@ class Timing(Evaluator):
         epochs = [sum(1 for r in records if r["stage"] == s) for s in stages]
         coords = {"stage_name": stages}
         return {
-            "stage_seconds": xr.DataArray(secs, dims="stage_name", coords=coords, attrs=_attrs("training time per stage", "s")),
+            "stage_seconds": xr.DataArray(
+                secs, dims="stage_name", coords=coords, attrs=_attrs("training time per stage", "s")
+            ),
             "stage_examples_per_second": xr.DataArray(
-                [e * rows / s if s > 0 else np.nan for e, s in zip(epochs, secs)], dims="stage_name", coords=coords,
+                [e * rows / s if s > 0 else np.nan for e, s in zip(epochs, secs)],
+                dims="stage_name",
+                coords=coords,
                 attrs=_attrs("training throughput per stage", "examples/s"),
-            ),  # fmt: skip
+            ),
         }
 
 

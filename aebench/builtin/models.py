@@ -1,4 +1,5 @@
-"""The built-in model: the public stacked autoencoder (``aebench.models``), registered by the same hook a plug-in uses."""
+"""The built-in model: the public stacked autoencoder (``aebench.models``), registered by the
+same hook a plug-in uses."""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from pydantic import Field
 
 from aebench.components import Regularizer, RegularizerParams, per_member
 from aebench.functional import contractive_penalty, kl_sparsity

@@ -120,7 +120,9 @@ class Supervised(Finetune):
 
 
 class HybridParams(SupervisedParams):
-    alpha: float = per_member(1.0, ge=0, description="Weight α of the input reconstruction loss added to the label loss.")
+    alpha: float = per_member(
+        1.0, ge=0, description="Weight α of the input reconstruction loss added to the label loss."
+    )
 
 
 class Hybrid(Schedule):

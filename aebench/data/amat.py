@@ -22,7 +22,9 @@ def read_amat(path: str | Path, n_features: int = 784) -> tuple[np.ndarray, np.n
     except ValueError as exc:
         raise DataError(f"data file {path} is not an .amat table ({exc}).") from None
     if table.shape[1] != n_features + 1:
-        raise DataError(f"data file {path} has {table.shape[1]} columns; an .amat row is {n_features} pixels + a label.")
+        raise DataError(
+            f"data file {path} has {table.shape[1]} columns; an .amat row is {n_features} pixels + a label."
+        )
     x, y = table[:, :-1], table[:, -1]
     if x.min() < 0 or x.max() > 1 or not np.allclose(y, np.round(y)):
         raise DataError(f"data file {path}: pixels must lie in [0, 1] and labels be integers.")
@@ -37,5 +39,7 @@ def find_amat(folder: str | Path) -> tuple[Path, Path]:
     train = sorted(folder.glob("*train*.amat"))
     test = sorted(folder.glob("*test*.amat"))
     if len(train) != 1 or len(test) != 1:
-        raise DataError(f"{folder} must hold one *train*.amat and one *test*.amat file (found {len(train)} and {len(test)}).")
+        raise DataError(
+            f"{folder} must hold one *train*.amat and one *test*.amat file (found {len(train)} and {len(test)})."
+        )
     return train[0], test[0]

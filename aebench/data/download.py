@@ -88,7 +88,9 @@ def validate_archive(name: str, path: Path) -> None:
                     if row is None:
                         continue
                     if row.size != 785 or row[:-1].min() < 0 or row[:-1].max() > 1 or row[-1] != round(row[-1]):
-                        raise DataError(f"{path.name}:{found[0]} line {n + 1} is not 784 pixels in [0, 1] and an integer label")
+                        raise DataError(
+                            f"{path.name}:{found[0]} line {n + 1} is not 784 pixels in [0, 1] and an integer label"
+                        )
                     n += 1
             if n != rows:
                 raise DataError(f"{path.name}:{found[0]} has {n} rows; the original has {rows}")
@@ -109,7 +111,9 @@ def download(name: str, dest: Path, mirrors: list[str] | None = None) -> dict[st
         for fname, digest in sums.items():
             got[fname] = _from_any(name, fname, digest, bases, dest)
             if digest is None:
-                warnings.warn(f"{fname} has no published checksum; its contents were validated; sha256 {got[fname]}", stacklevel=2)
+                warnings.warn(
+                    f"{fname} has no published checksum; its contents were validated; sha256 {got[fname]}", stacklevel=2
+                )
         if name == "mnist":
             atomic_write(dest / "SHA256SUMS", lambda p: p.write_text("".join(f"{d}  {f}\n" for f, d in got.items())))
     except BaseException:
@@ -140,7 +144,7 @@ def _from_any(name: str, fname: str, digest: str | None, bases: list[str], dest:
                     for member in (m for m in zf.namelist() if m.endswith(".amat")):
                         data = zf.read(member)
                         atomic_write(dest / Path(member).name, lambda p, data=data: p.write_bytes(data))
-            atomic_write(dest / fname, lambda p: p.write_bytes(part.read_bytes()))
+            atomic_write(dest / fname, lambda p, part=part: p.write_bytes(part.read_bytes()))
             return sha
     raise DataError(f"could not download {fname} for {name!r} from any mirror: " + "; ".join(errors))
 

@@ -82,10 +82,25 @@ def rotate(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 #: the photographs that scikit-image ships inside its wheel (no download), plus scikit-learn's two
 PHOTOS = (
-    "astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png", "clock_motion.png", "coffee.png",
-    "coins.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png", "motorcycle_left.png",
-    "page.png", "retina.jpg", "rocket.jpg", "text.png",
-)  # fmt: skip
+    "astronaut.png",
+    "brick.png",
+    "camera.png",
+    "cell.png",
+    "chelsea.png",
+    "clock_motion.png",
+    "coffee.png",
+    "coins.png",
+    "grass.png",
+    "gravel.png",
+    "hubble_deep_field.jpg",
+    "ihc.png",
+    "moon.png",
+    "motorcycle_left.png",
+    "page.png",
+    "retina.jpg",
+    "rocket.jpg",
+    "text.png",
+)
 #: a patch whose pixel standard deviation is below this has "little texture" and is redrawn
 MIN_PATCH_STD = 0.08
 
@@ -111,8 +126,13 @@ def _grey(img: np.ndarray) -> np.ndarray:
     return img / 255.0
 
 
-def image_patches(n: int, rng: np.random.Generator, images: tuple[np.ndarray, ...] | None = None,
-                  min_std: float = MIN_PATCH_STD, stretch: bool = True) -> np.ndarray:
+def image_patches(
+    n: int,
+    rng: np.random.Generator,
+    images: tuple[np.ndarray, ...] | None = None,
+    min_std: float = MIN_PATCH_STD,
+    stretch: bool = True,
+) -> np.ndarray:
     """``n`` random 28×28 patches of random photographs, each stretched to the full grey range [0, 1].
 
     Near-flat patches (standard deviation below ``min_std`` before stretching) are redrawn,
@@ -239,7 +259,9 @@ def convex_sets(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarra
     return out.reshape(n, SIDE, SIDE), labels.astype(np.int64)
 
 
-def generate(name: str, digits: tuple[np.ndarray, np.ndarray] | None, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def generate(
+    name: str, digits: tuple[np.ndarray, np.ndarray] | None, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` rows of the named set; MNIST-based sets draw from ``digits`` (float images, labels) in order."""
     if name.startswith("mnist"):
         x, y = digits

@@ -35,7 +35,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     group can read a shared results folder.
     """
     if path.is_symlink():
-        raise ResultsError(f"{path} is a symbolic link; aebench writes only plain files and will not follow it. Remove the link.")
+        raise ResultsError(
+            f"{path} is a symbolic link; aebench writes only plain files and will not follow it. Remove the link."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     os.close(fd)
@@ -58,7 +60,12 @@ def write_text(path: Path, text: str) -> None:
 def clean_temporaries(folder: Path) -> list[Path]:
     """Remove the temporary files a killed write left in ``folder`` and its run folders (the caller holds the lock)."""
     removed = []
-    for pattern in (f".*{TMP_SUFFIX}", f"runs/*/.*{TMP_SUFFIX}", f"runs/.*{TMP_SUFFIX}", f"report_files/.*{TMP_SUFFIX}"):
+    for pattern in (
+        f".*{TMP_SUFFIX}",
+        f"runs/*/.*{TMP_SUFFIX}",
+        f"runs/.*{TMP_SUFFIX}",
+        f"report_files/.*{TMP_SUFFIX}",
+    ):
         for p in folder.glob(pattern):
             if p.is_file() and not p.is_symlink():
                 p.unlink(missing_ok=True)
@@ -81,5 +88,7 @@ def load_checkpoint(path: Path, map_location: torch.device | str = "cpu") -> dic
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # any unpickling/zip error means: start this run again
-        warnings.warn(f"checkpoint {path} is unreadable ({type(exc).__name__}); the run restarts from scratch.", stacklevel=2)
+        warnings.warn(
+            f"checkpoint {path} is unreadable ({type(exc).__name__}); the run restarts from scratch.", stacklevel=2
+        )
         return None

@@ -62,7 +62,9 @@ class RunContext:
         """End the run after the current epoch (callbacks' early stopping)."""
         self.stop_reason = reason
 
-    def batches(self, split: str, batch_size: int, max_rows: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, split: str, batch_size: int, max_rows: int | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Clean (uncorrupted) evaluation batches of ``split`` in order."""
         s = self.splits[split]
         n = len(s) if max_rows is None else min(max_rows, len(s))

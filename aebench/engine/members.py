@@ -65,7 +65,9 @@ class Members:
         if net is None:
             raise CannotBatch(f"model {models[0].name!r} has no batched form")
         self.net = net.to(contexts[0].device)
-        self.head = HeadStack([c.head for c in contexts]).to(contexts[0].device) if contexts[0].head is not None else None
+        self.head = (
+            HeadStack([c.head for c in contexts]).to(contexts[0].device) if contexts[0].head is not None else None
+        )
 
     @property
     def batched(self) -> bool:

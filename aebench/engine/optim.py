@@ -11,7 +11,9 @@ import torch
 from aebench.spec import OptimizerParams
 
 
-def make_optimizer(params: Iterable[torch.nn.Parameter], opt: OptimizerParams, lr: float | None = None) -> torch.optim.Optimizer:
+def make_optimizer(
+    params: Iterable[torch.nn.Parameter], opt: OptimizerParams, lr: float | None = None
+) -> torch.optim.Optimizer:
     lr = opt.lr if lr is None else lr
     params = list(params)
     # Fused / multi-tensor kernels: one pass over all parameters instead of one per tensor
@@ -31,7 +33,9 @@ def _fused(cls, params, **kw) -> torch.optim.Optimizer:
         return cls(params, foreach=True, **kw)
 
 
-def make_member_optimizer(params: list[torch.nn.Parameter], opt: OptimizerParams, lrs: list[float], device: torch.device):
+def make_member_optimizer(
+    params: list[torch.nn.Parameter], opt: OptimizerParams, lrs: list[float], device: torch.device
+):
     """The optimizer of S members' (S, ...) parameters (or one run's): torch's own when every
     member has one learning rate (its fused / multi-tensor kernels act element-wise, hence
     member-wise), else :class:`BatchedOptimizer` with one learning rate per member."""

@@ -85,8 +85,14 @@ class Trainer:
     after every epoch, holds all S members.
     """
 
-    def __init__(self, ctxs: RunContext | list[RunContext], evaluators: list, opts: RunOptions,
-                 checkpoint: Path | None = None, reg: Registry | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        ctxs: RunContext | list[RunContext],
+        evaluators: list,
+        opts: RunOptions,
+        checkpoint: Path | None = None,
+        reg: Registry | None = None,
+    ) -> None:
         if isinstance(ctxs, RunContext):  # one run: Trainer(ctx, evaluators, ...)
             ctxs, evaluators = [ctxs], [evaluators]
         if len(ctxs) > 1 and ctxs[0].spec.precision == "float16":  # the spec refuses this too
@@ -220,7 +226,9 @@ class Trainer:
             for s in sorted(self.members.active):
                 self.end_epoch(s, stages[s], float(totals[s]) / max(n_batches, 1), n_batches, seconds)
             self.bar.update(1)
-            self.bar.set_postfix_str(f"{stage.label} loss {float(totals.mean()) / max(n_batches, 1):.4g}", refresh=False)
+            self.bar.set_postfix_str(
+                f"{stage.label} loss {float(totals.mean()) / max(n_batches, 1):.4g}", refresh=False
+            )
             if self.checkpoint is not None:
                 save_checkpoint(self.checkpoint, self.state(optimizer))
 
@@ -286,10 +294,12 @@ class Trainer:
         if not members.batched:
             return torch.randperm(n, generator=ctx.generator, device=ctx.device)
         rest = torch.arange(n, device=ctx.device)  # an inactive member draws nothing
-        return torch.stack([
-            torch.randperm(n, generator=c.generator, device=ctx.device) if s in members.active else rest
-            for s, c in enumerate(self.ctxs)
-        ])  # fmt: skip
+        return torch.stack(
+            [
+                torch.randperm(n, generator=c.generator, device=ctx.device) if s in members.active else rest
+                for s, c in enumerate(self.ctxs)
+            ]
+        )
 
     def end_epoch(self, s: int, stage: Stage, mean: float, n_batches: int, seconds: float) -> None:
         """Member ``s``'s epoch: divergence check, record, early stopping, callbacks, stop requests."""
@@ -357,7 +367,9 @@ def note_hook_errors(ctx: RunContext, errors: list[str]) -> None:
     seen.extend(e for e in errors if e not in seen)
 
 
-def epoch_record(ctx: RunContext, evaluators: list, stage: Stage, epoch: int, loss: float, steps: int, seconds: float) -> dict[str, Any]:
+def epoch_record(
+    ctx: RunContext, evaluators: list, stage: Stage, epoch: int, loss: float, steps: int, seconds: float
+) -> dict[str, Any]:
     """One epoch's row of metrics: the training numbers, then every evaluator's ``on_epoch``
     (model in eval mode, no gradient)."""
     record = {"epoch": epoch, "stage": stage.label, "loss": loss, "steps": steps, "seconds": seconds, "vars": {}}
@@ -405,11 +417,27 @@ def records_to_dataset(records: list[dict[str, Any]]) -> xr.Dataset:
     epochs = [r["epoch"] for r in records]
     ds = xr.Dataset(coords={"epoch": ("epoch", np.array(epochs, dtype=np.int64), {"long_name": "epoch (all stages)"})})
     ds["stage"] = ("epoch", np.array([r["stage"] for r in records], dtype=str), {"long_name": "training stage"})
-    ds["loss"] = ("epoch", [r["loss"] for r in records], {"long_name": "training objective (mean over batches)", "units": "nats per example"})
-    ds["steps"] = ("epoch", np.array([r["steps"] for r in records], dtype=np.int64), {"long_name": "gradient steps taken so far", "units": "1"})
-    ds["epoch_seconds"] = ("epoch", [r["seconds"] for r in records], {"long_name": "training time of the epoch", "units": "s"})
+    ds["loss"] = (
+        "epoch",
+        [r["loss"] for r in records],
+        {"long_name": "training objective (mean over batches)", "units": "nats per example"},
+    )
+    ds["steps"] = (
+        "epoch",
+        np.array([r["steps"] for r in records], dtype=np.int64),
+        {"long_name": "gradient steps taken so far", "units": "1"},
+    )
+    ds["epoch_seconds"] = (
+        "epoch",
+        [r["seconds"] for r in records],
+        {"long_name": "training time of the epoch", "units": "s"},
+    )
     names = dict.fromkeys(n for r in records for n in r["vars"])
     for name in names:
-        arrays = [xr.DataArray.from_dict(r["vars"][name]).expand_dims(epoch=[r["epoch"]]) for r in records if name in r["vars"]]
+        arrays = [
+            xr.DataArray.from_dict(r["vars"][name]).expand_dims(epoch=[r["epoch"]])
+            for r in records
+            if name in r["vars"]
+        ]
         ds[name] = xr.concat(arrays, dim="epoch")
     return ds

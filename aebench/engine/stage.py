@@ -173,7 +173,9 @@ def _target_loss(stage: Stage, size: int):
     if stage.target not in TARGETS:
         raise AebenchError(f"stage {stage.label!r} has target {stage.target!r}; known targets: {', '.join(TARGETS)}.")
     if stage.target == "custom" and size > 1 and not objective_batches(stage.objective):
-        raise AebenchError(f"stage {stage.label!r}: its custom objective cannot batch members; train its runs one at a time.")
+        raise AebenchError(
+            f"stage {stage.label!r}: its custom objective cannot batch members; train its runs one at a time."
+        )
     return TARGETS[stage.target]
 
 

@@ -36,7 +36,10 @@ def select_best(
         picked = ds[name].stack(_point=over).isel(_point=idx)
         out[name] = picked.drop_vars(["_point", *over], errors="ignore").assign_attrs(ds[name].attrs)
     for k in over:
-        out[f"chosen_{k}"] = flat[k].isel(_point=idx).drop_vars(["_point", *over], errors="ignore").assign_attrs(
-            long_name=f"{k} chosen on validation", units=""
+        out[f"chosen_{k}"] = (
+            flat[k]
+            .isel(_point=idx)
+            .drop_vars(["_point", *over], errors="ignore")
+            .assign_attrs(long_name=f"{k} chosen on validation", units="")
         )
     return out

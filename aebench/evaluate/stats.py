@@ -8,7 +8,23 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-NON_SCALAR_DIMS = {"epoch", "split", "depth", "layer", "C", "sigma", "unit", "chain", "step", "probe", "output", "pixel_y", "pixel_x", "stage_name", "coord"}
+NON_SCALAR_DIMS = {
+    "epoch",
+    "split",
+    "depth",
+    "layer",
+    "C",
+    "sigma",
+    "unit",
+    "chain",
+    "step",
+    "probe",
+    "output",
+    "pixel_y",
+    "pixel_x",
+    "stage_name",
+    "coord",
+}
 
 
 def binomial_ci(error: float, n: int, level: float = 0.95) -> float:
@@ -38,9 +54,10 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, f
 def scalar_metrics(ds: xr.Dataset) -> list[str]:
     """Numeric variables with no dimension but sweep axes and ``seed``."""
     return [
-        name for name, da in ds.data_vars.items()
+        name
+        for name, da in ds.data_vars.items()
         if da.dtype.kind in "fiu" and not (set(da.dims) & NON_SCALAR_DIMS) and "seed" in da.dims
-    ]  # fmt: skip
+    ]
 
 
 def seed_summary(ds: xr.Dataset, level: float = 0.95) -> xr.Dataset:
@@ -52,13 +69,17 @@ def seed_summary(ds: xr.Dataset, level: float = 0.95) -> xr.Dataset:
     for name in scalar_metrics(ds):
         da = ds[name]
         res = xr.apply_ufunc(
-            lambda v: np.array(t_interval(v, level)), da, input_core_dims=[["seed"]], output_core_dims=[["stat"]],
+            lambda v: np.array(t_interval(v, level)),
+            da,
+            input_core_dims=[["seed"]],
+            output_core_dims=[["stat"]],
             vectorize=True,
-        )  # fmt: skip
+        )
         res = res.assign_coords(stat=["mean", "std", "ci"])
         for stat in ("mean", "std", "ci"):
             out[f"{name}_{stat}"] = res.sel(stat=stat, drop=True).assign_attrs(
-                long_name=f"{da.attrs.get('long_name', name)} ({stat} over seeds" + (f", {level:.0%} t-interval half-width)" if stat == "ci" else ")"),
+                long_name=f"{da.attrs.get('long_name', name)} ({stat} over seeds"
+                + (f", {level:.0%} t-interval half-width)" if stat == "ci" else ")"),
                 units=da.attrs.get("units", ""),
             )
         out[f"{name}_n"] = np.isfinite(da).sum("seed").assign_attrs(long_name="seeds with a value", units="1")

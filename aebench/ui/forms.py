@@ -48,7 +48,9 @@ def widget_for(name: str, field, value: Any) -> tuple[W.Widget, str]:
     choices = _literal(field.annotation)
     plain = _plain(field.annotation)
     if choices is not None:
-        return W.Dropdown(options=choices, value=value, description=name, tooltip=tip, style=style, layout=layout), "value"
+        return W.Dropdown(
+            options=choices, value=value, description=name, tooltip=tip, style=style, layout=layout
+        ), "value"
     if plain is bool:
         return W.Checkbox(value=bool(value), description=name, tooltip=tip, indent=False), "value"
     if plain is int:
@@ -110,7 +112,9 @@ class ParamsForm(W.VBox):
     def set(self, values: dict[str, Any], reset: bool = False) -> None:
         """Set fields; with ``reset`` every field not in ``values`` returns to its default."""
         if reset:
-            values = {n: f.get_default(call_default_factory=True) for n, f in self.params_cls.model_fields.items()} | values
+            values = {
+                n: f.get_default(call_default_factory=True) for n, f in self.params_cls.model_fields.items()
+            } | values
         for name, value in values.items():
             if name not in self.fields:
                 raise KeyError(f"{self.params_cls.__qualname__} has no field {name!r}")
@@ -138,7 +142,9 @@ class ComponentPicker(W.VBox):
         self.kind, self.registry = kind, registry
         names = registry.names(kind)
         value = dict(value or {"name": names[0]})
-        self.dropdown = W.Dropdown(options=names, value=value.pop("name"), description=label or kind, style={"description_width": "140px"})
+        self.dropdown = W.Dropdown(
+            options=names, value=value.pop("name"), description=label or kind, style={"description_width": "140px"}
+        )
         self.summary = W.HTML()
         self.form_box = W.VBox()
         self.dropdown.observe(lambda _c: self._rebuild({}), names="value")
@@ -164,4 +170,3 @@ class ComponentPicker(W.VBox):
         if name != self.dropdown.value:
             self.dropdown.value = name  # rebuilds with defaults
         self.form.set(table, reset=True)  # a table describes the whole component
-

@@ -107,23 +107,34 @@ class Workbench(W.VBox):
         self.regularizers = ListOf("regularizer", reg, [], "regularizer")
         self.schedules = ListOf("schedule", reg, [], "stage", minimum=1)
         self.optimizer = ParamsForm(OptimizerParams)
-        self.evaluators = {n: W.Checkbox(description=n, value=n == "recon", indent=False) for n in reg.names("evaluator")}
+        self.evaluators = {
+            n: W.Checkbox(description=n, value=n == "recon", indent=False) for n in reg.names("evaluator")
+        }
         self.sweep_rows = W.Textarea(
-            description="sweep", placeholder='one axis a line: schedule.name = ["joint", "layerwise"]',
-            style=STYLE, layout=W.Layout(width="520px", height="80px"),
-        )  # fmt: skip
+            description="sweep",
+            placeholder='one axis a line: schedule.name = ["joint", "layerwise"]',
+            style=STYLE,
+            layout=W.Layout(width="520px", height="80px"),
+        )
         self.sweep_mode = W.Dropdown(options=["grid", "zip"], description="sweep mode", style=STYLE)
         self.sweep_key = W.Dropdown(options=[], description="sweep axis", style=STYLE, layout=W.Layout(width="380px"))
-        self.sweep_values = W.Text(description="values", placeholder='[0.1, 0.3, 0.5]', style=STYLE)
+        self.sweep_values = W.Text(description="values", placeholder="[0.1, 0.3, 0.5]", style=STYLE)
         add_axis = W.Button(description="add axis", icon="plus")
         add_axis.on_click(lambda _b: self.add_sweep_axis(self.sweep_key.value, from_text(self.sweep_values.value)))
         self._sweep_adder = W.HBox([self.sweep_key, self.sweep_values, add_axis])
         self.seeds = W.Text(description="seeds", style=STYLE, tooltip="a list, e.g. [0, 1, 2]")
         devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-        self.device = W.Dropdown(options=devices, value="auto", description="device", style=STYLE,
-                                 tooltip=f"CUDA {'available' if torch.cuda.is_available() else 'not available on this machine'}")  # fmt: skip
+        self.device = W.Dropdown(
+            options=devices,
+            value="auto",
+            description="device",
+            style=STYLE,
+            tooltip=f"CUDA {'available' if torch.cuda.is_available() else 'not available on this machine'}",
+        )
         self.executor = W.Dropdown(options=["local", "process", "dask"], description="executor", style=STYLE)
-        self.ensemble = W.Checkbox(description="ensemble (train seeds / shared-shape points as one batched model)", indent=False)
+        self.ensemble = W.Checkbox(
+            description="ensemble (train seeds / shared-shape points as one batched model)", indent=False
+        )
         self.precision = W.Dropdown(options=["float32", "bfloat16", "float16"], description="precision", style=STYLE)
         self.launch_button = W.Button(description="Launch", button_style="success", icon="play")
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
@@ -143,17 +154,48 @@ class Workbench(W.VBox):
         report.on_click(lambda _b: self._safe(self.open_report))
         self.report_link = W.HTML()
 
-        compose = W.Accordion(children=[
-            W.VBox([self.name, self.data]), self.model, self.corruptions, self.regularizers,
-            self.schedules, self.optimizer, W.HBox(list(self.evaluators.values())),
-            W.VBox([self._sweep_adder, self.sweep_rows, self.sweep_mode, self.seeds, self.device, self.executor, self.ensemble, self.precision]),
-        ])  # fmt: skip
-        for i, title in enumerate(["data", "model", "corruption", "regularizers", "schedule (stages)", "optimizer", "evaluators", "sweep, seeds, device"]):
+        compose = W.Accordion(
+            children=[
+                W.VBox([self.name, self.data]),
+                self.model,
+                self.corruptions,
+                self.regularizers,
+                self.schedules,
+                self.optimizer,
+                W.HBox(list(self.evaluators.values())),
+                W.VBox(
+                    [
+                        self._sweep_adder,
+                        self.sweep_rows,
+                        self.sweep_mode,
+                        self.seeds,
+                        self.device,
+                        self.executor,
+                        self.ensemble,
+                        self.precision,
+                    ]
+                ),
+            ]
+        )
+        for i, title in enumerate(
+            [
+                "data",
+                "model",
+                "corruption",
+                "regularizers",
+                "schedule (stages)",
+                "optimizer",
+                "evaluators",
+                "sweep, seeds, device",
+            ]
+        ):
             compose.set_title(i, title)
         compose.selected_index = 0
         controls = W.HBox([self.launch_button, self.stop_button, self.status])
         files = W.HBox([self.export_path, export, load, report])
-        super().__init__([compose, controls, self.overall, self.run_bar, self.plot, self.table, files, self.report_link])
+        super().__init__(
+            [compose, controls, self.overall, self.run_bar, self.plot, self.table, files, self.report_link]
+        )
         self.add_class("aebench-workbench")
 
     def _safe(self, fn, *args) -> None:
@@ -303,15 +345,26 @@ class Workbench(W.VBox):
     def _work(self, spec: Spec, resume: bool) -> None:
         try:
             self.results = aebench.run(
-                spec, out=self.out, executor=self.executor.value, device=self.device.value, resume=resume,
-                progress=False, stop=self._stop, on_run_done=self._run_done, on_epoch=self._epoch,
-            )  # fmt: skip
+                spec,
+                out=self.out,
+                executor=self.executor.value,
+                device=self.device.value,
+                resume=resume,
+                progress=False,
+                stop=self._stop,
+                on_run_done=self._run_done,
+                on_epoch=self._epoch,
+            )
             failed = [s for s in self.results["status"].values.ravel() if s != "done"]
             self.status.value = f"done: {self.overall.value} run(s), {len(failed)} failed; results in wb.results"
         except BaseException as exc:  # the thread must report, not die silently
             stopped = self._stop.is_set()
             self.error = None if stopped else f"{type(exc).__name__}: {exc}"
-            self.status.value = "stopped; launch(resume=True) continues" if stopped else f"<span style='color:#b00020'>{html.escape(self.error)}</span>"
+            self.status.value = (
+                "stopped; launch(resume=True) continues"
+                if stopped
+                else f"<span style='color:#b00020'>{html.escape(self.error)}</span>"
+            )
             if (self.out / "results.nc").exists():
                 self.results = aebench.load_results(self.out)
         finally:
@@ -396,7 +449,9 @@ class Workbench(W.VBox):
         from aebench.report import write_report
 
         page, _ = write_report(self.out)
-        self.report_link.value = f"report: <a href='{html.escape(str(page))}' target='_blank'>{html.escape(str(page))}</a>"
+        self.report_link.value = (
+            f"report: <a href='{html.escape(str(page))}' target='_blank'>{html.escape(str(page))}</a>"
+        )
         return page
 
     def sweepable_keys(self) -> list[str]:

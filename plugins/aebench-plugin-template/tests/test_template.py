@@ -23,14 +23,16 @@ def test_installed_and_passes_the_contract(kind, name):
 
 
 def test_runs_from_a_spec(tmp_path):
-    spec = aebench.Spec.from_dict({
-        "name": "template",
-        "data": {"name": "template-blobs"},
-        "model": {"name": "template-linear", "layers": [4]},
-        "corruption": {"name": "template-uniform", "level": 0.1},
-        "regularizers": [{"name": "template-max-norm", "weight": 0.01}],
-        "schedule": {"name": "template-top-down", "epochs": 2},
-        "evaluate": {"recon": {}, "template-code-stats": {}},
-    })
+    spec = aebench.Spec.from_dict(
+        {
+            "name": "template",
+            "data": {"name": "template-blobs"},
+            "model": {"name": "template-linear", "layers": [4]},
+            "corruption": {"name": "template-uniform", "level": 0.1},
+            "regularizers": [{"name": "template-max-norm", "weight": 0.01}],
+            "schedule": {"name": "template-top-down", "epochs": 2},
+            "evaluate": {"recon": {}, "template-code-stats": {}},
+        }
+    )
     ds = aebench.run(spec, out=tmp_path / "o", progress=False)
     assert str(ds["status"].item()) == "done" and "code_saturated" in ds

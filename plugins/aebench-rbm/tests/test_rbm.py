@@ -28,7 +28,12 @@ def test_free_energy_by_hand():
 def test_cd1_gradient_is_the_textbook_update():
     """∂/∂W of F(v0) − F(vk) = −(<p(h|v0) v0ᵀ> − <p(h|vk) vkᵀ>): the CD-1 rule."""
     ctx = aebench.testing.tiny_context(
-        {**aebench.testing.TINY_SPEC, "model": {"name": "rbm", "layers": [8]}, "schedule": {"name": "rbm-cd", "epochs": 1}}, train=False
+        {
+            **aebench.testing.TINY_SPEC,
+            "model": {"name": "rbm", "layers": [8]},
+            "schedule": {"name": "rbm-cd", "epochs": 1},
+        },
+        train=False,
     )
     x = ctx.splits["train"].rows(slice(0, 20))
     stage = Stage("rbm0", (0,), 1, "custom", 1, objective=cd_loss, options={"k": 1})
@@ -45,16 +50,18 @@ def test_cd1_gradient_is_the_textbook_update():
 
 
 def test_rbm_and_autoencoder_pretraining_in_one_sweep(tmp_path):
-    spec = aebench.Spec.from_dict({
-        "name": "rbm-vs-ae",
-        "data": {"name": "digits"},
-        "model": {"name": "rbm", "layers": [64, 32]},
-        "corruption": {"name": "none"},
-        "schedule": [{"name": "layerwise", "epochs": 8}, {"name": "finetune", "epochs": 15, "patience": 5}],
-        "optimizer": {"name": "rmsprop", "lr": 0.005},
-        "evaluate": {"recon": {"every": 0}},
-        "sweep": {"schedule.0.name": ["layerwise", "rbm-cd"]},
-    })
+    spec = aebench.Spec.from_dict(
+        {
+            "name": "rbm-vs-ae",
+            "data": {"name": "digits"},
+            "model": {"name": "rbm", "layers": [64, 32]},
+            "corruption": {"name": "none"},
+            "schedule": [{"name": "layerwise", "epochs": 8}, {"name": "finetune", "epochs": 15, "patience": 5}],
+            "optimizer": {"name": "rmsprop", "lr": 0.005},
+            "evaluate": {"recon": {"every": 0}},
+            "sweep": {"schedule.0.name": ["layerwise", "rbm-cd"]},
+        }
+    )
     ds = aebench.run(spec, out=tmp_path / "o", progress=False)
     assert set(ds["status"].values.ravel()) == {"done"}
     assert list(ds["schedule.0.name"].values) == ["layerwise", "rbm-cd"]

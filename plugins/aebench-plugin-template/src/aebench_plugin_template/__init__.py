@@ -8,13 +8,12 @@ import xarray as xr
 from pydantic import Field
 
 from aebench import hookimpl
-from aebench.models import Stacked, StackedParams
 from aebench.components import (
     Corruption,
     CorruptionParams,
-    DataSplits,
     Dataset,
     DatasetParams,
+    DataSplits,
     Evaluator,
     Params,
     Regularizer,
@@ -23,12 +22,15 @@ from aebench.components import (
     Split,
     Stage,
 )
+from aebench.models import Stacked, StackedParams
 
 
 class LinearParams(StackedParams):
     activation: str = Field("linear", description="Unit type (fixed: linear).", pattern="^linear$")
     output_activation: str = Field("linear", description="Output unit type (fixed: linear).", pattern="^linear$")
-    loss: str = Field("squared-error", description="Reconstruction loss (fixed: squared error).", pattern="^squared-error$")
+    loss: str = Field(
+        "squared-error", description="Reconstruction loss (fixed: squared error).", pattern="^squared-error$"
+    )
     layers: list[int] = Field([8], min_length=1, description="Hidden units per layer.")
 
 
@@ -71,7 +73,10 @@ class TopDown(Schedule):
 
     def stages(self, n_layers):
         p = self.params
-        return [Stage(f"top-down{j}", (j,), j + 1, "local", p.epochs, corrupt="trained", lr=p.lr) for j in reversed(range(n_layers))]
+        return [
+            Stage(f"top-down{j}", (j,), j + 1, "local", p.epochs, corrupt="trained", lr=p.lr)
+            for j in reversed(range(n_layers))
+        ]
 
 
 class BlobsParams(DatasetParams):
@@ -95,7 +100,13 @@ class Blobs(Dataset):
         train = Split(x[:a], y[:a].astype(np.int64))
         if p.subset is not None:
             train = Split(train.x[: p.subset], train.y[: p.subset])
-        return DataSplits("template-blobs", train, Split(x[a:b], y[a:b].astype(np.int64)), Split(x[b:], y[b:].astype(np.int64)), n_classes=3)
+        return DataSplits(
+            "template-blobs",
+            train,
+            Split(x[a:b], y[a:b].astype(np.int64)),
+            Split(x[b:], y[b:].astype(np.int64)),
+            n_classes=3,
+        )
 
 
 class CodeStatsParams(Params):
@@ -114,7 +125,9 @@ class CodeStats(Evaluator):
         saturated = ((h < t) | (h > 1 - t)).float().mean()
         return {
             "code_mean": xr.DataArray(float(h.mean()), attrs={"long_name": "mean top-layer activation", "units": "1"}),
-            "code_saturated": xr.DataArray(float(saturated), attrs={"long_name": "fraction of saturated top-layer units", "units": "1"}),
+            "code_saturated": xr.DataArray(
+                float(saturated), attrs={"long_name": "fraction of saturated top-layer units", "units": "1"}
+            ),
         }
 
 

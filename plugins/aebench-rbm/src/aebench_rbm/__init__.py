@@ -7,9 +7,9 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from aebench import hookimpl
-from aebench.models import Stacked, StackedParams
 from aebench.components import Objective, Schedule, ScheduleParams, Stage
 from aebench.errors import SpecError
+from aebench.models import Stacked, StackedParams
 
 
 class RBMParams(StackedParams):
@@ -53,7 +53,9 @@ class CDLoss(Objective):
         net, stage = batch.net, batch.stage
         j = stage.depth - 1
         if not (getattr(net.params, "tied", False) and net.acts[j] == "sigmoid"):
-            raise SpecError("schedule rbm-cd needs tied weights and sigmoid units (model 'rbm', or 'stacked' with tied = true).")
+            raise SpecError(
+                "schedule rbm-cd needs tied weights and sigmoid units (model 'rbm', or 'stacked' with tied = true)."
+            )
         with torch.no_grad():
             v0 = net.encode(x, upto=j)
         W, b, c = net.weights[j], net.enc_bias[j], net.dec_bias[j]
@@ -80,7 +82,18 @@ class RBMCD(Schedule):
     def stages(self, n_layers):
         p = self.params
         return [
-            Stage(f"rbm{j}", (j,), j + 1, "custom", p.epochs, corrupt="none", regularize=False, lr=p.lr, objective=cd_loss, options={"k": p.k})
+            Stage(
+                f"rbm{j}",
+                (j,),
+                j + 1,
+                "custom",
+                p.epochs,
+                corrupt="none",
+                regularize=False,
+                lr=p.lr,
+                objective=cd_loss,
+                options={"k": p.k},
+            )
             for j in range(n_layers)
         ]
 
