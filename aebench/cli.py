@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 from aebench.errors import AebenchError
+from aebench.options import DEVICES, EXECUTORS
 
 EPILOG = """\
 examples:
@@ -67,10 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="run a spec (all sweep points and seeds) into an output folder")
     s.add_argument("spec", help="experiment spec (TOML)")
     s.add_argument("--out", required=True, help="output folder (runs/<id>/ and results.nc)")
-    s.add_argument("--executor", default="local", help="local (default), process or dask")
+    s.add_argument("--executor", default="local", choices=EXECUTORS, help="local (default), process or dask")
     s.add_argument("--workers", type=int, default=None, help="worker processes (process/dask executors)")
     s.add_argument("--scheduler", default=None, help="address of an existing dask scheduler")
-    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when available")
+    s.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA when available")
     s.add_argument(
         "--resume", action="store_true", help="skip finished runs, continue the others from their checkpoints"
     )
@@ -108,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="a real experiment on the embedded MNIST: joint vs layer-wise DAE-2")
     s.add_argument("--out", default="demo-results", help="output folder (default: demo-results)")
     s.add_argument("--quick", action="store_true", help="a tiny version (seconds), for a smoke test")
-    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--device", default="auto", choices=DEVICES)
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_demo)
     return p

@@ -18,39 +18,65 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, field_validator
 
 from aebench.components import Params, per_member
 from aebench.errors import PluginError, SpecError
+from aebench.options import PRECISIONS, Precision  # noqa: F401  (PRECISIONS: re-exported)
 from aebench.plugins import Registry, registry
 from aebench.reference import check_reports, resolve_reports
 
-TOP_KEYS = {
-    "name",
-    "seeds",
-    "data",
-    "model",
-    "corruption",
-    "regularizers",
-    "schedule",
-    "optimizer",
-    "evaluate",
-    "sweep",
-    "runs",
-    "description",
-    "precision",
-    "ensemble",
-    "report",
-}
-PRECISIONS = ("float32", "bfloat16", "float16")
+#: a component table ``{ name = "...", **params }``, or a list of them; validated against the
+#: registry (the named plug-in's ``Params``) by :func:`resolve`, run by run
+ComponentTable = Any
+
+
+class SpecModel(BaseModel):
+    """The top level of a spec: every key, its type and its default (DESIGN §4).
+
+    The CLI, the Workbench and ``load_model`` read keys, defaults and options from here;
+    component tables are checked against the plug-ins' ``Params`` by :func:`resolve`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: StrictStr = Field(min_length=1, description="Experiment name.")
+    description: StrictStr = Field("", description="Free text shown in reports.")
+    seeds: list[Any] = Field([0], description="One run per seed (innermost sweep axis).")
+    data: ComponentTable = Field(description="The data set: { name = ..., **params }.")
+    model: ComponentTable = Field(description="The autoencoder: { name = ..., **params }.")
+    corruption: ComponentTable = Field({"name": "none"}, description="Corruption process(es), per layer input.")
+    regularizers: ComponentTable = Field([], description="Per-layer regularizers.")
+    schedule: ComponentTable = Field(description="Training schedule(s); a list chains their stages.")
+    optimizer: ComponentTable = Field({"name": "rmsprop"}, description="Optimizer table (or its name).")
+    evaluate: ComponentTable = Field({"recon": {}}, description="Evaluators by name, each with its params.")
+    sweep: dict[str, Any] = Field({}, description="Dotted key -> list of values; mode = grid | zip.")
+    runs: list[Any] | None = Field(None, description="Explicit [[runs]] overrides, one run per entry.")
+    precision: Precision = Field("float32", description="Mixed precision, opt-in.")
+    ensemble: StrictBool = Field(False, description="Train runs that share shapes as one batch of members.")
+    report: list[Any] | None = Field(None, description="[[report]] paper tables (aebench.reference).")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, seeds: list[Any]) -> list[Any]:
+        ok = all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**63 for x in seeds)
+        if not (seeds and ok):
+            raise ValueError("must be a non-empty list of integers from 0 to 2^63 - 1")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds repeat")
+        return seeds
+
+
+TOP_KEYS = set(SpecModel.model_fields)
+#: keys every run gets when the spec leaves them out
 DEFAULTS: dict[str, Any] = {
-    "seeds": [0],
-    "corruption": {"name": "none"},
-    "regularizers": [],
-    "optimizer": {"name": "rmsprop"},
-    "evaluate": {"recon": {}},
+    k: f.default
+    for k, f in SpecModel.model_fields.items()
+    if k in ("seeds", "corruption", "regularizers", "optimizer", "evaluate")
 }
-REQUIRED = ("name", "data", "model", "schedule")
+REQUIRED = tuple(k for k, f in SpecModel.model_fields.items() if f.is_required())
+#: spec keys that are not part of a run (how runs are made and executed, and reports)
+NOT_RUN_KEYS = ("sweep", "runs", "seeds", "ensemble", "report")
 
 
 class OptimizerParams(Params):
@@ -169,36 +195,17 @@ class Spec:
 
 # ---------------------------------------------------------------------- validation
 def _check_top(raw: dict[str, Any], source: str) -> None:
-    problems = []
-    for key in raw:
-        if key not in TOP_KEYS:
-            close = difflib.get_close_matches(key, sorted(TOP_KEYS), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(f"{key}: unknown key{hint}; allowed: {', '.join(sorted(TOP_KEYS))}")
-    problems += [f"{key} is required" for key in REQUIRED if key not in raw]
+    try:
+        SpecModel.model_validate(raw)
+        problems = []
+    except ValidationError as exc:
+        problems = [_describe(e, "", SpecModel) for e in exc.errors()]
     problems += check_reports(raw)
-    if not isinstance(raw.get("ensemble", False), bool):
-        problems.append(f"ensemble = {raw['ensemble']!r}: must be true or false")
-    if raw.get("precision", "float32") not in PRECISIONS:
-        problems.append(
-            f"precision = {raw['precision']!r}: must be one of {', '.join(PRECISIONS)} (mixed precision is opt-in)"
-        )
     if raw.get("ensemble") is True and raw.get("precision") == "float16":
         problems.append(
             'precision = "float16" with ensemble = true: ensembles train in float32 or bfloat16 '
             "(float16 needs loss scaling per run); use bfloat16 or train the runs apart"
         )
-    if "name" in raw and not (isinstance(raw["name"], str) and raw["name"]):
-        problems.append(f"name = {raw['name']!r}: must be a non-empty string")
-    seeds = raw.get("seeds", [0])
-    if not (
-        isinstance(seeds, list)
-        and seeds
-        and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**63 for s in seeds)
-    ):
-        problems.append(f"seeds = {seeds!r}: must be a non-empty list of integers from 0 to 2^63 - 1")
-    elif len(set(seeds)) != len(seeds):
-        problems.append(f"seeds = {seeds!r}: seeds repeat")
     _raise(problems, source)
 
 
@@ -300,7 +307,7 @@ def resolve(raw: dict[str, Any], index: int, seed: int, point: dict[str, Any], r
             if c is not None:
                 evaluators.append(c)
     _raise(problems, source)
-    run_raw = {k: v for k, v in raw.items() if k not in ("sweep", "runs", "seeds", "ensemble", "report")}
+    run_raw = {k: v for k, v in raw.items() if k not in NOT_RUN_KEYS}
     return RunSpec(
         index,
         seed,
@@ -368,13 +375,16 @@ def sweep_points(raw: dict[str, Any], source: str = "<spec>") -> list[dict[str, 
     for key, values in axes.items():
         if not (isinstance(values, list) and values):
             problems.append(f"sweep.{json.dumps(key)} = {values!r}: must be a non-empty list of values")
-        elif key.split(".")[0] not in TOP_KEYS - {"sweep", "runs", "seeds"}:
-            problems.append(f"sweep.{json.dumps(key)}: {key.split('.')[0]!r} is not a spec key")
+        else:
+            problems += _axis_problems(f"sweep.{json.dumps(key)}", key)
     if mode == "zip" and len({len(v) for v in axes.values() if isinstance(v, list)}) > 1:
         lengths = {k: len(v) for k, v in axes.items()}
         problems.append(f"sweep.mode = 'zip' needs lists of one length, got {lengths}")
     if runs is not None and not (isinstance(runs, list) and all(isinstance(r, dict) for r in runs)):
         problems.append(f"runs = {runs!r}: must be an array of tables ([[runs]])")
+    elif runs:
+        for k, entry in enumerate(runs):
+            problems += [p for key in _flatten(entry) for p in _axis_problems(f"runs[{k}].{key}", key)]
     _raise(problems, source)
     keys = list(axes)
     if mode == "zip":
@@ -384,6 +394,18 @@ def sweep_points(raw: dict[str, Any], source: str = "<spec>") -> list[dict[str, 
     if runs:
         points = [{**p, **_flatten(r)} for r in runs for p in points]
     return points or [{}]
+
+
+def _axis_problems(where: str, key: str) -> list[str]:
+    """A swept key must name a part of a run (a spec key other than sweep/runs/seeds/ensemble/
+    report); what lies below its first segment is checked when each run is validated."""
+    top = key.split(".")[0]
+    if top not in TOP_KEYS:
+        close = difflib.get_close_matches(top, sorted(TOP_KEYS), n=1)
+        return [f"{where}: {top!r} is not a spec key" + (f" (did you mean {close[0]!r}?)" if close else "")]
+    if top in NOT_RUN_KEYS:
+        return [f"{where}: {top!r} is not part of a run and cannot differ between runs"]
+    return []
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:

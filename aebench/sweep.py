@@ -18,6 +18,7 @@ import torch
 import xarray as xr
 
 import aebench
+from aebench import options
 from aebench.engine.checkpoint import clean_temporaries, save_checkpoint, write_json, write_text
 from aebench.engine.members import CannotBatch, batch_key
 from aebench.engine.runner import (
@@ -385,6 +386,7 @@ class DaskExecutor:
 
 
 EXECUTORS: dict[str, type] = {"local": LocalExecutor, "process": ProcessExecutor, "dask": DaskExecutor}
+assert tuple(EXECUTORS) == options.EXECUTORS, "aebench.options lists the executors the CLI and Workbench offer"
 
 
 def make_executor(name: str, workers: int | None = None, scheduler: str | None = None):

@@ -49,6 +49,19 @@ BAD = [
         ["model", "cross-entropy", "[0, 1]"],
     ),
     ("TOML syntax", TINY.replace("epochs = 2 }", "epochs = 2"), ["not valid TOML", "line"]),
+    (
+        "sweep key's last segment",
+        TINY + '[sweep]\n"corruption.levle" = [0.1]\n',
+        ["corruption.levle: unknown key", "'level'"],
+    ),
+    ("sweep of a non-run key", TINY + '[sweep]\n"ensemble" = [true, false]\n', ["'ensemble' is not part of a run"]),
+    (
+        "[[runs]] key",
+        TINY + "[[runs]]\noptimiser = { lr = 0.1 }\n",
+        ["runs[0].optimiser.lr", "did you mean 'optimizer'"],
+    ),
+    ("ensemble type", "ensemble = 1\n" + TINY, ["ensemble = 1", "boolean"]),
+    ("empty name", TINY.replace('name = "tiny"', 'name = ""'), ["name = ''", "at least 1 character"]),
 ]
 
 
@@ -154,3 +167,17 @@ def test_dotted_keys_through_scalars_are_errors_and_optimizer_shorthand_works():
         + '[sweep]\n"optimizer.lr" = [0.1, 0.2]\n'
     )
     assert [(r.optimizer.name, r.optimizer.lr) for r in spec.runs] == [("adam", 0.1), ("adam", 0.2)]
+
+
+def test_the_top_level_is_one_typed_model_shared_by_cli_and_workbench():
+    """Keys, defaults and options come from SpecModel / aebench.options, not from lists kept by hand."""
+    from aebench import cli, options
+    from aebench.spec import DEFAULTS, REQUIRED, TOP_KEYS, SpecModel
+
+    assert TOP_KEYS == set(SpecModel.model_fields)
+    assert set(REQUIRED) == {"name", "data", "model", "schedule"}
+    assert DEFAULTS["optimizer"] == SpecModel.model_fields["optimizer"].default
+    parser = cli.build_parser()._subparsers._group_actions[0].choices["run"]
+    run = next(a for a in parser._actions if a.dest == "device")
+    assert tuple(run.choices) == options.DEVICES
+    assert SpecModel.model_json_schema()["properties"]["precision"]["enum"] == list(options.PRECISIONS)

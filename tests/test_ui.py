@@ -175,6 +175,9 @@ def test_ensemble_and_precision_from_the_workbench(tmp_path):
     wb = Workbench(TINY, out=tmp_path)
     wb.set(seeds=[0, 1], ensemble=True)
     assert wb.ensemble.value and wb.spec.raw["ensemble"] is True
+    from aebench.options import EXECUTORS, PRECISIONS
+
+    assert tuple(wb.precision.options) == PRECISIONS and tuple(wb.executor.options) == EXECUTORS
     wb.precision.value = "bfloat16"
     assert wb.spec.runs[0].precision == "bfloat16"
     wb.precision.value = "float32"

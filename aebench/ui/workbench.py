@@ -17,6 +17,7 @@ import xarray as xr
 
 import aebench
 from aebench.errors import AebenchError
+from aebench.options import DEVICES, EXECUTORS, PRECISIONS
 from aebench.spec import OptimizerParams, Spec, set_dotted
 from aebench.ui.forms import ComponentPicker, ParamsForm, from_text, to_text
 
@@ -123,7 +124,7 @@ class Workbench(W.VBox):
         add_axis.on_click(lambda _b: self.add_sweep_axis(self.sweep_key.value, from_text(self.sweep_values.value)))
         self._sweep_adder = W.HBox([self.sweep_key, self.sweep_values, add_axis])
         self.seeds = W.Text(description="seeds", style=STYLE, tooltip="a list, e.g. [0, 1, 2]")
-        devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        devices = [d for d in DEVICES if d != "cuda" or torch.cuda.is_available()]
         self.device = W.Dropdown(
             options=devices,
             value="auto",
@@ -131,11 +132,11 @@ class Workbench(W.VBox):
             style=STYLE,
             tooltip=f"CUDA {'available' if torch.cuda.is_available() else 'not available on this machine'}",
         )
-        self.executor = W.Dropdown(options=["local", "process", "dask"], description="executor", style=STYLE)
+        self.executor = W.Dropdown(options=list(EXECUTORS), description="executor", style=STYLE)
         self.ensemble = W.Checkbox(
             description="ensemble (train seeds / shared-shape points as one batched model)", indent=False
         )
-        self.precision = W.Dropdown(options=["float32", "bfloat16", "float16"], description="precision", style=STYLE)
+        self.precision = W.Dropdown(options=list(PRECISIONS), description="precision", style=STYLE)
         self.launch_button = W.Button(description="Launch", button_style="success", icon="play")
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.launch_button.on_click(lambda _b: self.launch())
