@@ -49,6 +49,9 @@ def _takes_bool(annotation: Any) -> bool:
 
 LayerList = list[int] | None
 
+#: the data splits, in the order results list them
+SPLITS = ("train", "valid", "test")
+
 #: ``json_schema_extra`` key that marks a Params field as free to differ between the members
 #: of one batch (``ensemble = true``): a number the engine applies member by member (a noise
 #: level, a penalty weight, a learning rate). Every other field must agree for runs to batch.

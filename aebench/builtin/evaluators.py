@@ -10,13 +10,13 @@ import torch
 import xarray as xr
 from pydantic import Field
 
-from aebench.components import Evaluator, Params, Stage
-from aebench.engine.context import SPLITS
+from aebench.components import SPLITS, Evaluator, Params, Stage
 from aebench.errors import RunFailed
 from aebench.evaluate.chain import nearest_rows, walkback_chain
 from aebench.evaluate.stats import binomial_ci
 from aebench.functional import parzen_log_likelihood
 from aebench.hookspecs import hookimpl
+from aebench.training import train
 
 
 def _attrs(long_name: str, units: str = "1") -> dict[str, str]:
@@ -168,9 +168,6 @@ class Finetune(Evaluator):
     Params = FinetuneParams
 
     def evaluate(self, ctx):
-        from aebench.engine.runner import RunOptions, Trainer
-        from aebench.plugins import registry
-
         p = self.params
         sub = copy.copy(ctx)
         sub.model = copy.deepcopy(ctx.model)  # the run's own model is left as trained
@@ -197,10 +194,10 @@ class Finetune(Evaluator):
             )
         ]
         # The engine's own stage runner: the same loop and early stopping as a finetune stage.
-        trainer = Trainer(sub, [], RunOptions(ctx.device, progress=False, hooks=False), None, registry())
-        curve = [r["vars"]["class_error"]["data"] for r in trainer.run()[0]]
-        if "failed" in sub.extras:
-            raise RunFailed(f"the finetune evaluator's training failed: {sub.extras['failed']}")
+        try:
+            curve = [r["vars"]["class_error"]["data"] for r in train(sub)]
+        except RunFailed as exc:
+            raise RunFailed(f"the finetune evaluator's training failed: {exc}") from None
         best_state = min(curve, key=lambda errs: errs[1])  # first epoch with the best validation error
         test_err = best_state[2]
         return {

@@ -8,9 +8,7 @@ from typing import Any
 
 import torch
 
-from aebench.components import Corruption, DataSplits, Model, Regularizer, Stage
-
-SPLITS = ("train", "valid", "test")
+from aebench.components import SPLITS, Corruption, DataSplits, Model, Regularizer, Stage
 
 
 @dataclass
