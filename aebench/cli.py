@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="train runs that share shapes as one batched model (overrides the spec's ensemble key)",
     )
+    s.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="each training step under torch.compile (CUDA graphs on CUDA; overrides the spec's compile key)",
+    )
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_run)
 
@@ -165,6 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         ensemble=args.ensemble,
         force=args.force,
+        compile=args.compile,
     )
     return _report_status(ds, Path(args.out), statuses(ds))
 

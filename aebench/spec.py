@@ -54,6 +54,9 @@ class SpecModel(BaseModel):
     runs: list[Any] | None = Field(None, description="Explicit [[runs]] overrides, one run per entry.")
     precision: Precision = Field("float32", description="Mixed precision, opt-in.")
     ensemble: StrictBool = Field(False, description="Train runs that share shapes as one batch of members.")
+    compile: StrictBool = Field(
+        False, description="Run each training step under torch.compile (on CUDA with CUDA graphs: reduce-overhead)."
+    )
     report: list[Any] | None = Field(None, description="[[report]] paper tables (aebench.reference).")
 
     @field_validator("seeds")
@@ -76,7 +79,7 @@ DEFAULTS: dict[str, Any] = {
 }
 REQUIRED = tuple(k for k, f in SpecModel.model_fields.items() if f.is_required())
 #: spec keys that are not part of a run (how runs are made and executed, and reports)
-NOT_RUN_KEYS = ("sweep", "runs", "seeds", "ensemble", "report")
+NOT_RUN_KEYS = ("sweep", "runs", "seeds", "ensemble", "compile", "report")
 
 
 class OptimizerParams(Params):

@@ -50,9 +50,10 @@ def execute_run(
     stop: threading.Event | None = None,
     position: int = 1,
     on_epoch: Callable[[str, dict], None] | None = None,
+    compile: bool = False,
 ) -> str:
     """Train and evaluate one run into ``out/runs/<run-id>``; return its final status."""
-    return execute_group([run], out, device, resume, progress, stop, position, on_epoch)[0]
+    return execute_group([run], out, device, resume, progress, stop, position, on_epoch, compile)[0]
 
 
 def execute_group(
@@ -64,6 +65,7 @@ def execute_group(
     stop: threading.Event | None = None,
     position: int = 1,
     on_epoch: Callable[[str, dict], None] | None = None,
+    compile: bool = False,
 ) -> list[str]:
     """Train runs that share shapes as the members of one batch (one run: a batch of one);
     each run's folder is written the same either way. Return each run's final status.
@@ -91,14 +93,18 @@ def execute_group(
             ctx.extras["run_dir"] = stores[k].dir
         try:
             trainer = Trainer(
-                ctxs, evaluators, RunOptions(devs[0], progress, resume, stop, position, on_epoch), checkpoint, reg
+                ctxs,
+                evaluators,
+                RunOptions(devs[0], progress, resume, stop, position, on_epoch, compile=compile),
+                checkpoint,
+                reg,
             )
         except CannotBatch as why:  # found only once built (e.g. a model subclass with parameters of its own)
             _note_alone(len(todo), str(why))
             return [
                 status[k]
                 if k not in todo
-                else execute_run(runs[k], out, device, resume, progress, stop, position, on_epoch)
+                else execute_run(runs[k], out, device, resume, progress, stop, position, on_epoch, compile)
                 for k in range(len(runs))
             ]
         resumed = trainer.restore()
@@ -500,10 +506,12 @@ def run(
     on_epoch: Callable[[str, dict], None] | None = None,
     ensemble: bool | None = None,
     force: bool = False,
+    compile: bool | None = None,
 ) -> xr.Dataset:
     """Run every run of ``spec`` into ``out`` and return the merged results.
 
-    ``ensemble`` overrides the spec's ``ensemble`` key (and is saved with the spec).
+    ``ensemble`` and ``compile`` override the spec's keys of those names (and are saved
+    with the spec).
     ``force`` lets a run write into a folder that holds files aebench did not write.
 
     ``out/results.nc`` is (re)written after every finished run, so a partial sweep is
@@ -512,8 +520,9 @@ def run(
     """
     if not isinstance(spec, Spec):
         spec = Spec.from_toml(spec)
-    if ensemble is not None and bool(spec.raw.get("ensemble", False)) != ensemble:
-        spec = Spec.from_dict({**spec.raw, "ensemble": ensemble}, spec.source)
+    for key, value in (("ensemble", ensemble), ("compile", compile)):
+        if value is not None and bool(spec.raw.get(key, False)) != value:
+            spec = Spec.from_dict({**spec.raw, key: value}, spec.source)
     out = Path(out)
     resolve_device(device)
     checksums = preflight(spec)
@@ -546,6 +555,7 @@ def run(
                 "progress": progress,
                 "stop": stop,
                 "on_epoch": on_epoch,
+                "compile": bool(spec.raw.get("compile", False)),
             }
             ex.map(group_runs(spec), kwargs, done)
         except BaseException:

@@ -400,3 +400,25 @@ def test_a_blowing_up_member_fails_alone(tmp_path):
     assert str(ds["status"].sel({"optimizer.lr": 0.01}).item()) == "done"
     bad = ds.sel({"optimizer.lr": 1e12})
     assert str(bad["status"].item()) == "failed" and "diverged" in str(bad["reason"].item())
+
+
+def test_the_compiled_step_equals_eager(tmp_path, cli):
+    """``compile = true`` (torch.compile of each batch's loss, forward and backward) trains
+    the same members as eager mode, to float tolerance, solo and batched."""
+    from torch._dynamo.utils import counters
+
+    text = TINY.replace("seeds = [0]", "seeds = [0, 1]") + '[sweep]\n"optimizer.lr" = [0.01, 0.005]\n'
+    eager = aebench.run(Spec.from_text("ensemble = true\n" + text), out=tmp_path / "eager", progress=False)
+    graphs = counters["stats"]["unique_graphs"]
+    spec = write_spec(tmp_path, "ensemble = true\n" + text)
+    code, _, err = cli("run", spec, "--out", tmp_path / "compiled", "--compile", "--quiet")
+    assert code == 0, err
+    assert "compile = true" in (tmp_path / "compiled" / "spec.toml").read_text()
+    compiled = aebench.load_results(tmp_path / "compiled")
+    assert counters["stats"]["unique_graphs"] > graphs  # it did compile (no silent eager fallback)
+    for name in ("loss", "recon_error", "recon_error_final"):
+        xr.testing.assert_allclose(compiled[name], eager[name], rtol=1e-4, atol=1e-5)
+    solo = Spec.from_text("compile = true\n" + TINY)
+    ds = aebench.run(solo, out=tmp_path / "solo", progress=False)
+    one = eager["loss"].sel({"optimizer.lr": 0.01, "seed": 0}, drop=True)
+    xr.testing.assert_allclose(ds["loss"].sel(seed=0, drop=True), one, rtol=1e-4, atol=1e-5)

@@ -37,6 +37,7 @@ class RunOptions:
     position: int = 0  # tqdm bar row
     on_epoch: Any = None  # callable(run_id, metrics) after every epoch (the Workbench's live view)
     hooks: bool = True  # False for an evaluator's private training: plug-in callbacks see runs only
+    compile: bool = False  # the batch loss under torch.compile (spec key ``compile``)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -219,6 +220,8 @@ class Trainer:
             self.members.load_state_dict(self.initial)
         optimizer = self._optimizer(stages)
         loss_fn = StageBatch(self.members, stages)
+        if self.opts.compile:
+            loss_fn = compiled(loss_fn, self.ctxs[0].device)
         while self.stage_epoch < stage.epochs and self._training():
             totals, n_batches, seconds = self.train_epoch(stage, loss_fn, optimizer)
             self.stage_epoch += 1
@@ -379,6 +382,15 @@ def epoch_record(
             for name, da in (ev.on_epoch(ctx, epoch) or {}).items():
                 record["vars"][name] = da.to_dict()
     return record
+
+
+def compiled(loss_fn: StageBatch, device: torch.device):
+    """``loss_fn`` (forward and, through AOTAutograd, backward) under ``torch.compile``; on
+    CUDA with ``mode="reduce-overhead"``, i.e. CUDA graphs, which is where small batched
+    models stop being launch-bound. Random draws from the members' generators run eagerly
+    between the compiled pieces, so every member still draws what its solo run draws."""
+    mode = "reduce-overhead" if device.type == "cuda" else None
+    return torch.compile(loss_fn, mode=mode, dynamic=False)
 
 
 def _autocast(device: torch.device, precision: str):
