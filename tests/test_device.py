@@ -59,3 +59,15 @@ def test_cuda_ensemble_members_equal_their_solo_cuda_runs(tmp_path):
         write_spec(tmp_path, text, "ens.toml"), out=tmp_path / "ens", device="cuda", progress=False, ensemble=True
     )
     xr.testing.assert_allclose(ens["recon_error_final"], solo["recon_error_final"], rtol=2e-4, atol=1e-5)
+
+
+@cuda
+def test_cuda_compiled_batched_finetune_equals_eager(tmp_path):
+    """compile = true on CUDA (CUDA graphs, reduce-overhead) over every stage of a batch."""
+    schedule = '[{ name = "joint", epochs = 2 }, { name = "finetune", epochs = 3, patience = 2 }]'
+    text = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace('{ name = "joint", epochs = 2 }', schedule)
+    spec = write_spec(tmp_path, "ensemble = true\n" + text)
+    eager = aebench.run(spec, out=tmp_path / "eager", device="cuda", progress=False)
+    compiled = aebench.run(spec, out=tmp_path / "compiled", device="cuda", progress=False, compile=True)
+    for name in ("loss", "class_error", "recon_error_final"):
+        xr.testing.assert_allclose(compiled[name], eager[name], rtol=1e-3, atol=1e-4)

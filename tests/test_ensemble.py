@@ -422,3 +422,28 @@ def test_the_compiled_step_equals_eager(tmp_path, cli):
     ds = aebench.run(solo, out=tmp_path / "solo", progress=False)
     one = eager["loss"].sel({"optimizer.lr": 0.01, "seed": 0}, drop=True)
     xr.testing.assert_allclose(ds["loss"].sel(seed=0, drop=True), one, rtol=1e-4, atol=1e-5)
+
+
+def test_an_interrupted_batch_with_early_stopped_members_resumes_exactly(tmp_path):
+    import threading
+
+    from aebench.engine.runner import RunInterrupted
+
+    schedule = '[{ name = "joint", epochs = 1 }, { name = "finetune", epochs = 12, patience = 2 }]'
+    text = TINY.replace("seeds = [0]", "seeds = [0, 1, 2, 3]").replace('{ name = "joint", epochs = 2 }', schedule)
+    spec = Spec.from_text("ensemble = true\n" + text.replace("lr = 0.01", "lr = 0.02"))
+    reference = aebench.run(spec, out=tmp_path / "ref", progress=False)
+    ends = reference["steps"].notnull().sum("epoch").values.ravel().tolist()  # each member's last epoch
+    assert min(ends) < max(ends), ends
+    out, stop = tmp_path / "out", threading.Event()
+
+    def stop_after_a_member_stopped(run_id, metrics):
+        if metrics["epoch"] == min(ends) + 1:  # one member is out, the others train on
+            stop.set()
+
+    with pytest.raises(RunInterrupted):
+        aebench.run(spec, out=out, progress=False, stop=stop, on_epoch=stop_after_a_member_stopped)
+    ds = aebench.run(spec, out=out, progress=False, resume=True)
+    xr.testing.assert_equal(ds["steps"], reference["steps"])
+    for name in ("loss", "class_error", "recon_error_final"):
+        xr.testing.assert_allclose(ds[name], reference[name], rtol=1e-6, atol=0)

@@ -183,3 +183,23 @@ def test_protocol_defaults_are_the_papers():
     assert reg.get("evaluator", "parzen").Params().samples == 10000
     assert reg.get("evaluator", "parzen").Params().chains == 1
     assert reg.get("evaluator", "finetune").Params().epochs == 1000
+
+
+def test_recon_error_final_is_measured_on_the_final_weights_after_early_stopping(tmp_path):
+    """Early stopping restores the best epoch's weights after the last epoch: the final error
+    must be theirs, not the last epoch's cached measurement."""
+    import torch
+
+    schedule = '[{ name = "joint", epochs = 1 }, { name = "finetune", epochs = 12, patience = 2 }]'
+    text = TINY.replace('{ name = "joint", epochs = 2 }', schedule).replace("lr = 0.01", "lr = 0.02")
+    ds = aebench.run(write_spec(tmp_path, text), out=tmp_path / "o", progress=False)
+    err = ds["class_error"].sel(split="valid").squeeze("seed")
+    assert int(err.argmin("epoch")) + 1 < int(err.notnull().sum())  # it stopped after its best epoch
+    model, data = aebench.load_model(tmp_path / "o" / "runs" / "run-0000")
+    x = torch.from_numpy(data.test.x[:100]).float() * data.scale  # eval_subset = 100
+    with torch.no_grad():
+        fresh = float(model.reconstruction_loss(x, model.decode(model.encode(x), activate=False), 0))
+    final = float(ds["recon_error_final"].sel(split="test").squeeze())
+    assert abs(final - fresh) < 1e-3 * abs(fresh), (final, fresh)
+    last_epoch = float(ds["recon_error"].sel(split="test").squeeze().dropna("epoch")[-1])
+    assert abs(final - last_epoch) > 1e-3  # and it is not the last epoch's number

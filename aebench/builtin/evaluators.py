@@ -44,6 +44,7 @@ class Recon(Evaluator):
     summary = "Input-space reconstruction error per epoch on train/valid/test, through the whole stack and per depth."
     Params = ReconParams
     last: xr.DataArray | None = None
+    _seen: tuple = ()
 
     def on_epoch(self, ctx, epoch):
         every = self.params.every
@@ -78,16 +79,23 @@ class Recon(Evaluator):
         full = by_depth.sel(depth=n, drop=True).assign_attrs(
             long_name="input-space reconstruction error through the whole stack (clean input)", units=units
         )
-        self.last = full
+        self.last, self._seen = full, _weights_version(model)
         return {"recon_error": full, "recon_error_layer": by_depth}
 
     def evaluate(self, ctx):
-        total = len(ctx.extras.get("records", []))
-        if self.last is None or self.params.every == 0 or total % self.params.every:
+        # The last epoch's measurement is the final one only if the weights have not moved
+        # since: early stopping restores the best epoch's weights after the last epoch.
+        if self.last is None or self._seen != _weights_version(ctx.model):
             with torch.no_grad():
                 self.measure(ctx)
         last = self.last
         return {"recon_error_final": last.assign_attrs(long_name="reconstruction error after training (whole stack)")}
+
+
+def _weights_version(model: torch.nn.Module) -> tuple[tuple[int, int], ...]:
+    """Which tensors the weights are and how often each was changed in place (an optimizer
+    step or a restore changes the count): equal tuples mean the same weights."""
+    return tuple((id(p), p._version) for p in model.parameters())
 
 
 # ------------------------------------------------------------------------------ svm
