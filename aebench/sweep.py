@@ -41,19 +41,10 @@ def _now() -> str:
 
 
 # ------------------------------------------------------------------ runs and batches
-def execute_run(
-    run: RunSpec,
-    out: str | Path,
-    device: str = "auto",
-    resume: bool = False,
-    progress: bool = True,
-    stop: threading.Event | None = None,
-    position: int = 1,
-    on_epoch: Callable[[str, dict], None] | None = None,
-    compile: bool = False,
-) -> str:
-    """Train and evaluate one run into ``out/runs/<run-id>``; return its final status."""
-    return execute_group([run], out, device, resume, progress, stop, position, on_epoch, compile)[0]
+def execute_run(run: RunSpec, out: str | Path, *args: Any, **kwargs: Any) -> str:
+    """Train and evaluate one run into ``out/runs/<run-id>`` (a batch of one: the options
+    of :func:`execute_group`); return its final status."""
+    return execute_group([run], out, *args, **kwargs)[0]
 
 
 def execute_group(

@@ -10,7 +10,8 @@ import torch
 import xarray as xr
 from pydantic import Field
 
-from aebench.components import SPLITS, Evaluator, Params, Stage
+from aebench.builtin import schedules
+from aebench.components import SPLITS, Evaluator, Params
 from aebench.errors import RunFailed
 from aebench.evaluate.chain import nearest_rows, walkback_chain
 from aebench.evaluate.stats import binomial_ci
@@ -186,22 +187,9 @@ class Finetune(Evaluator):
         sub.head = torch.nn.Linear(sub.model.sizes[-1], max(ctx.data.n_classes, 2)).to(ctx.device)
         torch.nn.init.zeros_(sub.head.weight)
         torch.nn.init.zeros_(sub.head.bias)
-        n = sub.model.n_layers
-        sub.stages = [
-            Stage(
-                "finetune",
-                tuple(range(n)),
-                n,
-                "labels",
-                p.epochs,
-                corrupt="none",
-                regularize=False,
-                lr=p.lr,
-                patience=p.patience,
-                train_head=True,
-            )
-        ]
-        # The engine's own stage runner: the same loop and early stopping as a finetune stage.
+        # the finetune schedule's own stage, trained by the engine's own loop (early stopping included)
+        params = schedules.Finetune.Params(epochs=p.epochs, patience=p.patience, lr=p.lr)
+        sub.stages = schedules.Finetune(params).stages(sub.model.n_layers)
         try:
             curve = [r["vars"]["class_error"]["data"] for r in train(sub)]
         except RunFailed as exc:
