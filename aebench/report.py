@@ -202,10 +202,9 @@ def _unswept(raw: dict, ds: xr.Dataset, where: dict) -> dict:
 
 def _spec_value(raw: dict, dotted: str) -> object:
     """The spec's value at a dotted key (a row axis that was not swept has one value)."""
-    value: object = raw
-    for part in dotted.split("."):
-        value = value.get(part, "") if isinstance(value, dict) else ""
-    return value
+    from aebench.spec import get_dotted
+
+    return get_dotted(raw, dotted)
 
 
 def _pm(value: float, ci: float) -> str:

@@ -177,17 +177,9 @@ def _coord(value: Any) -> Any:
 
 def _point_value(run, key: str) -> Any:
     """The run's value of a swept key; a ``[[runs]]`` entry that does not set it has the spec's own value."""
-    if key in run.point:
-        return run.point[key]
-    value: Any = run.raw
-    for part in key.split("."):
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return ""
-    return value
+    from aebench.spec import get_dotted
+
+    return run.point[key] if key in run.point else get_dotted(run.raw, key)
 
 
 def _unique(values) -> list:

@@ -434,6 +434,20 @@ def expand(raw: dict[str, Any], source: str = "<spec>") -> list[tuple[dict[str, 
     return out
 
 
+def get_dotted(d: dict[str, Any], key: str, default: Any = "") -> Any:
+    """``d["a"]["b"][0]["c"]`` from ``"a.b.0.c"`` (list entries by index); ``default`` where
+    the path names nothing."""
+    node: Any = d
+    for part in key.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return default
+    return node
+
+
 def set_dotted(d: dict[str, Any], key: str, value: Any, source: str = "<spec>") -> None:
     """Set ``d["a"]["b"][0]["c"]`` from ``"a.b.0.c"``, creating tables as needed."""
     parts = key.split(".")
