@@ -81,11 +81,14 @@ def test_cli_reaches_training_only_through_spec_run_and_registry():
 
 @pytest.mark.parametrize("folder", ["plugins", "aebench/builtin"])
 def test_plugins_and_builtins_use_only_the_public_api(folder):
+    own = folder.replace("/", ".")  # a package may import its own modules (the built-in finetune schedule)
     bad = {
         f"{path.relative_to(ROOT)} imports {m}"
         for path in modules(ROOT / folder)
         for m in imports(path)
-        if m not in PUBLIC and not (m.startswith("aebench:") and m.split(":")[1] in aebench.__all__)
+        if m not in PUBLIC
+        and not m.startswith(own)
+        and not (m.startswith("aebench:") and m.split(":")[1] in aebench.__all__)
     }
     assert not bad, sorted(bad)
 
