@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -113,17 +109,3 @@ def run_aebench(
         cwd=cwd,
         timeout=600,
     )
-
-
-_SESSION_START = time.time()
-
-
-def pytest_sessionfinish(session, exitstatus):
-    """nbval kills the tutorial kernels, so their atexit clean-up never runs: remove the
-    scratch folders (``aebench-tutorial-*``) they made during this test session.
-
-    It lives here, not in ``notebooks/conftest.py``: a second module named ``conftest``
-    would shadow this one for the ``from conftest import ...`` in the tests."""
-    for path in glob.glob(os.path.join(tempfile.gettempdir(), "aebench-tutorial-*")):
-        if os.path.getmtime(path) >= _SESSION_START - 1:
-            shutil.rmtree(path, ignore_errors=True)
