@@ -184,6 +184,20 @@ def bench_data(device, rows: int = 20000) -> dict:
 
 
 # -------------------------------------------------------------------- ensembles
+def seeds_spec(members: int, rows: int, width: int, epochs: int) -> dict:
+    """S seeds of a 2×width tied DAE on MNIST (the ensemble and compiled benchmarks)."""
+    return {
+        "name": "seeds",
+        "seeds": list(range(members)),
+        "data": {"name": "mnist", "subset": rows, "eval_subset": 100},
+        "model": {"name": "stacked", "layers": [width, width]},
+        "corruption": {"name": "gaussian", "level": 0.3},
+        "schedule": {"name": "joint", "epochs": epochs},
+        "optimizer": {"name": "rmsprop", "lr": 0.001},
+        "evaluate": {"recon": {"every": 0}},
+    }
+
+
 def bench_ensemble(
     device, members: int = 8, rows: int = 5000, width: int = 256, epochs: int = 3, repeat: int = 5
 ) -> dict:
@@ -196,16 +210,7 @@ def bench_ensemble(
     """
     import tempfile
 
-    spec = {
-        "name": "ens",
-        "seeds": list(range(members)),
-        "data": {"name": "mnist", "subset": rows, "eval_subset": 100},
-        "model": {"name": "stacked", "layers": [width, width]},
-        "corruption": {"name": "gaussian", "level": 0.3},
-        "schedule": {"name": "joint", "epochs": epochs},
-        "optimizer": {"name": "rmsprop", "lr": 0.001},
-        "evaluate": {"recon": {"every": 0}},
-    }
+    spec = seeds_spec(members, rows, width, epochs)
     with tempfile.TemporaryDirectory() as tmp:  # warm-up, so that neither side pays the first-run costs
         aebench.run(
             aebench.Spec.from_dict(
@@ -375,17 +380,7 @@ def bench_compiled(device, members: int = 8, rows: int = 5000, width: int = 256,
     8-member ensemble (compilation itself excluded: a warm-up run compiles first)."""
     import tempfile
 
-    spec = {
-        "name": "compiled",
-        "seeds": list(range(members)),
-        "ensemble": True,
-        "data": {"name": "mnist", "subset": rows, "eval_subset": 100},
-        "model": {"name": "stacked", "layers": [width, width]},
-        "corruption": {"name": "gaussian", "level": 0.3},
-        "schedule": {"name": "joint", "epochs": epochs},
-        "optimizer": {"name": "rmsprop", "lr": 0.001},
-        "evaluate": {"recon": {"every": 0}},
-    }
+    spec = {**seeds_spec(members, rows, width, epochs), "ensemble": True}
     train = {}
     for compiled in (False, True, False, True):  # the first of each compiles / warms up
         with tempfile.TemporaryDirectory() as tmp:

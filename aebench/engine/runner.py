@@ -112,6 +112,7 @@ class Trainer:
         self.failed: dict[int, str] = {}
         self.opt_state: dict[str, Any] | None = None
         self.initial = self.members.state_dict()
+        self.bar = _bar(0, self._label(), RunOptions(opts.device, progress=False))  # run() opens the real one
         for ctx, records in zip(ctxs, self.records):
             ctx.extras["records"] = records
 
@@ -185,8 +186,6 @@ class Trainer:
     def train_stage(self, index: int) -> None:
         """Train stage ``index`` from its first epoch (one step of :meth:`run`; for tests and
         notebooks that look between stages)."""
-        if not hasattr(self, "bar"):
-            self.bar = _bar(0, self._label(), RunOptions(self.opts.device, progress=False))
         self.stage_idx, self.stage_epoch, self.opt_state = index, 0, None
         self.run_stage()
         self.end_stage()
@@ -265,7 +264,7 @@ class Trainer:
         amp = _autocast(ctx.device, ctx.spec.precision)
         # float16 gradients underflow without loss scaling; bfloat16 has float32's range
         scaler = torch.amp.GradScaler(ctx.device.type) if ctx.spec.precision == "float16" else None
-        pinned = [(s, w) for s, w in self.pinned.items() if members.batched]
+        pinned = list(self.pinned.items())  # (a solo run that has stopped trains no more epochs)
         for start in range(0, len(train), bs):
             if stop is not None and stop.is_set():
                 raise RunInterrupted("stopped")

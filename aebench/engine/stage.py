@@ -62,6 +62,12 @@ class StageBatch:
         # every layer (the joint objective with a frozen part: alpha schedule).
         self.start = min(self.stage.train_layers) if self.stage.corrupt != "all" else 0
         self.loss = _target_loss(self.stage, members.size)
+        # per layer, each member's corruptions (looked up once per stage, not per batch)
+        self.noises = {
+            site: {i: [getattr(p, site)[i] for p in self.plans] for i in range(self.stage.depth)}
+            for site in ("input_noise", "pre_noise")
+        }
+        self.alpha = self.member_values(lambda st: st.alpha)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.loss(self, x, y)
@@ -74,7 +80,7 @@ class StageBatch:
         return torch.tensor(values, device=self.contexts[0].device)
 
     def _noise(self, h: torch.Tensor, site: str, i: int) -> torch.Tensor:
-        lists = [getattr(p, site)[i] for p in self.plans]
+        lists = self.noises[site][i]
         if not any(lists):
             return h
 
@@ -98,7 +104,7 @@ class StageBatch:
         for i in range(self.start, stage.depth):
             h = self._noise(h, "input_noise", i)
             h_in = h
-            pre = (lambda a, i=i: self._noise(a, "pre_noise", i)) if any(p.pre_noise[i] for p in self.plans) else None
+            pre = (lambda a, i=i: self._noise(a, "pre_noise", i)) if any(self.noises["pre_noise"][i]) else None
             h = net.encode_layer(i, h, pre)
             for s, p in enumerate(self.plans):
                 for r in p.penalties.get(i, ()):
@@ -149,7 +155,7 @@ def labels_loss(batch: StageBatch, x, y, code, local_target) -> torch.Tensor:
 def hybrid_loss(batch: StageBatch, x, y, code, local_target) -> torch.Tensor:
     """Labels plus ``alpha`` × the input reconstruction."""
     recon = batch.recon(x, batch.net.decode(code, batch.stage.depth, activate=False), 0)
-    return batch.members.class_loss(code, y) + batch.member_values(lambda st: st.alpha) * recon
+    return batch.members.class_loss(code, y) + batch.alpha * recon
 
 
 def custom_loss(batch: StageBatch, x, y) -> torch.Tensor:
