@@ -235,11 +235,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from aebench.results import load_results
 
     html_path, md_path = write_report(args.dir)
-    for title, note, header, rows in paper_sections(load_results(args.dir)):
-        print(f"\n{title}" + (f"\n  ({note})" if note else ""))
-        widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-        for line in (header, *rows):
-            print("  " + "  ".join(str(c).rjust(w) for c, w in zip(line, widths)))
+    for section in paper_sections(load_results(args.dir)):
+        print("\n" + "\n".join(section.text()))
     print(f"report: {html_path} and {md_path}")
     return 0
 

@@ -270,6 +270,9 @@ class Schedule(Component):
 
     kind: ClassVar[str] = "schedule"
     Params: ClassVar[type[Params]] = ScheduleParams
+    #: True for a schedule that may return no stages (one link of a chain switched off); a run
+    #: whose whole chain has no stage is still a spec error
+    may_be_empty: ClassVar[bool] = False
 
     def stages(self, n_layers: int) -> list[Stage]:
         raise NotImplementedError

@@ -99,6 +99,9 @@ def aebench_schedules() -> list[type]:
     regularizers are on, epochs, and an optional learning rate. It is
     built as ``cls(params)`` and asked ``stages(n_layers) -> list[Stage]``. Schedules
     chain: a spec's ``schedule`` may be a list, whose stages run one after another.
+    A schedule that may return no stage (one link of a chain switched off by a sweep, as
+    the built-in ``none``) sets the class attribute ``may_be_empty = True``; a run whose
+    whole chain has no stage is refused before anything starts.
     """
 
 

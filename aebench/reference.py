@@ -24,7 +24,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aebench.errors import SpecError
 
@@ -36,7 +36,12 @@ class PublishedValue(BaseModel):
     row: str
     column: str
     value: float = Field(allow_inf_nan=False)
-    ci: float | None = Field(None, ge=0, allow_inf_nan=False, description="95 % half-width as published (the ±).")
+    ci: float | None = Field(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="The ± as published; the table's ci_factor says how it is read as a 95 % half-width.",
+    )
 
 
 class ReportTable(BaseModel):
@@ -53,8 +58,13 @@ class ReportTable(BaseModel):
     by: str = Field(
         "",
         description=(
-            "Validation criterion of `select` (default: the metric's own validation variable, else recon_error_final)."
+            "Validation criterion of `select`, the one rule for every part of the report that shows this table's "
+            "cells: recon_error_final, svm_valid_error, parzen_valid_ll, finetune_valid_error, class_error or a "
+            "result variable (default: the metric's own validation measure, else recon_error_final)."
         ),
+    )
+    baseline: str = Field(
+        "", description="Column the others are compared with, seed by seed (default: the first column)."
     )
     published: str | list[PublishedValue] = Field(
         default_factory=list, description="CSV file beside the spec (row,column,value,ci) or its rows."
@@ -74,6 +84,16 @@ class ReportTable(BaseModel):
             if not isinstance(where, dict) or not where:
                 raise ValueError(f"column {label!r} must be a table of coordinate = value")
         return v
+
+    @model_validator(mode="after")
+    def _baseline_is_a_column(self) -> ReportTable:
+        if self.baseline and self.baseline not in self.columns:
+            raise ValueError(f"baseline {self.baseline!r} is not a column (columns: {', '.join(self.columns)})")
+        return self
+
+    @property
+    def baseline_column(self) -> str:
+        return self.baseline or next(iter(self.columns))
 
 
 def read_published(path: Path) -> list[dict[str, Any]]:
@@ -128,3 +148,103 @@ def check_reports(raw: dict[str, Any]) -> list[str]:
 
 def report_tables(raw: dict[str, Any]) -> list[ReportTable]:
     return [ReportTable.model_validate(e) for e in raw.get("report", [])] if isinstance(raw.get("report"), list) else []
+
+
+# ------------------------------------------------------------------ protocol notes
+#: keys a protocol note lists (dotted, as resolved per run), in reading order
+PROTOCOL_KEYS = (
+    "seed",
+    "model.layers",
+    "model.activation",
+    "model.tied",
+    "model.loss",
+    "schedule.name",
+    "schedule.epochs",
+    "schedule.patience",
+    "corruption.name",
+    "corruption.level",
+    "regularizers.name",
+    "regularizers.weight",
+    "optimizer.name",
+    "optimizer.lr",
+    "optimizer.batch_size",
+)
+
+
+def run_values(runs: list) -> dict[str, list[Any]]:
+    """Every value each key takes over ``runs`` (resolved: defaults included), in order of first appearance."""
+    seen: dict[str, list[Any]] = {}
+
+    def add(key: str, value: Any) -> None:
+        values = seen.setdefault(key, [])
+        if value not in values:
+            values.append(value)
+
+    for run in runs:
+        add("seed", run.seed)
+        add("data.name", run.data.name)
+        for where, comps in (
+            ("model", [run.model]),
+            ("corruption", run.corruptions),
+            ("regularizers", run.regularizers),
+            ("schedule", run.schedules),
+        ):
+            for comp in comps:
+                add(f"{where}.name", comp.name)
+                for k, v in comp.params.model_dump().items():
+                    add(f"{where}.{k}", v)
+        for k, v in run.optimizer.model_dump().items():
+            add(f"optimizer.{k}", v)
+        for ev in run.evaluators:
+            for k, v in ev.params.model_dump().items():
+                add(f"evaluate.{ev.name}.{k}", v)
+    return seen
+
+
+def _show(values: list[Any]) -> str:
+    text = [str(v) for v in values if v is not None]
+    if not text:
+        return "default"
+    return text[0] if len(text) == 1 else "{" + ", ".join(text) + "}"
+
+
+def protocol_note(runs: list, data_rows: dict[str, list[dict[str, int]]]) -> str:
+    """What ran, written from the runs themselves (so it cannot drift from the spec): sizes, grids, budgets."""
+    values = run_values(runs)
+    sizes = []
+    for name in values.get("data.name", []):
+        for r in data_rows.get(name, []):
+            sizes.append(f"{name} {r['train']:,}/{r['valid']:,}/{r['test']:,}")
+    parts = [f"{len(values['seed'])} seed(s)"]
+    if sizes:
+        parts.append("rows train/valid/test: " + ", ".join(sizes))
+    parts += [f"{k} = {_show(values[k])}" for k in PROTOCOL_KEYS[1:] if k in values]
+    return "As run: " + "; ".join(parts) + "."
+
+
+def open_choices(runs: list) -> str:
+    """The protocol details that Zhou et al. do not give, and what these runs chose for each."""
+    v = run_values(runs)
+    out = []
+    if "evaluate.finetune.epochs" in v:
+        lr = _show(v["evaluate.finetune.lr"])
+        out.append(
+            f"fine-tuning at most {_show(v['evaluate.finetune.epochs'])} epochs with patience "
+            f"{_show(v['evaluate.finetune.patience'])} on validation error, learning rate "
+            + ("= the pre-training learning rate" if lr == "default" else lr)
+        )
+    if "evaluate.svm.C" in v:
+        search = "extended by decades while the best C is at an edge" if True in v["evaluate.svm.search"] else "fixed"
+        out.append(f"linear SVM C grid {_show(v['evaluate.svm.C'])} ({search})")
+    if "evaluate.parzen.sigma" in v:
+        search = "extended while the best σ is at an edge, then refined" if True in v["evaluate.parzen.search"] else ""
+        out.append(
+            f"Parzen σ grid {_show(v['evaluate.parzen.sigma'])} ({search or 'fixed'}); chain of "
+            f"{_show(v['evaluate.parzen.samples'])} samples in {_show(v['evaluate.parzen.chains'])} chain(s), "
+            f"start {_show(v['evaluate.parzen.start'])}, burn-in {_show(v['evaluate.parzen.burn_in'])}, "
+            + ("Bernoulli draws" if True in v["evaluate.parzen.bernoulli"] else "samples are reconstruction means")
+        )
+    regenerated = [n for n in v.get("data.name", []) if n not in ("mnist", "digits")]
+    if regenerated:
+        out.append(f"{', '.join(regenerated)} regenerated by aebench's recipes, not the original files")
+    return ("Left open by the paper, chosen here: " + "; ".join(out) + ".") if out else ""

@@ -12,6 +12,7 @@ import xarray as xr
 
 from aebench.engine.checkpoint import atomic_write, write_json
 from aebench.errors import ResultsError, SaveError
+from aebench.evaluate.flags import flag_unconverged
 
 RESULTS = "results.nc"
 STATUS_ATTRS = {"long_name": "run status (done, failed, running, missing)", "units": "1"}
@@ -167,7 +168,7 @@ def merge_runs(
         if name in merged:
             merged[name] = _fill_strings(merged[name], "missing" if name == "status" else "")
     merged.attrs.update({k: v for k, v in attrs.items() if isinstance(v, (str, int, float))})
-    return merged
+    return flag_unconverged(merged)  # finished but untrained runs are marked, never averaged in
 
 
 def _coord(value: Any) -> Any:

@@ -400,8 +400,12 @@ def make_executor(name: str, workers: int | None = None, scheduler: str | None =
 
 
 # ---------------------------------------------------------------------- pre-flight
-def preflight(spec: Spec) -> dict[str, dict[str, str]]:
-    """Load every data set once and check the runs can start: raises before anything is written."""
+def preflight(spec: Spec, rows: dict[str, list[dict[str, int]]] | None = None) -> dict[str, dict[str, str]]:
+    """Load every data set once and check the runs can start: raises before anything is written.
+
+    Returns the data checksums; ``rows``, when given, receives each data set's split sizes
+    as the runs will see them (a report's protocol note is written from them).
+    """
     reg = registry()
     checksums: dict[str, dict[str, str]] = {}
     seen: dict[str, Any] = {}
@@ -411,6 +415,10 @@ def preflight(spec: Spec) -> dict[str, dict[str, str]]:
             seen[key] = run.data.build(reg).load()
         data = seen[key]
         checksums[data.name] = data.checksums
+        if rows is not None:
+            sizes = {split: len(getattr(data, split).y) for split in ("train", "valid", "test")}
+            if sizes not in rows.setdefault(run.data.name, []):
+                rows[run.data.name].append(sizes)
         loss = getattr(run.model.params, "loss", None)
         if loss == "cross-entropy":
             hi = float(data.train.x.max()) * data.scale
@@ -421,8 +429,9 @@ def preflight(spec: Spec) -> dict[str, dict[str, str]]:
                     f"[{lo:g}, {hi:g}]; normalise the data or use loss = 'squared-error'."
                 )
         n_layers = len(getattr(run.model.params, "layers", [])) or 1
-        for sched in run.schedules:
-            sched.build(reg).stages(n_layers)
+        if not any(sched.build(reg).stages(n_layers) for sched in run.schedules):
+            names = ", ".join(s.name for s in run.schedules)
+            raise SpecError(f"schedule ({names}) has no stage to train in run {run.run_id} ({run.point}).")
     return checksums
 
 
@@ -516,13 +525,14 @@ def run(
             spec = Spec.from_dict({**spec.raw, key: value}, spec.source)
     out = Path(out)
     resolve_device(device)
-    checksums = preflight(spec)
+    rows: dict[str, list[dict[str, int]]] = {}
+    checksums = preflight(spec, rows)
     ex = make_executor(executor, workers, scheduler)
     _open_out(out, force)
     with OutputLock(out) as lock:
         ex.lock = lock
         _prepare_out(out, spec, resume, force)
-        attrs = _attrs(spec, device, checksums)
+        attrs = {**_attrs(spec, device, checksums), "data_rows": json.dumps(rows, sort_keys=True)}
         dims = spec.sweep_dims()
         bar = _overall_bar(len(spec.runs), progress)
         loaded: dict[str, xr.Dataset] = {}

@@ -31,7 +31,7 @@ KNOWN: dict[str, tuple[str, tuple[str, float] | None, float]] = {
     "recon_test": ("Test reconstruction error (whole stack)", None, 1),
     "train_seconds": ("Training time (s)", None, 1),
 }
-STATS = ("mean", "ci", "n", "steps")
+STATS = ("mean", "ci", "n", "steps", "dropped")
 
 
 def relabel(ds: xr.Dataset, coord: str, mapping: Mapping[Any, Any], name: str | None = None) -> xr.Dataset:
@@ -86,17 +86,24 @@ def select(ds: xr.Dataset | xr.DataArray, where: Mapping[str, Any]) -> xr.Datase
 
 
 def cell_stats(ds: xr.Dataset, var: str, level: float = 0.95) -> dict[str, float]:
-    """mean, 95 % half-width, seeds and mean gradient steps of one cell (``ds`` already selected).
+    """mean, 95 % half-width, seeds, mean gradient steps and runs left out of one cell (``ds`` already selected).
 
     Over several seeds the interval is the t-interval of the seed mean; with one seed it is
     the metric's own interval (binomial CI of an error, 1.96 × standard error of a
-    log-likelihood), as in the papers' tables.
+    log-likelihood), which covers test sampling only (see :func:`interval_kind`). Runs
+    marked ``converged = 0`` (:mod:`aebench.evaluate.flags`) are left out and counted in
+    ``dropped``.
     """
     da = ds[var]
     extra = [d for d in da.dims if d != "seed"]
     if extra:
         raise ValueError(f"the cell for {var} still has axes {extra}: name a value for each in the column or row")
     values = np.atleast_1d(da.values.astype(float))
+    dropped = 0
+    if "converged" in ds:
+        bad = np.atleast_1d((ds["converged"] == 0).values) & np.isfinite(values)
+        dropped = int(bad.sum())
+        values = np.where(bad, np.nan, values)
     mean, _, ci = t_interval(values, level)
     n = int(np.isfinite(values).sum())
     own = KNOWN.get(var, (None, None, 1))[1]
@@ -110,7 +117,88 @@ def cell_stats(ds: xr.Dataset, var: str, level: float = 0.95) -> dict[str, float
             if np.isfinite(s.values.astype(float)).any()
             else math.nan
         )
-    return {"mean": mean, "ci": ci, "n": n, "steps": steps}
+    return {"mean": mean, "ci": ci, "n": n, "steps": steps, "dropped": dropped}
+
+
+def interval_kind(table: pd.DataFrame) -> str:
+    """What the ± of a :func:`paper_table` is, in words (the same text in terminal, report and notebook)."""
+    level = f"{table.attrs.get('level', 0.95):.0%}"
+    ns = sorted({int(n) for n in table.xs("n", axis=1, level="stat").values.ravel() if n > 0})
+    if not ns:
+        return "no finished runs"
+    if ns == [1]:
+        return (
+            f"± is the metric's own {level} interval from one seed (test sampling only: it says nothing "
+            "about how much the result moves with the seed)"
+        )
+    seeds = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
+    return f"mean ± {level} t-interval over {seeds} seeds"
+
+
+def paired_difference(
+    ds: xr.Dataset, var: str, a: Mapping[str, Any], b: Mapping[str, Any], level: float = 0.95
+) -> dict[str, float]:
+    """``a − b`` seed by seed (same seeds, a paired comparison): mean, t-interval half-width, pairs and p-value.
+
+    ``a`` and ``b`` select one cell each (as :func:`select`). Seeds where either run has no
+    value, or did not converge, are left out. With fewer than two pairs the interval is NaN:
+    one seed says nothing about whether the schemes differ.
+    """
+    from scipy import stats
+
+    def per_seed(where: Mapping[str, Any]) -> xr.DataArray:
+        part = select(ds, where)
+        da = part[var]
+        if "converged" in part:
+            da = da.where(part["converged"] != 0)
+        extra = [d for d in da.dims if d != "seed"]
+        if extra:
+            raise ValueError(f"the cell for {var} still has axes {extra}: name a value for each")
+        return da if "seed" in da.dims else da.expand_dims(seed=[0])
+
+    x, y = xr.align(per_seed(a), per_seed(b), join="inner")
+    diff = (x - y).values.astype(float)
+    diff = diff[np.isfinite(diff)]
+    mean, _, ci = t_interval(diff, level)
+    p = float(stats.ttest_1samp(diff, 0.0).pvalue) if len(diff) > 1 and np.ptp(diff) > 0 else math.nan
+    return {"mean": mean, "ci": ci, "n": int(len(diff)), "p": p}
+
+
+def paired_table(
+    ds: xr.Dataset,
+    var: str,
+    columns: Mapping[str, Mapping[str, Any]],
+    baseline: str,
+    rows: str | Mapping[str, Mapping[str, Any]] | None = "data.name",
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Every column minus ``baseline``, seed by seed, per row: columns ``(label − baseline, stat)``
+    with stat in mean, ci, n, p; ``ahead`` says where the interval excludes 0 and which side is ahead."""
+    if baseline not in columns:
+        raise KeyError(f"baseline column {baseline!r} is not one of {list(columns)}")
+    row_sel = _row_selections(ds, rows)
+    data = {}
+    for rlabel, rwhere in row_sel.items():
+        part = select(ds, rwhere)
+        cells = {}
+        for label, where in columns.items():
+            if label == baseline:
+                continue
+            d = paired_difference(part, var, where, columns[baseline], level)
+            for stat, value in d.items():
+                cells[(f"{label} − {baseline}", stat)] = value
+        data[rlabel] = cells
+    frame = pd.DataFrame.from_dict(data, orient="index")
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns, names=["difference", "stat"])
+    frame.attrs = {"var": var, "level": level, "baseline": baseline}
+    return frame
+
+
+def excludes_zero(diff: pd.DataFrame) -> pd.DataFrame:
+    """+1 / −1 where a :func:`paired_table` interval lies wholly above / below 0, else 0."""
+    mean = diff.xs("mean", axis=1, level="stat")
+    ci = diff.xs("ci", axis=1, level="stat")
+    return (np.sign(mean) * ((mean.abs() > ci) & np.isfinite(ci))).astype(int)
 
 
 def paper_table(
@@ -123,15 +211,11 @@ def paper_table(
     """One row per value of ``rows`` (a coordinate, or labels -> selections), one column group per label of ``columns``.
 
     The result has two column levels, ``(label, stat)`` with stat in mean, ci, n, steps
-    (mean gradient steps of the runs in the cell), in the metric's own units: use
+    (mean gradient steps of the runs in the cell) and dropped (runs left out as not
+    converged), in the metric's own units: use
     ``format_table`` for "mean ± ci" text in the papers' units.
     """
-    if rows is None or (isinstance(rows, str) and rows not in ds.coords):
-        row_sel: dict[str, dict[str, Any]] = {ds.attrs.get("title", "all"): {}}
-    elif isinstance(rows, str):
-        row_sel = {str(v): {rows: v.item() if hasattr(v, "item") else v} for v in _unique(ds[rows].values)}
-    else:
-        row_sel = {str(k): dict(v) for k, v in rows.items()}
+    row_sel = _row_selections(ds, rows)
     data = {}
     for rlabel, rwhere in row_sel.items():
         part = select(ds, rwhere)
@@ -147,6 +231,14 @@ def paper_table(
     return frame
 
 
+def _row_selections(ds: xr.Dataset, rows: str | Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    if rows is None or (isinstance(rows, str) and rows not in ds.coords):
+        return {ds.attrs.get("title", "all"): {}}
+    if isinstance(rows, str):
+        return {str(v): {rows: v.item() if hasattr(v, "item") else v} for v in _unique(ds[rows].values)}
+    return {str(k): dict(v) for k, v in rows.items()}
+
+
 def _unique(values: np.ndarray) -> list:
     return list(dict.fromkeys(values.tolist()))
 
@@ -159,7 +251,12 @@ def format_table(table: pd.DataFrame, scale: float | None = None, digits: int = 
     for label in dict.fromkeys(table.columns.get_level_values(0)):
         cells = []
         for _, row in table[label].iterrows():
+            dropped = int(row.get("dropped", 0) or 0)
             text = _cell(row["mean"] * scale, row["ci"] * scale, digits)
+            if dropped and not np.isfinite(row["mean"]):
+                text = "not converged"
+            elif dropped:
+                text += f" [{dropped} not converged, left out]"
             if steps and np.isfinite(row["steps"]):
                 text += f" ({_steps(row['steps'])} steps)"
             cells.append(text)
@@ -175,6 +272,22 @@ def _cell(mean: float, ci: float, digits: int = 2) -> str:
 
 def _steps(n: float) -> str:
     return f"{n / 1000:.1f}k" if n >= 1000 else f"{n:.0f}"
+
+
+def format_paired(diff: pd.DataFrame, scale: float | None = None, digits: int = 2) -> pd.DataFrame:
+    """ "mean ± ci (n pairs)" strings of a :func:`paired_table`, marked where the interval excludes 0."""
+    var = diff.attrs.get("var", "")
+    scale = KNOWN.get(var, (None, None, 1))[2] if scale is None else scale
+    out = {}
+    for label in dict.fromkeys(diff.columns.get_level_values(0)):
+        cells = []
+        for _, row in diff[label].iterrows():
+            text = _cell(row["mean"] * scale, row["ci"] * scale, digits) + f" ({int(row['n'])} pairs)"
+            if np.isfinite(row["ci"]) and abs(row["mean"]) > row["ci"]:
+                text += " *"
+            cells.append(text)
+        out[label] = cells
+    return pd.DataFrame(out, index=diff.index)
 
 
 def columns_of(ds: xr.Dataset, dims: list[str]) -> dict[str, dict[str, Any]]:
@@ -229,4 +342,18 @@ def compare_to_paper(measured: pd.DataFrame, published: pd.DataFrame, scale: flo
     )
 
 
-__all__ = ["KNOWN", "paper_table", "format_table", "select", "relabel", "columns_of", "compare_to_paper", "cell_stats"]
+__all__ = [
+    "KNOWN",
+    "paper_table",
+    "format_table",
+    "select",
+    "relabel",
+    "columns_of",
+    "compare_to_paper",
+    "cell_stats",
+    "interval_kind",
+    "paired_difference",
+    "paired_table",
+    "excludes_zero",
+    "format_paired",
+]

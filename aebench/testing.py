@@ -94,7 +94,7 @@ def check_schedule(cls: type[Schedule]) -> None:
     s = cls(check_params(cls))
     for n in (1, 2, 3):
         stages = s.stages(n)
-        assert stages, "a schedule has at least one stage"
+        assert stages or cls.may_be_empty, "a schedule has at least one stage (or declares may_be_empty)"
         for st in stages:
             assert set(st.train_layers) <= set(range(n)) and st.train_layers, f"stage {st.label}: bad train_layers"
             assert 1 <= st.depth <= n and st.epochs >= 1, f"stage {st.label}: bad depth or epochs"

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Literal
 
 import numpy as np
 import torch
 import xarray as xr
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from aebench.builtin import schedules
 from aebench.components import SPLITS, Evaluator, Params
 from aebench.errors import RunFailed
-from aebench.evaluate.chain import nearest_rows, walkback_chain
+from aebench.evaluate.chain import mean_nearest_distance, nearest_rows, walkback_chain
+from aebench.evaluate.search import search_optimum
 from aebench.evaluate.stats import binomial_ci
 from aebench.functional import parzen_log_likelihood
 from aebench.hookspecs import hookimpl
@@ -102,27 +104,65 @@ def _weights_version(model: torch.nn.Module) -> tuple[tuple[int, int], ...]:
 # ------------------------------------------------------------------------------ svm
 class SvmParams(Params):
     C: list[float] = Field(
-        [0.01, 0.1, 1.0, 10.0], min_length=1, description="Grid of C; the best on validation is used."
+        [0.01, 0.1, 1.0, 10.0],
+        min_length=1,
+        description="Grid of C tried first; the best on validation is used (extended while it is at an edge).",
     )
+    search: bool = Field(True, description="Extend the C grid by decades while the best C is at its edge.")
+    C_bounds: tuple[float, float] = Field((1e-5, 1e5), description="The search never goes past these C values.")
     max_train: int | None = Field(None, ge=10, description="Fit on the first N training rows; default: all.")
     max_iter: int = Field(2000, ge=10, description="Iterations of liblinear per fit.")
 
+    @field_validator("C")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(not (c > 0 and math.isfinite(c)) for c in v):
+            raise ValueError("every C must be a positive finite number")
+        return v
 
-def linear_svm_errors(train, valid, test, Cs, max_iter: int = 2000):
-    """Fit a linear SVM per C on (features, labels); return (valid errors, best C, test error)."""
+    _bounds = field_validator("C_bounds")(classmethod(lambda cls, v: _check_bounds(v)))
+
+
+def _check_bounds(v: tuple[float, float]) -> tuple[float, float]:
+    if not (0 < v[0] < v[1] and math.isfinite(v[1])):
+        raise ValueError(f"bounds must be two finite numbers 0 < low < high, got {list(v)}")
+    return v
+
+
+def linear_svm_errors(train, valid, test, Cs, max_iter: int = 2000, search: bool = False, bounds=(1e-5, 1e5)):
+    """Fit a linear SVM per C on (features, labels); return (search result, test error at the chosen C).
+
+    With ``search`` the grid is extended by factors of 10 while the best C on validation is
+    at its edge (:func:`aebench.evaluate.search.search_optimum`).
+    """
     from sklearn.svm import LinearSVC
 
-    fits = [LinearSVC(C=C, max_iter=max_iter).fit(*train) for C in Cs]
-    valid_err = [float((f.predict(valid[0]) != valid[1]).mean()) for f in fits]
-    best = int(np.argmin(valid_err))
-    return valid_err, Cs[best], float((fits[best].predict(test[0]) != test[1]).mean())
+    fits: dict[float, LinearSVC] = {}
+
+    def valid_error(C: float) -> float:
+        fits[C] = LinearSVC(C=C, max_iter=max_iter).fit(*train)
+        return float((fits[C].predict(valid[0]) != valid[1]).mean())
+
+    found = search_optimum(
+        valid_error, list(Cs), maximize=False, bounds=bounds, factor=10.0, max_extend=4 if search else 0
+    )
+    return found, float((fits[found.best].predict(test[0]) != test[1]).mean())
+
+
+def _edge_flag(found, what: str) -> xr.DataArray:
+    return xr.DataArray(
+        float(found.at_edge),
+        attrs=_attrs(
+            f"1 when the {what} chosen on validation is the smallest or largest tried (a limit, not an optimum)"
+        ),
+    )
 
 
 class Svm(Evaluator):
     name = "svm"
     summary = (
-        "Linear SVM on top-layer features; C chosen on validation; test error ± 95% binomial CI "
-        "(Zhou et al. Tables II–IV)."
+        "Linear SVM on top-layer features; C chosen on validation (searched until interior); "
+        "test error ± 95% binomial CI (Zhou et al. Tables II–IV)."
     )
     Params = SvmParams
 
@@ -137,12 +177,14 @@ class Svm(Evaluator):
         n = p.max_train or len(labels["train"])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            valid_err, C, test_err = linear_svm_errors(
+            found, test_err = linear_svm_errors(
                 (feats["train"][:n], labels["train"][:n]),
                 (feats["valid"], labels["valid"]),
                 (feats["test"], labels["test"]),
                 p.C,
                 p.max_iter,
+                p.search,
+                p.C_bounds,
             )
         n_test = len(labels["test"])
         return {
@@ -150,9 +192,13 @@ class Svm(Evaluator):
             "svm_error_ci": xr.DataArray(
                 binomial_ci(test_err, n_test), attrs=_attrs("95% binomial CI half-width of svm_error")
             ),
-            "svm_C": xr.DataArray(C, attrs=_attrs("C chosen on the validation split")),
+            "svm_C": xr.DataArray(found.best, attrs=_attrs("C chosen on the validation split")),
+            "svm_C_at_edge": _edge_flag(found, "C"),
             "svm_valid_error": xr.DataArray(
-                valid_err, dims="C", coords={"C": p.C}, attrs=_attrs("linear SVM validation error per C")
+                found.scores,
+                dims="C",
+                coords={"C": found.values},
+                attrs=_attrs("linear SVM validation error per C tried"),
             ),
         }
 
@@ -213,33 +259,60 @@ class Finetune(Evaluator):
 
 # --------------------------------------------------------------------------- parzen
 class ChainParams(Params):
-    samples: int = Field(10000, ge=1, description="Samples kept from the walk-back chain (Zhou et al.: 10,000).")
+    samples: int = Field(10000, ge=1, description="Samples kept from the chain (Zhou et al.: 10,000 consecutive).")
     chains: int = Field(
         1, ge=1, description="Independent chains run in parallel (Zhou et al.: one chain of consecutive samples)."
     )
     burn_in: int = Field(100, ge=0, description="Steps dropped at the start of every chain.")
     thin: int = Field(1, ge=1, description="Keep every thin-th state.")
     bernoulli: bool = Field(False, description="Draw X ~ Bernoulli(mean) in the chain instead of using the mean.")
+    start: Literal["noise", "train"] = Field(
+        "noise",
+        description=(
+            "Chain start: 'noise' (a training row with its pixels shuffled: only a chain that moves to the data "
+            "scores well) or 'train' (a training row: a chain that stalls there scores like the training set)."
+        ),
+    )
 
 
 class ParzenParams(ChainParams):
     sigma: list[float] = Field(
-        [0.05, 0.1, 0.15, 0.2, 0.25, 0.3], min_length=1, description="Parzen widths; the best on validation is used."
+        [0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
+        min_length=1,
+        description="Parzen widths tried first; the best on validation is used (extended while it is at an edge).",
     )
+    search: bool = Field(
+        True, description="Extend the σ grid (×/÷ 1.5 steps) while the best σ is at its edge, then refine around it."
+    )
+    sigma_bounds: tuple[float, float] = Field((0.005, 5.0), description="The search never goes past these widths.")
+    refine: int = Field(2, ge=0, description="Rounds of geometric midpoints tried around the best σ.")
     max_rows: int | None = Field(None, ge=1, description="Evaluate on the first N validation/test rows; default: all.")
     batch_size: int = Field(1000, ge=1, description="Block size of the log-sum-exp (bounds memory).")
+    distance_rows: int = Field(
+        1000, ge=1, description="Samples and test rows whose distance to the nearest training row is measured."
+    )
+
+    @field_validator("sigma")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(not (s > 0 and math.isfinite(s)) for s in v):
+            raise ValueError("every sigma must be a positive finite number")
+        return v
+
+    _bounds = field_validator("sigma_bounds")(classmethod(lambda cls, v: _check_bounds(v)))
 
 
 def chain_samples(ctx, p: ChainParams) -> torch.Tensor:
     length = math.ceil(p.samples / p.chains)
-    s = walkback_chain(ctx, p.chains, length, p.burn_in, p.thin, p.bernoulli)
+    s = walkback_chain(ctx, p.chains, length, p.burn_in, p.thin, p.bernoulli, start=p.start)
     return s.reshape(-1, s.shape[-1])[: p.samples]
 
 
 class Parzen(Evaluator):
     name = "parzen"
     summary = (
-        "Test log-likelihood under a Gaussian Parzen window fit on walk-back chain samples; σ chosen on validation."
+        "Test log-likelihood under a Gaussian Parzen window fit on samples of the DAE's Markov chain (eq. 14–15); "
+        "σ chosen on validation, searched until interior."
     )
     Params = ParzenParams
 
@@ -248,23 +321,48 @@ class Parzen(Evaluator):
         with torch.no_grad():
             samples = chain_samples(ctx, p).double()
             x = {s: torch.cat([b for b, _ in ctx.batches(s, 1000, p.max_rows)]).double() for s in ("valid", "test")}
-            valid_ll = [float(parzen_log_likelihood(samples, x["valid"], s, p.batch_size).mean()) for s in p.sigma]
-            sigma = p.sigma[int(np.nanargmax(valid_ll))]
-            test_ll = parzen_log_likelihood(samples, x["test"], sigma, p.batch_size)
-        return {
-            "parzen_ll": xr.DataArray(
-                float(test_ll.mean()), attrs=_attrs("Parzen-window test log-likelihood", "nats per example")
-            ),
-            "parzen_ll_se": xr.DataArray(
-                float(test_ll.std() / math.sqrt(len(test_ll))),
-                attrs=_attrs("standard error of parzen_ll", "nats per example"),
-            ),
-            "parzen_sigma": xr.DataArray(sigma, attrs=_attrs("Parzen width chosen on validation")),
-            "parzen_valid_ll": xr.DataArray(
+
+            def valid_ll(sigma: float) -> float:
+                return float(parzen_log_likelihood(samples, x["valid"], sigma, p.batch_size).mean())
+
+            found = search_optimum(
                 valid_ll,
+                p.sigma,
+                maximize=True,
+                bounds=p.sigma_bounds,
+                factor=1.5,
+                max_extend=12 if p.search else 0,
+                refine=p.refine if p.search else 0,
+            )
+            test_ll = parzen_log_likelihood(samples, x["test"], found.best, p.batch_size)
+            train = ctx.splits["train"].rows(slice(None)).double()
+            k = p.distance_rows
+            sample_d = mean_nearest_distance(samples[:: max(1, len(samples) // k)][:k], train)
+            test_d = mean_nearest_distance(x["test"][:k], train)
+        nats = "nats per example"
+        return {
+            "parzen_ll": xr.DataArray(float(test_ll.mean()), attrs=_attrs("Parzen-window test log-likelihood", nats)),
+            "parzen_ll_se": xr.DataArray(
+                float(test_ll.std() / math.sqrt(len(test_ll))), attrs=_attrs("standard error of parzen_ll", nats)
+            ),
+            "parzen_sigma": xr.DataArray(found.best, attrs=_attrs("Parzen width chosen on validation")),
+            "parzen_sigma_at_edge": _edge_flag(found, "Parzen width σ"),
+            "parzen_valid_ll": xr.DataArray(
+                found.scores,
                 dims="sigma",
-                coords={"sigma": p.sigma},
-                attrs=_attrs("validation log-likelihood per σ", "nats per example"),
+                coords={"sigma": found.values},
+                attrs=_attrs("validation log-likelihood per σ tried", nats),
+            ),
+            "parzen_sample_distance": xr.DataArray(
+                sample_d, attrs=_attrs("mean distance from a chain sample to its nearest training row", "pixel units")
+            ),
+            "parzen_test_distance": xr.DataArray(
+                test_d,
+                attrs=_attrs(
+                    "mean distance from a test row to its nearest training row (the yardstick for "
+                    "parzen_sample_distance: samples much closer than this copy training rows)",
+                    "pixel units",
+                ),
             ),
         }
 
@@ -275,6 +373,7 @@ class SamplesParams(Params):
     steps: int = Field(12, ge=1, description="Consecutive samples per chain.")
     burn_in: int = Field(20, ge=0, description="Steps dropped first.")
     thin: int = Field(1, ge=1, description="Show every thin-th state (the paper's Fig. 2 shows every 4th).")
+    start: Literal["noise", "train"] = Field("noise", description="Chain start, as the parzen evaluator's `start`.")
 
 
 class Samples(Evaluator):
@@ -285,7 +384,7 @@ class Samples(Evaluator):
     def evaluate(self, ctx):
         p = self.params
         with torch.no_grad():
-            s = walkback_chain(ctx, p.chains, p.steps, p.burn_in, p.thin)
+            s = walkback_chain(ctx, p.chains, p.steps, p.burn_in, p.thin, start=p.start)
             pool = ctx.splits["train"].rows(slice(None))
             nearest = pool[nearest_rows(s[:, -1], pool)]
         out = {

@@ -119,6 +119,18 @@ class Supervised(Finetune):
     reinit = True
 
 
+class NoStages(Schedule):
+    name = "none"
+    summary = (
+        "No training at all: in a chain of schedules, switches a stage off from a sweep "
+        "(Erhan et al.'s arm without pre-training: `none` then `finetune` trains from the random init)."
+    )
+    may_be_empty = True
+
+    def stages(self, n_layers):
+        return []
+
+
 class HybridParams(SupervisedParams):
     alpha: float = per_member(
         1.0, ge=0, description="Weight α of the input reconstruction loss added to the label loss."
@@ -149,4 +161,15 @@ class Hybrid(Schedule):
 
 @hookimpl
 def aebench_schedules():
-    return [Joint, Layerwise, LayerwiseInput, PretrainJoint, PretrainJointReg, Alpha, Finetune, Supervised, Hybrid]
+    return [
+        Joint,
+        Layerwise,
+        LayerwiseInput,
+        PretrainJoint,
+        PretrainJointReg,
+        Alpha,
+        Finetune,
+        Supervised,
+        NoStages,
+        Hybrid,
+    ]

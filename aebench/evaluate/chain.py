@@ -26,24 +26,25 @@ def walkback_chain(
     thin: int = 1,
     bernoulli: bool = False,
     corruption=None,
-    start: torch.Tensor | None = None,
+    start: torch.Tensor | str | None = None,
 ) -> torch.Tensor:
     """Run ``n_chains`` chains X̃_{t+1} ~ C(X̃ | X_t), X_{t+1} ~ P(X | X̃_{t+1}).
 
     Returns the kept states, shape (n_chains, length, features): ``burn_in`` steps are
     dropped, then every ``thin``-th state is kept. P(X | X̃) is the model's reconstruction:
-    its mean, or a Bernoulli draw from it (``bernoulli``). Chains start from training
-    rows (or ``start``); every random number comes from the run's generator.
+    its mean, or a Bernoulli draw from it (``bernoulli``). ``start`` is a tensor of
+    starting states, ``"train"`` (random training rows) or ``"noise"`` (the default: random
+    training rows with their pixels shuffled, so each start has the data's intensities but
+    no digit). A chain that starts on a training row and stalls there keeps producing that
+    row, and a Parzen window on such samples scores like one on the training set: started
+    from noise, only a chain that moves to the data scores well. Every random number comes
+    from the run's generator.
     """
     corruption = corruption or input_corruption(ctx)
     if corruption is None:
         raise ValueError("the walk-back chain needs a corruption: the model was trained without one on x")
     g, model = ctx.generator, ctx.model
-    if start is None:
-        train = ctx.splits["train"]
-        idx = torch.randint(len(train), (n_chains,), generator=g, device=ctx.device)
-        start = train.rows(idx)
-    x = start
+    x = start if isinstance(start, torch.Tensor) else chain_start(ctx, n_chains, start or "noise")
     kept = []
     with _few_threads(ctx.device, n_chains):
         for step in range(burn_in + length * thin):
@@ -52,6 +53,29 @@ def walkback_chain(
             if step >= burn_in and (step - burn_in) % thin == 0:
                 kept.append(mean)
     return torch.stack(kept, dim=1)
+
+
+def chain_start(ctx: RunContext, n_chains: int, how: str = "noise") -> torch.Tensor:
+    """Starting states: random training rows (``train``), or the same with pixels shuffled (``noise``)."""
+    if how not in ("train", "noise"):
+        raise ValueError(f"chain start must be 'train' or 'noise', got {how!r}")
+    g, train = ctx.generator, ctx.splits["train"]
+    idx = torch.randint(len(train), (n_chains,), generator=g, device=ctx.device)
+    rows = train.rows(idx)
+    if how == "train":
+        return rows
+    order = torch.argsort(torch.rand(rows.shape, generator=g, device=ctx.device), dim=1)
+    return torch.gather(rows, 1, order)
+
+
+def mean_nearest_distance(rows: torch.Tensor, pool: torch.Tensor, batch: int = 1000) -> float:
+    """Mean Euclidean distance from each of ``rows`` to its nearest row of ``pool``."""
+    p_sq = pool.pow(2).sum(1)
+    total = 0.0
+    for s in rows.split(batch):
+        d2 = (p_sq - 2 * s @ pool.T).min(1).values + s.pow(2).sum(1)
+        total += float(d2.clamp_min(0).sqrt().sum())
+    return total / max(len(rows), 1)
 
 
 @contextlib.contextmanager
