@@ -7,7 +7,6 @@ import math
 import tomllib
 
 import numpy as np
-
 import pytest
 from conftest import ROOT
 

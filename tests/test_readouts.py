@@ -221,7 +221,10 @@ metric = "svm_error"
 by = "recon_error_final"
 select = ["optimizer.lr"]
 rows = "data.name"
-published = [{ row = "digits", column = "L", value = 5.0, ci = 1.0 }, { row = "digits", column = "J", value = 4.0, ci = 1.0 }]
+published = [
+  { row = "digits", column = "L", value = 5.0, ci = 1.0 },
+  { row = "digits", column = "J", value = 4.0, ci = 1.0 },
+]
 [report.columns]
 "L" = { "schedule.name" = "layerwise" }
 "J" = { "schedule.name" = "joint" }
