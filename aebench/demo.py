@@ -59,4 +59,7 @@ def run_demo(
     ds = aebench.run(spec, out=out, progress=progress, device=device, resume=(out / "spec.toml").exists())
     fig = recon_curves(ds)
     fig.savefig(out / "recon_curves.png", dpi=120)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
     return ds

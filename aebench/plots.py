@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import matplotlib
 import matplotlib.ticker
 
-matplotlib.use("Agg")  # figures are written to files or shown inline; no GUI toolkit needed
+# Figures are written to files, or shown inline in a notebook. Outside a Jupyter kernel (which
+# sets its inline backend) no GUI toolkit is wanted: a window toolkit chosen from $DISPLAY
+# would break figures drawn off the main thread. Forcing Agg inside a kernel, as before,
+# left every tutorial without a single figure.
+if not os.environ.get("MPLBACKEND") and "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -96,7 +104,7 @@ def sample_grid(ds: xr.Dataset) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(0.6 * (steps + 1), 0.6 * chains + 0.4))
     ax.imshow(_tile(images, steps + 1), cmap="gray", vmin=0, vmax=1)
     ax.set_axis_off()
-    ax.set_title("walk-back chain samples | nearest training image", fontsize=9)
+    ax.set_title("Markov chain samples | nearest training image", fontsize=9)
     fig.tight_layout()
     return fig
 

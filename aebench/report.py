@@ -78,6 +78,8 @@ def figures(ds: xr.Dataset) -> dict[str, object]:
 
 def write_report(out: str | Path) -> tuple[Path, Path]:
     """Write ``out/report.html`` and ``out/report.md`` (figures in ``out/report_files/``)."""
+    import matplotlib.pyplot as plt
+
     out = Path(out)
     ds = _with_derived(load_results(out))
     rows = "data.name" if "data.name" in ds.dims else None
@@ -118,6 +120,7 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
             continue
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100)
+        plt.close(fig)  # written to a file: in a notebook it must not also show up inline
         data = buf.getvalue()
         atomic_write(files / f"{fname}.png", lambda p, data=data: p.write_bytes(data))
         md += [f"![{fname}](report_files/{fname}.png)", ""]

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 from aebench.builtin import schedules
 from aebench.components import SPLITS, Evaluator, Params
 from aebench.errors import RunFailed
-from aebench.evaluate.chain import mean_nearest_distance, nearest_rows, walkback_chain
+from aebench.evaluate.chain import markov_chain, mean_nearest_distance, nearest_rows
 from aebench.evaluate.search import search_optimum
 from aebench.evaluate.stats import binomial_ci
 from aebench.functional import parzen_log_likelihood
@@ -304,7 +304,7 @@ class ParzenParams(ChainParams):
 
 def chain_samples(ctx, p: ChainParams) -> torch.Tensor:
     length = math.ceil(p.samples / p.chains)
-    s = walkback_chain(ctx, p.chains, length, p.burn_in, p.thin, p.bernoulli, start=p.start)
+    s = markov_chain(ctx, p.chains, length, p.burn_in, p.thin, p.bernoulli, start=p.start)
     return s.reshape(-1, s.shape[-1])[: p.samples]
 
 
@@ -378,27 +378,35 @@ class SamplesParams(Params):
 
 class Samples(Evaluator):
     name = "samples"
-    summary = "Consecutive walk-back chain samples with the nearest training image beside them (Zhou et al. Fig. 2/4)."
+    summary = (
+        "Consecutive Markov-chain samples (eq. 14–15) with the nearest training image beside them "
+        "(Zhou et al. Fig. 2/4)."
+    )
     Params = SamplesParams
 
     def evaluate(self, ctx):
         p = self.params
         with torch.no_grad():
-            s = walkback_chain(ctx, p.chains, p.steps, p.burn_in, p.thin, start=p.start)
+            s = markov_chain(ctx, p.chains, p.steps, p.burn_in, p.thin, start=p.start)
             pool = ctx.splits["train"].rows(slice(None))
             nearest = pool[nearest_rows(s[:, -1], pool)]
         out = {
-            "samples": _image_dims(ctx, s, ("chain", "step")).assign_attrs(_attrs("walk-back chain samples (means)")),
+            "samples": _image_dims(ctx, s, ("chain", "step")).assign_attrs(
+                _attrs("Markov chain samples (reconstruction means)")
+            ),
             "samples_nearest": _image_dims(ctx, nearest, ("chain",)).assign_attrs(
                 _attrs("nearest training image to each chain's last sample")
             ),
         }
         run_dir = ctx.extras.get("run_dir")
         if run_dir is not None and "pixel_y" in out["samples"].dims:
+            import matplotlib.pyplot as plt
+
             from aebench.plots import sample_grid
 
             fig = sample_grid(xr.Dataset(out))
             fig.savefig(run_dir / "samples.png", dpi=100)
+            plt.close(fig)
         return out
 
 

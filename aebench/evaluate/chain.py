@@ -1,4 +1,7 @@
-"""The walk-back Markov chain of a denoising autoencoder (Zhou et al. eq. 14–15)."""
+"""The generative Markov chain of a denoising autoencoder (Zhou et al. eq. 14–15; Bengio et al.'s GSN chain).
+
+Not "walkback", which is a training procedure: this chain only samples from a trained model.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ def input_corruption(ctx: RunContext):
 
 
 @torch.no_grad()
-def walkback_chain(
+def markov_chain(
     ctx: RunContext,
     n_chains: int,
     length: int,
@@ -42,7 +45,7 @@ def walkback_chain(
     """
     corruption = corruption or input_corruption(ctx)
     if corruption is None:
-        raise ValueError("the walk-back chain needs a corruption: the model was trained without one on x")
+        raise ValueError("the Markov chain needs a corruption: the model was trained without one on x")
     g, model = ctx.generator, ctx.model
     x = start if isinstance(start, torch.Tensor) else chain_start(ctx, n_chains, start or "noise")
     kept = []
@@ -102,3 +105,7 @@ def nearest_rows(samples: torch.Tensor, pool: torch.Tensor, batch: int = 1000) -
         d = p_sq - 2 * s @ pool.T
         best.append(d.argmin(1))
     return torch.cat(best)
+
+
+#: the name of earlier releases (the chain is not walkback training; kept so old notebooks run)
+walkback_chain = markov_chain

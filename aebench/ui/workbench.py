@@ -394,12 +394,13 @@ class Workbench(W.VBox):
         self._last_draw = time.monotonic()
         import io
 
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # not pyplot: drawn from the training thread, never shown by it
 
         if not self._curves:
             return
         # A PNG in an Image widget: a plain trait update, safe from the training thread.
-        fig, ax = plt.subplots(figsize=(6, 3))
+        fig = Figure(figsize=(6, 3))
+        ax = fig.subplots()
         for run_id, c in list(self._curves.items()):
             line = ax.plot(range(1, len(c["train"]) + 1), c["train"], label=f"{run_id} train")[0]
             ax.plot(range(1, len(c["valid"]) + 1), c["valid"], "--", color=line.get_color(), label=f"{run_id} valid")
@@ -409,7 +410,6 @@ class Workbench(W.VBox):
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=80)
-        plt.close(fig)
         self.plot.value = buf.getvalue()
 
     def _table(self) -> None:
