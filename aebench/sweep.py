@@ -31,7 +31,7 @@ from aebench.engine.runner import (
     resolve_device,
 )
 from aebench.errors import AebenchError, ResultsError, RunFailed, SaveError, SpecError
-from aebench.plugins import call_hook, registry
+from aebench.plugins import call_hook, describe_exception, registry
 from aebench.results import OutputLock, RunStore, merge_runs, write_results
 from aebench.spec import RunSpec, Spec
 
@@ -200,12 +200,14 @@ def _finish(run, store, ctx, evaluators, records, dev, reg, resumed: bool = Fals
     ds.attrs.update(run_id=run.run_id, seed=run.seed, resumed=int(resumed), device=str(dev), ensemble_members=ensemble)
     store.write_metrics(ds)
     note_hook_errors(ctx, call_hook(reg, "aebench_on_run_end", run=ctx, result=ds))
-    store.set_status("done", finished=_now(), note=ctx.stop_reason or "", hook_errors=ctx.extras.get("hook_errors", []))
+    note = ctx.checked_stop_reason() or ""
+    store.set_status("done", finished=_now(), note=note, hook_errors=ctx.extras.get("hook_errors", []))
     return "done"
 
 
 def _fail(store, ctx, exc: BaseException, reg) -> str:
-    reason = str(exc) if isinstance(exc, (RunFailed, AebenchError)) else f"{type(exc).__name__}: {exc}"
+    # describe_exception: a plug-in's exception whose __str__ raises must not hide the failure
+    reason = str(exc) if isinstance(exc, (RunFailed, AebenchError)) else describe_exception(exc)
     try:
         write_text(store.dir / "error.log", traceback.format_exc())
         store.set_status("failed", reason=reason, finished=_now())

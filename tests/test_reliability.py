@@ -149,6 +149,66 @@ def test_a_raising_callback_is_reported_and_the_sweep_of_four_finishes(tmp_path,
     assert any("aebench_on_run_end" in e and "SystemExit" in e for e in errors)
 
 
+class Unprintable(Exception):
+    def __str__(self):
+        raise ValueError("str of the exception itself raises")
+
+
+class Pathological:
+    """Callbacks whose failures are themselves hard to report (issue 22)."""
+
+    @staticmethod
+    @aebench.hookimpl
+    def aebench_on_epoch_end(run, epoch, metrics):
+        if epoch == 1:
+            raise Unprintable()
+        run.request_stop(3)  # not text: refused at the call, and the run goes on
+
+    @staticmethod
+    @aebench.hookimpl
+    def aebench_on_run_start(run):
+        run.stop_reason = object()  # assigned, not requested: dropped with a note
+
+
+@pytest.fixture
+def pathological_plugin():
+    from aebench import plugins
+
+    aebench.register_plugin(Pathological)
+    yield
+    plugins._EXTRA.remove(Pathological)
+    plugins.registry(refresh=True)
+
+
+def test_hooks_whose_errors_cannot_be_printed_or_stop_with_junk_never_fail_a_run(tmp_path, pathological_plugin):
+    spec = aebench.Spec.from_text(TINY.replace("seeds = [0]", "seeds = [0, 1]").replace("epochs = 2", "epochs = 3"))
+    with pytest.warns(UserWarning, match="Pathological"):
+        ds = aebench.run(spec, out=tmp_path / "out", progress=False)
+    assert [str(s) for s in ds["status"].values.ravel()] == ["done", "done"]
+    assert ds.sizes["epoch"] == 3  # the junk stop requests stopped nothing
+    for run_id in ("run-0000", "run-0001"):
+        status = _status(tmp_path / "out", run_id)
+        errors = status["hook_errors"]
+        assert "plug-in 'Pathological': aebench_on_epoch_end raised Unprintable (its message could not be printed)" in (
+            errors
+        )
+        assert any("request_stop(reason): reason must be text, got int" in e for e in errors), errors
+        assert any("set stop_reason to a object, not text: ignored" in e for e in errors), errors
+        assert status["note"] == ""
+
+
+def test_describing_an_exception_cannot_fail():
+    from aebench.plugins import describe_exception
+
+    class Weird(Exception):
+        def __str__(self):
+            return 42  # not text
+
+    assert describe_exception(Unprintable()) == "Unprintable (its message could not be printed)"
+    assert describe_exception(Weird()) == "Weird (its message could not be printed)"
+    assert describe_exception(RuntimeError("x" * 5000)).endswith("…") and len(describe_exception(RuntimeError())) < 20
+
+
 HOSTILE_PARAMS = """
 from pydantic import BaseModel, Field
 import aebench
