@@ -13,7 +13,7 @@ from pydantic import Field
 
 from aebench.components import Dataset, DatasetParams, DataSplits, Split
 from aebench.data import cache, read_idx, sha256_file, variations, verify_sums
-from aebench.data.amat import find_amat, read_amat
+from aebench.data.amat import classes_of, find_amat, read_amat
 from aebench.errors import DataError
 from aebench.hookspecs import hookimpl
 
@@ -204,8 +204,8 @@ class Variation(Dataset):
                     f"data.path is required with source = 'amat' (a folder with the original {self.name} files)."
                 )
             train_file, test_file = find_amat(p.path)
-            tx, ty = read_amat(train_file)
-            x, y = read_amat(test_file)
+            tx, ty = read_amat(train_file, n_classes=classes_of(self.name))
+            x, y = read_amat(test_file, n_classes=classes_of(self.name))
             n_train = len(ty) * sizes[0] // (sizes[0] + sizes[1])
             arrays = {
                 "train_x": tx[:n_train],
