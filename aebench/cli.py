@@ -220,10 +220,10 @@ def cmd_data_make(args: argparse.Namespace) -> int:
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
-    from aebench.data.cache import data_home
+    from aebench.data.cache import usable_home
     from aebench.data.download import download
 
-    dest = Path(args.dest) if args.dest else data_home() / args.name
+    dest = Path(args.dest) if args.dest else usable_home() / args.name
     got = download(args.name, dest, args.mirror)
     for fname, digest in got.items():
         print(f"{dest / fname}  sha256 {digest[:16]}…")

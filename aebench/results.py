@@ -80,9 +80,9 @@ def load_model(run_dir: str | Path, device: str = "cpu"):
     run = resolve(saved["spec"], 0, saved["seed"], saved["point"], registry(), str(run_dir / "spec.json"))
     data = run.data.build().load()
     model = run.model.cls()(run.model.params, data.n_inputs, torch.Generator().manual_seed(run.seed))
-    state = load_checkpoint(run_dir / "checkpoint.pt")
+    state = load_checkpoint(run_dir / "checkpoint.pt", strict=True)  # unreadable or unsafe: says which
     if state is None:
-        raise ResultsError(f"{run_dir / 'checkpoint.pt'} is missing or unreadable.")
+        raise ResultsError(f"{run_dir / 'checkpoint.pt'} is missing.")
     model.load_state_dict(state["model"])
     return model.to(device).eval(), data
 

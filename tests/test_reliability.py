@@ -504,3 +504,59 @@ def test_disk_errors_keep_their_errno_meaning():
     assert _is_save_failure(OSError(errno.ENOSPC, "No space left on device"))
     assert _is_save_failure(RuntimeError("NetCDF: HDF error: No space left on device"))
     assert not _is_save_failure(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+
+
+# ------------------------------------------------------------ the data cache folder
+RECT = TINY.replace(
+    'data = { name = "digits", subset = 300, eval_subset = 100 }',
+    'data = { name = "rect", subset = 100, eval_subset = 50 }',
+)
+
+
+@pytest.mark.parametrize("place", ["HOME=/proc", "AEBENCH_DATA is a file"])
+def test_an_unusable_data_cache_folder_is_one_message_in_every_command(tmp_path, monkeypatch, cli, place):
+    if place == "HOME=/proc":
+        monkeypatch.delenv("AEBENCH_DATA", raising=False)
+        monkeypatch.setenv("HOME", "/proc")
+        folder, problem = "/proc/.cache/aebench", "cannot be created"
+    else:
+        (tmp_path / "afile").write_text("x")
+        monkeypatch.setenv("AEBENCH_DATA", str(tmp_path / "afile"))
+        folder, problem = str(tmp_path / "afile"), "is not a folder"
+    spec = write_spec(tmp_path, RECT)
+    for args in (
+        ["data", "make", "rect", "--quiet"],
+        ["data", "download", "rect"],
+        ["run", spec, "--out", tmp_path / "out", "--quiet"],
+    ):
+        code, _, err = cli(*args)
+        assert code == 2, (args, err)
+        assert err.startswith(f"aebench: error: the data cache folder {folder} {problem}"), err
+        assert "set AEBENCH_DATA to a folder aebench can write" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ unsafe checkpoints
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_an_unsafe_checkpoint_is_named_as_refused_for_safety(tmp_path, tiny_spec, monkeypatch):
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    aebench.run(tiny_spec, out=out, progress=False)
+    run_dir = out / "runs" / "run-0000"
+    torch.save({"model": {}, "x": _Payload()}, run_dir / "checkpoint.pt")
+    with pytest.raises(
+        aebench.ResultsError, match="checkpoint .* was refused for safety: it names the Python object posix.system"
+    ) as info:
+        aebench.load_model(run_dir)
+    assert "missing" not in str(info.value) and "unreadable" not in str(info.value)
+    status = _status(out, "run-0000")  # as if killed mid-run: --resume reads the checkpoint
+    (run_dir / "status.json").write_text(json.dumps({**status, "status": "running"}))
+    with pytest.warns(UserWarning, match="was refused for safety.*the run restarts from scratch"):
+        ds = aebench.run(tiny_spec, out=out, progress=False, resume=True)
+    assert str(ds["status"].item()) == "done" and not (tmp_path / "PWNED").exists()

@@ -158,6 +158,7 @@ def make_variation(name: str, seed: int, progress: bool = False) -> tuple[dict[s
     )
     if hit is not None:
         return hit[0], hit[1], True
+    cache.usable_home()  # before minutes of generating: the result must have somewhere to go
     from tqdm.auto import tqdm
 
     sizes = variations.SIZES[name]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -81,14 +83,31 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda p: torch.save(state, p))
 
 
-def load_checkpoint(path: Path, map_location: torch.device | str = "cpu") -> dict[str, Any] | None:
-    """The checkpoint at ``path``, or None (with a warning) if it is truncated or corrupt."""
+def load_checkpoint(
+    path: Path, map_location: torch.device | str = "cpu", strict: bool = False
+) -> dict[str, Any] | None:
+    """The checkpoint at ``path``, or None if it is absent; a truncated, corrupt or unsafe one
+    is None with a warning (the run restarts from scratch), or with ``strict`` a
+    :class:`ResultsError` saying which."""
     if not path.is_file():
         return None
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # any unpickling/zip error means: start this run again
-        warnings.warn(
-            f"checkpoint {path} is unreadable ({type(exc).__name__}); the run restarts from scratch.", stacklevel=2
-        )
+        why = _why_unloadable(exc)
+        if strict:
+            raise ResultsError(f"checkpoint {path} {why}.") from None
+        warnings.warn(f"checkpoint {path} {why}; the run restarts from scratch.", stacklevel=2)
         return None
+
+
+def _why_unloadable(exc: Exception) -> str:
+    """A file that names Python objects (a pickle payload) is refused by ``weights_only``:
+    say so, rather than calling it unreadable, since someone may have tampered with it."""
+    found = re.search(r"GLOBAL (\S+)", str(exc)) if isinstance(exc, pickle.UnpicklingError) else None
+    if found:
+        return (
+            f"was refused for safety: it names the Python object {found.group(1)}, which a weights-only load "
+            "never runs; it was not loaded (aebench writes tensors and plain data only)"
+        )
+    return f"is unreadable ({type(exc).__name__})"
