@@ -231,9 +231,11 @@ def cmd_data_download(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from aebench.outdir import check_report_files
     from aebench.report import paper_sections, write_report
     from aebench.results import load_results
 
+    check_report_files(Path(args.dir))  # report_files/ as a link, a figure as a pipe: refused, not followed
     html_path, md_path = write_report(args.dir)
     for title, note, header, rows in paper_sections(load_results(args.dir)):
         print(f"\n{title}" + (f"\n  ({note})" if note else ""))

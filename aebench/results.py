@@ -208,8 +208,14 @@ class OutputLock:
     def __enter__(self) -> OutputLock:
         import fcntl
 
+        from aebench.outdir import check_own
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        check_own(self.path.parent, self.path)  # a link or a folder named .lock: one message, not OSError
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        except OSError as exc:
+            raise ResultsError(f"{self.path} cannot be opened as aebench's lock ({exc.strerror or exc}).") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -31,6 +31,7 @@ from aebench.engine.runner import (
     resolve_device,
 )
 from aebench.errors import AebenchError, ResultsError, RunFailed, SaveError, SpecError
+from aebench.outdir import check_output_tree
 from aebench.plugins import call_hook, describe_exception, registry
 from aebench.results import OutputLock, RunStore, merge_runs, write_results
 from aebench.spec import RunSpec, Spec
@@ -430,11 +431,8 @@ def preflight(spec: Spec) -> dict[str, dict[str, str]]:
 
 def _prepare_out(out: Path, spec: Spec, resume: bool, force: bool = False) -> None:
     saved = out / "spec.toml"
-    for sub in ("runs", "report_files", "spec.toml", "results.nc"):
-        if (out / sub).is_symlink():
-            raise ResultsError(
-                f"{out / sub} is a symbolic link; aebench writes only inside {out} and will not follow it."
-            )
+    # every path a run writes, at any depth (runs/<id>/ and its files too): no link, no pipe
+    check_output_tree(out, [r.run_id for r in spec.runs])
     if saved.is_file():
         try:
             same = Spec.from_text(saved.read_text(), source=str(saved)).raw == spec.raw

@@ -306,6 +306,63 @@ def test_symlinked_targets_are_refused_not_followed(tmp_path, tiny_spec, cli):
     assert code == 2 and "symbolic link" in err and not any(elsewhere.iterdir())
 
 
+def _plant(kind: str, at: Path, outside: Path) -> None:
+    """Put something that is not aebench's own at ``at``: a link to ``outside``, a folder or a pipe."""
+    if at.is_dir() and not at.is_symlink():
+        import shutil
+
+        shutil.rmtree(at)
+    else:
+        at.unlink(missing_ok=True)
+    if kind == "symlink":
+        at.symlink_to(outside)
+    elif kind == "folder":
+        at.mkdir()
+    else:
+        os.mkfifo(at)
+
+
+@pytest.mark.parametrize(
+    "where, kind, words",
+    [
+        ("runs/run-0000", "symlink", "runs/run-0000 is a symbolic link"),
+        ("runs/run-0001/checkpoint.pt", "symlink", "runs/run-0001/checkpoint.pt is a symbolic link"),
+        (
+            "runs/run-0001/status.json",
+            "fifo",
+            "runs/run-0001/status.json is a named pipe where aebench keeps its own file",
+        ),
+        ("runs/run-0001", "fifo", "runs/run-0001 is a named pipe where aebench keeps its own folder"),
+        ("runs/run-0001/metrics.nc", "folder", "runs/run-0001/metrics.nc is a folder where aebench keeps its own file"),
+        (".lock", "symlink", ".lock is a symbolic link"),
+        (".lock", "folder", ".lock is a folder where aebench keeps its own file"),
+        ("results.nc", "fifo", "results.nc is a named pipe"),
+    ],
+)
+def test_paths_below_the_top_of_out_are_refused_never_followed_on_resume(tmp_path, cli, where, kind, words):
+    spec = write_spec(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1]"))
+    out = tmp_path / "out"
+    assert cli("run", spec, "--out", out, "--quiet")[0] == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    _plant(kind, out / where, outside)
+    code, _, err = cli("run", spec, "--out", out, "--quiet", "--resume")
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
+    assert f"aebench: error: {out / words.split(' is ')[0]} is {words.split(' is ', 1)[1]}" in err, err
+    assert not any(outside.iterdir())  # nothing written through the link
+
+
+def test_a_report_files_link_is_refused_by_report(tmp_path, tiny_spec, cli):
+    out = tmp_path / "out"
+    assert cli("run", tiny_spec, "--out", out, "--quiet")[0] == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    _plant("symlink", out / "report_files", outside)
+    code, _, err = cli("report", out)
+    assert code == 2 and f"{out / 'report_files'} is a symbolic link" in err and "Traceback" not in err
+    assert not any(outside.iterdir())
+
+
 # ------------------------------------------------------------------- damaged results
 def test_truncated_or_deleted_metrics_are_rerun_on_resume(tmp_path, cli):
     spec = write_spec(tmp_path, FOUR)
