@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
-from aebench.errors import AebenchError
+from aebench.errors import AebenchError, StopSignal
 from aebench.options import DEVICES, EXECUTORS
 
 EPILOG = """\
@@ -25,7 +27,37 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"aebench: warning: {message}", file=sys.stderr)
 
 
+#: signals that stop ``aebench`` like Ctrl-C (checkpoint, runs ``interrupted``, the --resume hint);
+#: the exit code is 128 + the signal's number, as a shell reports a process killed by it
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop(signum: int, frame: object) -> None:
+    for sig in STOP_SIGNALS:  # once: a second signal must not interrupt the checkpointing
+        signal.signal(sig, signal.SIG_IGN)
+    raise StopSignal(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP, at any moment
+        signum = exc.signum if isinstance(exc, StopSignal) else signal.SIGINT
+        what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        print(
+            f"aebench: {what}; the finished runs are kept. Continue with: aebench run SPEC --out DIR --resume",
+            file=sys.stderr,
+        )
+        return 130 if signum == signal.SIGINT else 128 + signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: list[str] | None) -> int:
     warnings.showwarning = _show_warning  # one line per warning, no source excerpt
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -40,12 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `aebench plugins | head`
         sys.stderr.close()
         return 0
-    except KeyboardInterrupt:
-        print(
-            "aebench: interrupted; the finished runs are kept. Continue with: aebench run SPEC --out DIR --resume",
-            file=sys.stderr,
-        )
-        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:

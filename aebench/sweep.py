@@ -30,7 +30,7 @@ from aebench.engine.runner import (
     records_to_dataset,
     resolve_device,
 )
-from aebench.errors import AebenchError, ResultsError, RunFailed, SaveError, SpecError
+from aebench.errors import AebenchError, ResultsError, RunFailed, SaveError, SpecError, stopped_by
 from aebench.outdir import check_output_tree
 from aebench.plugins import call_hook, describe_exception, registry
 from aebench.results import OutputLock, RunStore, merge_runs, write_results
@@ -103,9 +103,9 @@ def execute_group(
         for ctx in ctxs:
             note_hook_errors(ctx, call_hook(reg, "aebench_on_run_start", run=ctx))
         records = trainer.run()
-    except (RunInterrupted, KeyboardInterrupt):
+    except (RunInterrupted, KeyboardInterrupt) as exc:  # Ctrl-C, SIGTERM, SIGHUP, the Workbench's Stop
         for k in todo:
-            stores[k].set_status("interrupted", reason="stopped by the user; finish it with --resume")
+            stores[k].set_status("interrupted", reason=f"{stopped_by(exc)}; finish it with --resume")
         raise
     except SaveError:
         raise
@@ -184,8 +184,15 @@ def _start(store: RunStore, run: RunSpec, device: str, resume: bool) -> torch.de
     if not resume or previous.get("digest") != run.digest():
         store.checkpoint_path.unlink(missing_ok=True)
     dev = resolve_device(device)
-    store.set_status(
-        "running", digest=run.digest(), seed=run.seed, point=run.point, started=_now(), device=str(dev), reason=""
+    store.set_status(  # pid: the process training it (a dead worker's runs are failed by name)
+        "running",
+        digest=run.digest(),
+        seed=run.seed,
+        point=run.point,
+        started=_now(),
+        device=str(dev),
+        reason="",
+        pid=os.getpid(),
     )
     return dev
 
@@ -321,21 +328,25 @@ class ProcessExecutor:
         self.workers = workers or min(4, os.cpu_count() or 1)
 
     def map(self, groups, kwargs, on_done) -> None:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from aebench.procpool import map_groups
 
         kwargs = {**kwargs, "stop": None, "progress": False, "on_epoch": None}
-        ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
-        threads = _threads_per_worker(self.workers)
-        with ProcessPoolExecutor(
-            self.workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, os.getpid())
-        ) as pool:
-            futures = {pool.submit(execute_group, group, **kwargs): group for group in groups}
-            if self.lock is not None:  # the lock file names the workers; a later run waits for them
-                self.lock.add_workers(list(getattr(pool, "_processes", {}) or {}))
-            for fut in as_completed(futures):
-                for run, status in zip(futures[fut], fut.result()):
-                    on_done(run, status)
+        out = Path(kwargs["out"])
+
+        def mark_failed(run: RunSpec, reason: str) -> None:  # its worker died under it
+            RunStore(out, run.run_id).set_status("failed", reason=reason, finished=_now())
+
+        map_groups(
+            groups,
+            kwargs,
+            on_done,
+            fn=execute_group,
+            workers=self.workers,
+            initializer=_init_worker,
+            initargs=(_threads_per_worker(self.workers), os.getpid()),
+            mark_failed=mark_failed,
+            lock=self.lock,
+        )
 
 
 class DaskExecutor:

@@ -617,3 +617,88 @@ def test_an_unsafe_checkpoint_is_named_as_refused_for_safety(tmp_path, tiny_spec
     with pytest.warns(UserWarning, match="was refused for safety.*the run restarts from scratch"):
         ds = aebench.run(tiny_spec, out=out, progress=False, resume=True)
     assert str(ds["status"].item()) == "done" and not (tmp_path / "PWNED").exists()
+
+
+# --------------------------------------------------------- signals from schedulers, Ctrl-C
+LONG = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace("epochs = 2", "epochs = 300")
+
+
+def _popen(args: list, **kw) -> subprocess.Popen:
+    def sigint_default() -> None:  # a suite started with `&` would pass SIGINT on ignored
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    return subprocess.Popen(
+        [sys.executable, *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=sigint_default,
+        **kw,
+    )
+
+
+def _wait_for(cond, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    "sig, code, executor",
+    [(signal.SIGTERM, 143, "local"), (signal.SIGHUP, 129, "local"), (signal.SIGTERM, 143, "process")],
+)
+def test_sigterm_and_sighup_stop_a_run_like_ctrl_c(tmp_path, sig, code, executor):
+    spec = write_spec(tmp_path, LONG)
+    out = tmp_path / "out"
+    args = ["-m", "aebench", "run", spec, "--out", out, "--quiet", "--executor", executor, "--workers", "2"]
+    proc = _popen(args)
+    _wait_for(lambda: (out / "runs" / "run-0000" / "checkpoint.pt").exists())
+    proc.send_signal(sig)  # the parent only, as `timeout` does
+    _, err = proc.communicate(timeout=120)
+    name = signal.Signals(sig).name
+    assert proc.returncode == code, err
+    assert err == (
+        f"aebench: stopped by {name}; the finished runs are kept. Continue with: aebench run SPEC --out DIR --resume\n"
+    )
+    status = _status(out, "run-0000")
+    assert status["status"] == "interrupted" and status["reason"] == f"stopped by {name}; finish it with --resume"
+    assert all(_status(out, p.name)["status"] != "running" for p in (out / "runs").iterdir() if p.is_dir())
+    assert (out / "results.nc").is_file()  # merged on the way out
+    with OutputLock(out):  # the lock, and any worker, went with it
+        pass
+
+
+def test_ctrl_c_while_process_workers_start_is_exit_130_without_tracebacks(tmp_path):
+    spec = write_spec(tmp_path, LONG)
+    out = tmp_path / "out"
+    args = ["-m", "aebench", "run", spec, "--out", out, "--quiet", "--executor", "process", "--workers", "2"]
+    proc = _popen(args, start_new_session=True)
+
+    def workers() -> list:
+        try:
+            return json.loads((out / ".lock").read_text()).get("workers", [])
+        except (OSError, ValueError):
+            return []
+
+    _wait_for(workers)  # spawned: they are importing torch now, for seconds
+    os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole process group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.count("\n") == 1 and "--resume" in err, err
+    assert not any(_alive(w) for w in workers())
+    assert all(_status(out, p.name)["status"] != "running" for p in (out / "runs").glob("run-*"))
+
+
+def test_ctrl_c_during_the_imports_is_exit_130_without_a_traceback(tmp_path, tiny_spec):
+    proc = _popen(["-X", "importtime", "-m", "aebench", "validate", tiny_spec])
+    seen = []
+    for line in proc.stderr:  # -X importtime: one line per module as its import ends
+        seen.append(line)
+        if line.split("|")[-1].strip() == "pluggy":  # imported before torch, which takes seconds
+            break
+    assert seen and seen[-1].split("|")[-1].strip() == "pluggy", seen[-3:]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert "aebench: interrupted" in err, err
