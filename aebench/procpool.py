@@ -65,6 +65,13 @@ def init_worker(stopping: Any, init: Callable[..., None], *args: Any) -> None:
         signal.signal(sig, _on_signal)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closed terminal is the parent's to report
     warnings.showwarning = _one_line_warning
+    # tqdm would make a multiprocessing lock (a named semaphore) for its (disabled) bars here; one
+    # left by a worker that dies is reported by Python's resource tracker as "leaked" at exit
+    import threading
+
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     init(*args)
 
 
@@ -175,7 +182,7 @@ def _start_pool(remaining, kwargs, fn, workers, initializer, initargs, lock):
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
-    stopping = ctx.Value("i", 0)
+    stopping = ctx.Value("i", 0, lock=False)  # no lock: no semaphore left behind by a worker that dies
     with interruptions_held():
         pool = ProcessPoolExecutor(
             min(workers, len(remaining)),
@@ -211,7 +218,9 @@ def _stop_workers(pool, procs: dict, signum: int) -> None:
 
 def _after_death(remaining, procs, out, on_done, mark_failed, restarts) -> list[list]:
     """After a broken pool: runs a dead worker held are failed; everything else is run again."""
-    dead = {pid: describe_death(p.exitcode) for pid, p in procs.items()}
+    # the pool stops the survivors with SIGTERM: those exits are no deaths (their runs go again)
+    stopped = (128 + signal.SIGTERM, -signal.SIGTERM)
+    dead = {pid: describe_death(p.exitcode) for pid, p in procs.items() if p.exitcode not in stopped}
     again, failed = [], {}
     for group in remaining:
         held = [(run, _status(out / "runs" / run.run_id)) for run in group]

@@ -702,3 +702,61 @@ def test_ctrl_c_during_the_imports_is_exit_130_without_a_traceback(tmp_path, tin
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert "aebench: interrupted" in err, err
+
+
+# ------------------------------------------------------------- a worker that dies hard
+DYING = """
+import os
+import signal
+
+import aebench
+
+
+@aebench.hookimpl
+def aebench_on_epoch_end(run, epoch, metrics):
+    how = os.environ.get("AEBENCH_TEST_DIE", "")
+    if run.spec.seed == 1 and how == "exit":
+        os._exit(3)
+    if run.spec.seed == 1 and how == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.fixture(scope="module")
+def dying_site(tmp_path_factory) -> Path:
+    """A real plug-in distribution whose hook ends its worker process (as $AEBENCH_TEST_DIE says)."""
+    root = tmp_path_factory.mktemp("dying")
+    pip_install_target(make_distribution(root, "aebench-dying", "aebench_dying", DYING), root / "site")
+    return root / "site"
+
+
+@pytest.mark.parametrize(
+    "how, reason",
+    [
+        ("exit", "worker process died: exit 3"),
+        ("kill", "worker process died: killed by signal 9 (SIGKILL); if nobody sent it, the kernel's out-of-memory"),
+    ],
+)
+def test_a_worker_that_dies_fails_only_its_runs_and_resume_finishes_them(tmp_path, dying_site, how, reason):
+    target = dying_site
+    spec = write_spec(tmp_path, FOUR)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
+    args = [sys.executable, "-m", "aebench", "run", spec, "--out", out, "--quiet", "--executor", "process"]
+    res = subprocess.run(
+        [*args, "--workers", "2"], capture_output=True, text=True, env={**env, "AEBENCH_TEST_DIE": how}
+    )
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.splitlines() == [
+        f"aebench: warning: {reason}" + res.stderr.split(reason, 1)[1].split("\n")[0],
+        f"1 run(s) did not finish: see status.json in {out / 'runs'}",
+    ], res.stderr
+    assert "while training run-0001: marked failed; --resume runs them again." in res.stderr
+    assert _status(out, "run-0001")["status"] == "failed" and _status(out, "run-0001")["reason"].startswith(reason)
+    assert [_status(out, f"run-{k:04d}")["status"] for k in (0, 2, 3)] == ["done"] * 3  # the others went on
+    assert str(aebench.load_results(out)["status"].sel(seed=1).item()) == "failed"
+    if how == "kill":
+        return  # resuming is the same either way
+    res = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    assert [str(s) for s in aebench.load_results(out)["status"].values.ravel()] == ["done"] * 4
