@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import signal
 import sys
@@ -72,6 +73,26 @@ def _main(argv: list[str] | None) -> int:
     except BrokenPipeError:  # `aebench plugins | head`
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a file-system error in any command: one line naming the path, no traceback
+        print(f"aebench: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1 if exc.errno in SAVE_ERRNOS else 2
+
+
+#: errors of a write that had a usable path but no room: exit 1 (saving failed), not 2 (bad input)
+SAVE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``PATH: what went wrong; what to do`` for any OSError (the paths it names, its errno's text)."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    what = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in SAVE_ERRNOS:
+        hint = "free some space (or fix the disk) and run the command again; a run continues with --resume"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        hint = "choose a folder you can write, or change its permissions"
+    else:
+        hint = "check the path"
+    return f"{paths}: {what}; {hint}." if paths else f"{what}; {hint}."
 
 
 def build_parser() -> argparse.ArgumentParser:

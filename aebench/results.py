@@ -228,10 +228,16 @@ class OutputLock:
         self.fd = fd
         try:
             _wait_for_workers(_read_lock(self.path).get("workers", []), self.path.parent)
+            self._write({"pid": os.getpid(), "workers": []})
+        except OSError as exc:  # a disk full before anything started: say so, not a traceback
+            self.__exit__()
+            raise SaveError(
+                f"cannot write the lock file {self.path} ({exc.strerror or exc}); nothing was started: free some "
+                "space or fix the folder, then run again."
+            ) from None
         except BaseException:
             self.__exit__()
             raise
-        self._write({"pid": os.getpid(), "workers": []})
         return self
 
     def add_workers(self, pids: list[int]) -> None:

@@ -160,6 +160,8 @@ class Spec:
             raise SpecError(f"spec file {path} is not valid TOML: {exc}.") from None
         except UnicodeDecodeError:
             raise SpecError(f"spec file {path} is not a UTF-8 text file.") from None
+        except OSError as exc:
+            raise SpecError(f"spec file {path} cannot be read ({exc.strerror or exc}).") from None
         try:
             resolve_reports(data, path.parent)
         except SpecError as exc:

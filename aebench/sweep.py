@@ -160,8 +160,12 @@ def _is_save_failure(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return isinstance(exc, RuntimeError) and any(
-        w in text for w in ("no space", "disk quota", "read-only file system", "permission denied")
+        w in text for w in ("no space", "disk quota", "read-only file system", "permission denied", *TORCH_WRITE_FAILS)
     )
+
+
+#: how torch.save reports a write that ran out of room (its C++ stream writer, no errno)
+TORCH_WRITE_FAILS = ("inline_container.cc", "pytorchstreamwriter")
 
 
 def _is_done(store: RunStore, run: RunSpec, resume: bool) -> bool:
@@ -230,6 +234,8 @@ def _fail(store, ctx, exc: BaseException, reg) -> str:
 
 
 def _why(err: BaseException) -> str:
+    if any(w in str(err).lower() for w in TORCH_WRITE_FAILS):  # not torch's C++ internals: what they mean
+        return "a checkpoint could not be written: is the disk full?"
     return getattr(err, "strerror", None) or str(err) or type(err).__name__
 
 

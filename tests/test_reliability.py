@@ -454,6 +454,7 @@ def test_a_real_full_filesystem(tmp_path, tiny_spec, cli):
         spec = write_spec(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]"))
         code, _, err = cli("run", spec, "--out", mnt / "out", "--quiet")
         assert code in (1, 2) and "Traceback" not in err and ("No space" in err or "space" in err.lower()), err
+        assert "inline_container" not in err and "enforce fail" not in err, err  # not torch's internals
         statuses = [json.loads(p.read_text())["status"] for p in (mnt / "out" / "runs").glob("*/status.json")]
         assert "done" in statuses or (mnt / "out" / "spec.toml").exists()
     finally:
@@ -760,3 +761,79 @@ def test_a_worker_that_dies_fails_only_its_runs_and_resume_finishes_them(tmp_pat
     res = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
     assert [str(s) for s in aebench.load_results(out)["status"].values.ravel()] == ["done"] * 4
+
+
+# --------------------------------------------------- file-system errors in every command
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A real tmpfs (root only; skipped elsewhere), unmounted afterwards."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({res.stderr.decode().strip() or res.returncode})")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_report_on_a_read_only_file_system_is_one_message(tmpfs, tiny_spec, cli):
+    out = tmpfs / "out"
+    assert cli("run", tiny_spec, "--out", out, "--quiet")[0] == 0
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    code, _, err = cli("report", out)
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith(f"aebench: error: {out / 'report_files'}: Read-only file system; choose a folder"), err
+
+
+def test_report_in_a_folder_it_cannot_write_is_one_message(tmp_path, tiny_spec, cli, monkeypatch):
+    """The same without a mount (any user): the file system refuses every new file."""
+    import tempfile
+
+    out = tmp_path / "out"
+    assert cli("run", tiny_spec, "--out", out, "--quiet")[0] == 0
+
+    def refuse(*args, dir=None, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(dir))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    code, _, err = cli("report", out)
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
+    assert ": Read-only file system; choose a folder you can write" in err and str(out) in err, err
+
+
+def test_a_disk_full_before_the_run_starts_is_one_message(tmp_path, tiny_spec, cli, monkeypatch):
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full)  # the lock's write, the first byte a run writes
+    out = tmp_path / "out"
+    code, _, err = cli("run", tiny_spec, "--out", out, "--quiet")
+    assert code == 1 and "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith(f"aebench: error: cannot write the lock file {out / '.lock'} (No space left on device)")
+    assert not (out / "runs").exists() and not (out / "spec.toml").exists()
+
+
+def test_a_full_disk_while_writing_the_spec_is_one_message(tmp_path, tiny_spec, cli, monkeypatch):
+    from aebench import sweep
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(sweep, "write_text", full)
+    code, _, err = cli("run", tiny_spec, "--out", tmp_path / "out", "--quiet")
+    assert code == 1 and "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith(f"aebench: error: {tmp_path / 'out' / 'spec.toml'}: No space left on device; free some")
+
+
+def test_a_full_disk_under_torch_save_names_no_torch_internals(tmp_path, tiny_spec, cli, monkeypatch):
+    from aebench.engine import checkpoint
+
+    def full(path, state):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", full)
+    monkeypatch.setattr("aebench.engine.runner.save_checkpoint", full)
+    monkeypatch.setattr("aebench.sweep.save_checkpoint", full)
+    code, _, err = cli("run", tiny_spec, "--out", tmp_path / "out", "--quiet")
+    assert code == 1 and "Traceback" not in err and "inline_container" not in err, err
+    assert "a checkpoint could not be written: is the disk full?" in err and "--resume" in err, err

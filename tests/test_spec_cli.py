@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import TINY, write_spec
 
@@ -150,6 +152,12 @@ def test_missing_spec_file(cli, tmp_path):
     code, _, err = cli("run", tmp_path / "nope.toml", "--out", tmp_path / "out")
     assert code == 2 and f"spec file {tmp_path / 'nope.toml'} does not exist" in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux's /proc")
+def test_an_unreadable_spec_file_is_one_message(cli):
+    code, _, err = cli("validate", "/proc/self/mem")  # a file whose read fails (EIO)
+    assert code == 2 and err == "aebench: error: spec file /proc/self/mem cannot be read (Input/output error).\n"
 
 
 def test_ce_on_unnormalised_data_is_refused_before_writing(cli, tmp_path):
