@@ -41,7 +41,10 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             f"{path} is a symbolic link; aebench writes only plain files and will not follow it. Remove the link."
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as exc:  # a read-only or full folder: name the file that could not be written
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -50,6 +53,11 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp_path, 0o666 & ~UMASK)
         os.replace(tmp_path, path)
+    except OSError as exc:  # name the file the user knows, not our temporary one (or none at all)
+        tmp_path.unlink(missing_ok=True)
+        if exc.filename in (None, tmp, str(tmp_path)) and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
