@@ -262,7 +262,16 @@ def _describe(err: dict[str, Any], where: str, model: type[BaseModel]) -> str:
         return f"{loc}: unknown key{hint}; allowed: {', '.join(allowed) or '(none)'}"
     if err["type"] == "missing":
         return f"{loc} is required"
-    return f"{loc} = {err.get('input')!r}: {msg}"
+    return f"{loc} = {_show(err.get('input'))}: {msg}"
+
+
+def _show(value: Any) -> str:
+    """A value as the spec would spell it: ``true``/``false`` for booleans, also inside lists."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return repr(value)
 
 
 class _FieldError(Exception):
@@ -367,7 +376,7 @@ def _layer_problems(
 def _point_label(point: dict[str, Any]) -> str:
     if not point:
         return ""
-    return "in sweep point " + ", ".join(f"{k} = {v!r}" for k, v in point.items()) + ": "
+    return "in sweep point " + ", ".join(f"{k} = {_show(v)}" for k, v in point.items()) + ": "
 
 
 # --------------------------------------------------------------------------- sweeps

@@ -65,7 +65,7 @@ BAD = [
     ("ensemble type", "ensemble = 1\n" + TINY, ["ensemble = 1", "boolean"]),
     ("empty name", TINY.replace('name = "tiny"', 'name = ""'), ["name = ''", "at least 1 character"]),
     # issue 22: every leaf gets the top level's checks (list items, sweep values, [[runs]] values)
-    ("bool in layers", TINY.replace("[32, 16]", "[true, 16]"), ["model.layers", "layers[0] = true", "boolean"]),
+    ("bool in layers", TINY.replace("[32, 16]", "[true, 16]"), ["model.layers = [true, 16]: layers[0] = true"]),
     (
         "bool in corruption layers",
         TINY.replace("level = 0.2", "level = 0.2, layers = [true]"),
@@ -81,7 +81,7 @@ BAD = [
     (
         "bool in a swept list",
         TINY + '[sweep]\n"model.layers" = [[8], [true, 4]]\n',
-        ["in sweep point model.layers", "layers[0] = true"],
+        ["in sweep point model.layers = [true, 4]", "layers[0] = true"],
     ),
     (
         "huge in [[runs]]",
