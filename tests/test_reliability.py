@@ -720,6 +720,8 @@ def aebench_on_epoch_end(run, epoch, metrics):
         os._exit(3)
     if run.spec.seed == 1 and how == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if how == "raise":
+        raise RuntimeError("logger lost its connection")
 """
 
 
@@ -837,3 +839,17 @@ def test_a_full_disk_under_torch_save_names_no_torch_internals(tmp_path, tiny_sp
     code, _, err = cli("run", tiny_spec, "--out", tmp_path / "out", "--quiet")
     assert code == 1 and "Traceback" not in err and "inline_container" not in err, err
     assert "a checkpoint could not be written: is the disk full?" in err and "--resume" in err, err
+
+
+def test_hook_warnings_from_process_workers_are_one_line_each(tmp_path, dying_site):
+    spec = write_spec(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1]"))
+    env = {**os.environ, "AEBENCH_TEST_DIE": "raise"}
+    env["PYTHONPATH"] = os.pathsep.join([str(dying_site), os.environ.get("PYTHONPATH", "")])
+    args = ["-m", "aebench", "run", spec, "--out", tmp_path / "out", "--quiet", "--executor", "process"]
+    res = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    lines = res.stderr.splitlines()
+    assert lines and all(
+        line.startswith("aebench: warning: plug-in 'aebench_dying': aebench_on_epoch_end raised RuntimeError")
+        for line in lines
+    ), res.stderr
