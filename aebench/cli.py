@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
-from aebench.errors import AebenchError
+from aebench.errors import AebenchError, StopSignal
 from aebench.options import DEVICES, EXECUTORS
 
 EPILOG = """\
@@ -25,7 +28,37 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"aebench: warning: {message}", file=sys.stderr)
 
 
+#: signals that stop ``aebench`` like Ctrl-C (checkpoint, runs ``interrupted``, the --resume hint);
+#: the exit code is 128 + the signal's number, as a shell reports a process killed by it
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop(signum: int, frame: object) -> None:
+    for sig in STOP_SIGNALS:  # once: a second signal must not interrupt the checkpointing
+        signal.signal(sig, signal.SIG_IGN)
+    raise StopSignal(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP, at any moment
+        signum = exc.signum if isinstance(exc, StopSignal) else signal.SIGINT
+        what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        print(
+            f"aebench: {what}; the finished runs are kept. Continue with: aebench run SPEC --out DIR --resume",
+            file=sys.stderr,
+        )
+        return 130 if signum == signal.SIGINT else 128 + signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: list[str] | None) -> int:
     warnings.showwarning = _show_warning  # one line per warning, no source excerpt
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -40,12 +73,26 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `aebench plugins | head`
         sys.stderr.close()
         return 0
-    except KeyboardInterrupt:
-        print(
-            "aebench: interrupted; the finished runs are kept. Continue with: aebench run SPEC --out DIR --resume",
-            file=sys.stderr,
-        )
-        return 130
+    except OSError as exc:  # a file-system error in any command: one line naming the path, no traceback
+        print(f"aebench: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1 if exc.errno in SAVE_ERRNOS else 2
+
+
+#: errors of a write that had a usable path but no room: exit 1 (saving failed), not 2 (bad input)
+SAVE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``PATH: what went wrong; what to do`` for any OSError (the paths it names, its errno's text)."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    what = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in SAVE_ERRNOS:
+        hint = "free some space (or fix the disk) and run the command again; a run continues with --resume"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        hint = "choose a folder you can write, or change its permissions"
+    else:
+        hint = "check the path"
+    return f"{paths}: {what}; {hint}." if paths else f"{what}; {hint}."
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,10 +267,10 @@ def cmd_data_make(args: argparse.Namespace) -> int:
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
-    from aebench.data.cache import data_home
+    from aebench.data.cache import usable_home
     from aebench.data.download import download
 
-    dest = Path(args.dest) if args.dest else data_home() / args.name
+    dest = Path(args.dest) if args.dest else usable_home() / args.name
     got = download(args.name, dest, args.mirror)
     for fname, digest in got.items():
         print(f"{dest / fname}  sha256 {digest[:16]}…")
@@ -231,9 +278,11 @@ def cmd_data_download(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from aebench.outdir import check_report_files
     from aebench.report import paper_sections, write_report
     from aebench.results import load_results
 
+    check_report_files(Path(args.dir))  # report_files/ as a link, a figure as a pipe: refused, not followed
     html_path, md_path = write_report(args.dir)
     for section in paper_sections(load_results(args.dir)):
         print("\n" + "\n".join(section.text()))

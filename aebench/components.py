@@ -8,12 +8,13 @@ is instantiated with a validated ``Params`` instance.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -22,21 +23,50 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class Params(BaseModel):
-    """Base of every component's ``Params``: unknown keys, non-finite numbers (inf, nan) and
-    ``true``/``false`` where a number is expected are errors."""
+    """Base of every component's ``Params``: unknown keys, non-finite numbers (inf, nan),
+    ``true``/``false`` where a number is expected and integers no machine can hold are
+    errors, at the top of a field and at every depth inside it (list items, nested tables)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
-    @model_validator(mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _no_bool_numbers(cls, data: Any) -> Any:
-        # pydantic reads `epochs = true` as 1; in a spec that is always a typo
-        if isinstance(data, dict):
-            for key, value in data.items():
-                field = cls.model_fields.get(key)
-                if field is not None and isinstance(value, bool) and not _takes_bool(field.annotation):
-                    raise ValueError(f"{key} = {str(value).lower()}: a boolean where a number or text is expected")
-        return data
+    def _leaves(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads `epochs = true` as 1 and `layers = [true]` as [1]; in a spec that is
+        # always a typo. A problem inside a list names the item, so the message names the field.
+        spec_field = cls.model_fields.get(info.field_name or "")
+        takes_bool = spec_field is None or _takes_bool(spec_field.annotation)
+        problem = leaf_problem(value, takes_bool, info.field_name or "value")
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+#: the largest integer a spec may hold anywhere (an int64: what torch and numpy index with)
+INT_MAX = 2**63 - 1
+
+
+def leaf_problem(value: Any, takes_bool: bool = False, where: str = "value") -> str | None:
+    """What is wrong with ``value`` or any item nested in it, or ``None``: a boolean where a
+    number or text is expected, a non-finite float, an integer outside int64."""
+    if isinstance(value, bool):
+        if takes_bool:
+            return None
+        return f"{where} = {str(value).lower()}: a boolean where a number or text is expected"
+    if isinstance(value, int) and not -INT_MAX - 1 <= value <= INT_MAX:
+        return f"{where} = {value}: larger than any machine can hold (at most 2^63 - 1)"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where} = {value}: numbers must be finite"
+    items: Any = ()
+    if isinstance(value, list | tuple):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    elif isinstance(value, dict):
+        items = ((f"{where}.{k}", v) for k, v in value.items())
+    for sub, v in items:
+        problem = leaf_problem(v, takes_bool, sub)
+        if problem:
+            return problem
+    return None
 
 
 def _takes_bool(annotation: Any) -> bool:
@@ -260,8 +290,13 @@ def objective_batches(objective: Any) -> bool:
     return isinstance(objective, Objective) and objective.batchable
 
 
+#: the most epochs one stage may ask for: far past any protocol (the papers train for at most
+#: 1,000), near enough that a typo of a few digits is refused instead of running for years
+MAX_EPOCHS = 100_000
+
+
 class ScheduleParams(Params):
-    epochs: int = Field(10, ge=1, description="Epochs (per layer for layer-wise schedules).")
+    epochs: int = Field(10, ge=1, le=MAX_EPOCHS, description="Epochs (per layer for layer-wise schedules).")
     lr: float | None = per_member(None, gt=0, description="Learning rate; default: the optimizer's.")
 
 

@@ -35,5 +35,25 @@ class SaveError(ResultsError):
     exit_code = 1
 
 
+class StopSignal(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a scheduler's time limit, a closed terminal), raised like Ctrl-C so
+    that runs keep their checkpoint and are marked ``interrupted``; the CLI exits 128 + signum."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stopped_by(exc: BaseException) -> str:
+    """Who stopped a run, for its ``status.json``: a signal by name, or the user (Ctrl-C, Stop)."""
+    import signal
+
+    if isinstance(exc, StopSignal) and exc.signum != signal.SIGINT:
+        return f"stopped by {signal.Signals(exc.signum).name}"
+    return "stopped by the user"
+
+
 class RunFailed(Exception):
     """Raised inside a run when it must stop as ``failed`` (diverged, bad data)."""

@@ -24,7 +24,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from aebench.components import LayerView, Model, Params
 from aebench.functional import activate as act_fn
@@ -37,6 +37,13 @@ from aebench.functional import (
 )
 
 Activation = Literal["sigmoid", "tanh", "relu", "linear"]
+
+
+#: the most units one layer may have: a thousand times the papers' widest layers; a wider
+#: layer is a typo, and one a machine cannot hold fails as a torch stack dump at run time
+MAX_UNITS = 2**20
+#: the most weights between two hidden layers (2^32 float32 weights: 16 GiB)
+MAX_WEIGHTS = 2**32
 
 
 class StackedParams(Params):
@@ -54,10 +61,20 @@ class StackedParams(Params):
         description="Uniform ±sqrt(6/(fan_in+fan_out)) (glorot), ×4 (glorot-x4), or auto: ×4 for sigmoid layers.",
     )
 
+    @field_validator("layers")
+    @classmethod
+    def _sizes(cls, layers: list[int]) -> list[int]:
+        # checked here, naming `model.layers`, not as an allocation failure at run time
+        if any(n < 1 for n in layers):
+            raise ValueError(f"layers must be positive sizes, got {layers}")
+        if any(n > MAX_UNITS for n in layers):
+            raise ValueError(f"at most {MAX_UNITS:,} units per layer")
+        if any(a * b > MAX_WEIGHTS for a, b in zip(layers, layers[1:])):
+            raise ValueError(f"at most {MAX_WEIGHTS:,} weights between two layers")
+        return layers
+
     @model_validator(mode="after")
     def _check(self) -> "StackedParams":
-        if any(n < 1 for n in self.layers):
-            raise ValueError(f"layers must be positive sizes, got {self.layers}")
         if isinstance(self.activation, list) and len(self.activation) != len(self.layers):
             raise ValueError(f"activation lists {len(self.activation)} unit types for {len(self.layers)} layers")
         if self.loss == "cross-entropy" and self.output_activation != "sigmoid":

@@ -203,10 +203,36 @@ def call_hook(reg: Registry, name: str, **kwargs: Any) -> list[str]:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
-            msg = f"plug-in {impl.plugin_name!r}: {name} raised {type(exc).__name__}: {exc}"
+            msg = f"plug-in {impl.plugin_name!r}: {name} raised {describe_exception(exc)}"
             warnings.warn(msg, AebenchPluginWarning, stacklevel=2)
             errors.append(msg)
     return errors
+
+
+#: the most characters of a plug-in's exception kept in a message (status.json stays small)
+MAX_ERROR_TEXT = 1000
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"Type: text"`` for any exception, even one whose ``__str__`` raises or returns
+    something that is not text: then its type name alone, so reporting it cannot fail."""
+    kind = safe_text(lambda: type(exc).__name__, "Exception")
+    text = safe_text(lambda: str(exc), None)
+    if text is None:
+        return f"{kind} (its message could not be printed)"
+    return f"{kind}: {text}" if text else kind
+
+
+def safe_text(make: Any, fallback: Any) -> Any:
+    """``make()`` as a plain, bounded ``str``, or ``fallback`` when it raises or is not text."""
+    try:
+        text = make()
+        if not isinstance(text, str):
+            return fallback
+        text = str.__str__(text)  # a str subclass's own methods are the plug-in's code
+    except Exception:
+        return fallback
+    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT] + "…"
 
 
 def _builtin_modules() -> list[ModuleType]:

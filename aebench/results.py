@@ -81,9 +81,9 @@ def load_model(run_dir: str | Path, device: str = "cpu"):
     run = resolve(saved["spec"], 0, saved["seed"], saved["point"], registry(), str(run_dir / "spec.json"))
     data = run.data.build().load()
     model = run.model.cls()(run.model.params, data.n_inputs, torch.Generator().manual_seed(run.seed))
-    state = load_checkpoint(run_dir / "checkpoint.pt")
+    state = load_checkpoint(run_dir / "checkpoint.pt", strict=True)  # unreadable or unsafe: says which
     if state is None:
-        raise ResultsError(f"{run_dir / 'checkpoint.pt'} is missing or unreadable.")
+        raise ResultsError(f"{run_dir / 'checkpoint.pt'} is missing.")
     model.load_state_dict(state["model"])
     return model.to(device).eval(), data
 
@@ -209,8 +209,14 @@ class OutputLock:
     def __enter__(self) -> OutputLock:
         import fcntl
 
+        from aebench.outdir import check_own
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        check_own(self.path.parent, self.path)  # a link or a folder named .lock: one message, not OSError
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        except OSError as exc:
+            raise ResultsError(f"{self.path} cannot be opened as aebench's lock ({exc.strerror or exc}).") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -223,10 +229,16 @@ class OutputLock:
         self.fd = fd
         try:
             _wait_for_workers(_read_lock(self.path).get("workers", []), self.path.parent)
+            self._write({"pid": os.getpid(), "workers": []})
+        except OSError as exc:  # a disk full before anything started: say so, not a traceback
+            self.__exit__()
+            raise SaveError(
+                f"cannot write the lock file {self.path} ({exc.strerror or exc}); nothing was started: free some "
+                "space or fix the folder, then run again."
+            ) from None
         except BaseException:
             self.__exit__()
             raise
-        self._write({"pid": os.getpid(), "workers": []})
         return self
 
     def add_workers(self, pids: list[int]) -> None:

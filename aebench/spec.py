@@ -80,6 +80,8 @@ DEFAULTS: dict[str, Any] = {
 REQUIRED = tuple(k for k, f in SpecModel.model_fields.items() if f.is_required())
 #: spec keys that are not part of a run (how runs are made and executed, and reports)
 NOT_RUN_KEYS = ("sweep", "runs", "seeds", "ensemble", "compile", "report")
+#: run keys that every run of one experiment shares (results are merged under one name)
+SAME_FOR_ALL_RUNS = ("name",)
 
 
 class OptimizerParams(Params):
@@ -158,6 +160,8 @@ class Spec:
             raise SpecError(f"spec file {path} is not valid TOML: {exc}.") from None
         except UnicodeDecodeError:
             raise SpecError(f"spec file {path} is not a UTF-8 text file.") from None
+        except OSError as exc:
+            raise SpecError(f"spec file {path} cannot be read ({exc.strerror or exc}).") from None
         try:
             resolve_reports(data, path.parent)
         except SpecError as exc:
@@ -212,6 +216,15 @@ def _check_top(raw: dict[str, Any], source: str) -> None:
     _raise(problems, source)
 
 
+def _top_problems(raw: dict[str, Any], keys: set[str]) -> list[str]:
+    """The typed top level's complaints about ``keys`` of one run."""
+    try:
+        SpecModel.model_validate(raw)
+    except ValidationError as exc:
+        return [_describe(e, "", SpecModel) for e in exc.errors() if e["loc"] and e["loc"][0] in keys]
+    return []
+
+
 def _raise(problems: list[str], source: str) -> None:
     if problems:
         raise SpecError(f"invalid spec {source}: " + "; ".join(problems) + ".")
@@ -249,7 +262,16 @@ def _describe(err: dict[str, Any], where: str, model: type[BaseModel]) -> str:
         return f"{loc}: unknown key{hint}; allowed: {', '.join(allowed) or '(none)'}"
     if err["type"] == "missing":
         return f"{loc} is required"
-    return f"{loc} = {err.get('input')!r}: {msg}"
+    return f"{loc} = {_show(err.get('input'))}: {msg}"
+
+
+def _show(value: Any) -> str:
+    """A value as the spec would spell it: ``true``/``false`` for booleans, also inside lists."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return repr(value)
 
 
 class _FieldError(Exception):
@@ -281,6 +303,8 @@ def resolve(raw: dict[str, Any], index: int, seed: int, point: dict[str, Any], r
                 out.append(c)
         return out
 
+    if point:  # a swept top-level key (precision, ...) gets the checks the spec's own value got
+        problems += [f"{prefix}{p}" for p in _top_problems(raw, {k.split(".")[0] for k in point})]
     data = attempt(_component, "dataset", "data", raw["data"], reg)
     model = attempt(_component, "model", "model", raw["model"], reg)
     corruptions = listed("corruption", "corruption", raw["corruption"], per_layer=True)
@@ -352,7 +376,7 @@ def _layer_problems(
 def _point_label(point: dict[str, Any]) -> str:
     if not point:
         return ""
-    return "in sweep point " + ", ".join(f"{k} = {v!r}" for k, v in point.items()) + ": "
+    return "in sweep point " + ", ".join(f"{k} = {_show(v)}" for k, v in point.items()) + ": "
 
 
 # --------------------------------------------------------------------------- sweeps
@@ -385,9 +409,13 @@ def sweep_points(raw: dict[str, Any], source: str = "<spec>") -> list[dict[str, 
         problems.append(f"sweep.mode = 'zip' needs lists of one length, got {lengths}")
     if runs is not None and not (isinstance(runs, list) and all(isinstance(r, dict) for r in runs)):
         problems.append(f"runs = {runs!r}: must be an array of tables ([[runs]])")
+    elif runs == []:
+        problems.append("runs = []: an empty list would run nothing; leave runs out, or add [[runs]] tables")
     elif runs:
         for k, entry in enumerate(runs):
             problems += [p for key in _flatten(entry) for p in _axis_problems(f"runs[{k}].{key}", key)]
+    if mode == "grid":  # a zip may repeat a value on one axis: its rows are what must differ
+        problems += [p for key, values in axes.items() if isinstance(values, list) for p in _repeats(key, values)]
     _raise(problems, source)
     keys = list(axes)
     if mode == "zip":
@@ -396,7 +424,47 @@ def sweep_points(raw: dict[str, Any], source: str = "<spec>") -> list[dict[str, 
         points = [dict(zip(keys, values)) for values in itertools.product(*axes.values())]
     if runs:
         points = [{**p, **_flatten(r)} for r in runs for p in points]
+    _raise(_repeated_points(points, mode, bool(runs) and not axes), source)
     return points or [{}]
+
+
+def _canonical(value: Any) -> Any:
+    """A hashable form under which values that merge as one coordinate are equal: 0.0 and
+    -0.0, 1 and 1.0 (but not true and 1), lists and tables by content."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return (type(value).__name__, value)
+    if isinstance(value, int | float):
+        return ("number", float(value) + 0.0 if abs(value) < 2**53 else value)
+    if isinstance(value, list):
+        return ("list", tuple(_canonical(v) for v in value))
+    if isinstance(value, dict):
+        return ("table", tuple(sorted((str(k), _canonical(v)) for k, v in value.items())))
+    return ("other", repr(value))
+
+
+def _repeats(key: str, values: list[Any]) -> list[str]:
+    """A value listed twice on one axis: both copies would write one result cell."""
+    seen: dict[Any, Any] = {}
+    for v in values:
+        c = _canonical(v)
+        if c in seen:
+            same = f"{seen[c]!r} and {v!r} are" if repr(seen[c]) != repr(v) else f"{v!r} is"
+            return [f"sweep.{json.dumps(key)} = {values!r}: {same} the same value listed twice; list each value once"]
+        seen[c] = v
+    return []
+
+
+def _repeated_points(points: list[dict[str, Any]], mode: str, only_runs: bool) -> list[str]:
+    """Two runs of one sweep point (a zip whose rows repeat, two equal [[runs]] entries)."""
+    seen: dict[Any, int] = {}
+    for i, point in enumerate(points):
+        c = _canonical(point)
+        if c in seen:
+            what = "[[runs]] entries" if only_runs else f"sweep ({mode}) points"
+            shown = ", ".join(f"{k} = {v!r}" for k, v in point.items())
+            return [f"{what} {seen[c]} and {i} are the same point ({shown}); each point must differ"]
+        seen[c] = i
+    return []
 
 
 def _axis_problems(where: str, key: str) -> list[str]:
@@ -408,6 +476,8 @@ def _axis_problems(where: str, key: str) -> list[str]:
         return [f"{where}: {top!r} is not a spec key" + (f" (did you mean {close[0]!r}?)" if close else "")]
     if top in NOT_RUN_KEYS:
         return [f"{where}: {top!r} is not part of a run and cannot differ between runs"]
+    if top in SAME_FOR_ALL_RUNS:
+        return [f"{where}: {top!r} names the experiment and cannot differ between runs"]
     return []
 
 

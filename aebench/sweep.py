@@ -30,8 +30,9 @@ from aebench.engine.runner import (
     records_to_dataset,
     resolve_device,
 )
-from aebench.errors import AebenchError, ResultsError, RunFailed, SaveError, SpecError
-from aebench.plugins import call_hook, registry
+from aebench.errors import AebenchError, ResultsError, RunFailed, SaveError, SpecError, stopped_by
+from aebench.outdir import check_output_tree
+from aebench.plugins import call_hook, describe_exception, registry
 from aebench.results import OutputLock, RunStore, merge_runs, write_results
 from aebench.spec import RunSpec, Spec
 
@@ -102,9 +103,9 @@ def execute_group(
         for ctx in ctxs:
             note_hook_errors(ctx, call_hook(reg, "aebench_on_run_start", run=ctx))
         records = trainer.run()
-    except (RunInterrupted, KeyboardInterrupt):
+    except (RunInterrupted, KeyboardInterrupt) as exc:  # Ctrl-C, SIGTERM, SIGHUP, the Workbench's Stop
         for k in todo:
-            stores[k].set_status("interrupted", reason="stopped by the user; finish it with --resume")
+            stores[k].set_status("interrupted", reason=f"{stopped_by(exc)}; finish it with --resume")
         raise
     except SaveError:
         raise
@@ -159,8 +160,12 @@ def _is_save_failure(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return isinstance(exc, RuntimeError) and any(
-        w in text for w in ("no space", "disk quota", "read-only file system", "permission denied")
+        w in text for w in ("no space", "disk quota", "read-only file system", "permission denied", *TORCH_WRITE_FAILS)
     )
+
+
+#: how torch.save reports a write that ran out of room (its C++ stream writer, no errno)
+TORCH_WRITE_FAILS = ("inline_container.cc", "pytorchstreamwriter")
 
 
 def _is_done(store: RunStore, run: RunSpec, resume: bool) -> bool:
@@ -183,8 +188,15 @@ def _start(store: RunStore, run: RunSpec, device: str, resume: bool) -> torch.de
     if not resume or previous.get("digest") != run.digest():
         store.checkpoint_path.unlink(missing_ok=True)
     dev = resolve_device(device)
-    store.set_status(
-        "running", digest=run.digest(), seed=run.seed, point=run.point, started=_now(), device=str(dev), reason=""
+    store.set_status(  # pid: the process training it (a dead worker's runs are failed by name)
+        "running",
+        digest=run.digest(),
+        seed=run.seed,
+        point=run.point,
+        started=_now(),
+        device=str(dev),
+        reason="",
+        pid=os.getpid(),
     )
     return dev
 
@@ -200,12 +212,14 @@ def _finish(run, store, ctx, evaluators, records, dev, reg, resumed: bool = Fals
     ds.attrs.update(run_id=run.run_id, seed=run.seed, resumed=int(resumed), device=str(dev), ensemble_members=ensemble)
     store.write_metrics(ds)
     note_hook_errors(ctx, call_hook(reg, "aebench_on_run_end", run=ctx, result=ds))
-    store.set_status("done", finished=_now(), note=ctx.stop_reason or "", hook_errors=ctx.extras.get("hook_errors", []))
+    note = ctx.checked_stop_reason() or ""
+    store.set_status("done", finished=_now(), note=note, hook_errors=ctx.extras.get("hook_errors", []))
     return "done"
 
 
 def _fail(store, ctx, exc: BaseException, reg) -> str:
-    reason = str(exc) if isinstance(exc, (RunFailed, AebenchError)) else f"{type(exc).__name__}: {exc}"
+    # describe_exception: a plug-in's exception whose __str__ raises must not hide the failure
+    reason = str(exc) if isinstance(exc, (RunFailed, AebenchError)) else describe_exception(exc)
     try:
         write_text(store.dir / "error.log", traceback.format_exc())
         store.set_status("failed", reason=reason, finished=_now())
@@ -220,6 +234,8 @@ def _fail(store, ctx, exc: BaseException, reg) -> str:
 
 
 def _why(err: BaseException) -> str:
+    if any(w in str(err).lower() for w in TORCH_WRITE_FAILS):  # not torch's C++ internals: what they mean
+        return "a checkpoint could not be written: is the disk full?"
     return getattr(err, "strerror", None) or str(err) or type(err).__name__
 
 
@@ -318,21 +334,25 @@ class ProcessExecutor:
         self.workers = workers or min(4, os.cpu_count() or 1)
 
     def map(self, groups, kwargs, on_done) -> None:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from aebench.procpool import map_groups
 
         kwargs = {**kwargs, "stop": None, "progress": False, "on_epoch": None}
-        ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
-        threads = _threads_per_worker(self.workers)
-        with ProcessPoolExecutor(
-            self.workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, os.getpid())
-        ) as pool:
-            futures = {pool.submit(execute_group, group, **kwargs): group for group in groups}
-            if self.lock is not None:  # the lock file names the workers; a later run waits for them
-                self.lock.add_workers(list(getattr(pool, "_processes", {}) or {}))
-            for fut in as_completed(futures):
-                for run, status in zip(futures[fut], fut.result()):
-                    on_done(run, status)
+        out = Path(kwargs["out"])
+
+        def mark_failed(run: RunSpec, reason: str) -> None:  # its worker died under it
+            RunStore(out, run.run_id).set_status("failed", reason=reason, finished=_now())
+
+        map_groups(
+            groups,
+            kwargs,
+            on_done,
+            fn=execute_group,
+            workers=self.workers,
+            initializer=_init_worker,
+            initargs=(_threads_per_worker(self.workers), os.getpid()),
+            mark_failed=mark_failed,
+            lock=self.lock,
+        )
 
 
 class DaskExecutor:
@@ -437,11 +457,8 @@ def preflight(spec: Spec, rows: dict[str, list[dict[str, int]]] | None = None) -
 
 def _prepare_out(out: Path, spec: Spec, resume: bool, force: bool = False) -> None:
     saved = out / "spec.toml"
-    for sub in ("runs", "report_files", "spec.toml", "results.nc"):
-        if (out / sub).is_symlink():
-            raise ResultsError(
-                f"{out / sub} is a symbolic link; aebench writes only inside {out} and will not follow it."
-            )
+    # every path a run writes, at any depth (runs/<id>/ and its files too): no link, no pipe
+    check_output_tree(out, [r.run_id for r in spec.runs])
     if saved.is_file():
         try:
             same = Spec.from_text(saved.read_text(), source=str(saved)).raw == spec.raw

@@ -91,3 +91,69 @@ def test_missing_mnist_folder_says_how_to_get_it(tmp_path, cli):
     )
     code, _, err = cli("run", spec, "--out", tmp_path / "out", "--quiet")
     assert code == 2 and "does not exist" in err and "aebench data download mnist" in err
+
+
+# ------------------------------------------- original .amat files: content, not only shape
+def _rect_amat(folder, bad_row: int | None = None, pixel: str = "0.5", label: str = "1") -> None:
+    """A tiny original-format `rect` folder (12 train rows, 5 test rows); row ``bad_row`` of the
+    train file gets ``pixel`` as its pixel 7 and ``label`` as its label."""
+    folder.mkdir()
+    rows = []
+    for k in range(12):
+        pixels = ["0.25"] * 784
+        lab = str(k % 2)
+        if k + 1 == bad_row:
+            pixels[7], lab = pixel, label
+        rows.append(" ".join([*pixels, lab]))
+    (folder / "rectangles_train.amat").write_text("\n".join(rows) + "\n")
+    (folder / "rectangles_test.amat").write_text("\n".join(rows[:5]) + "\n")
+
+
+@pytest.mark.parametrize(
+    "pixel, label, words",
+    [
+        ("nan", "1", "row 3: pixel 7 is nan: pixels must be finite numbers in [0, 1]"),
+        ("inf", "1", "row 3: pixel 7 is inf"),
+        ("1.5", "1", "row 3: pixel 7 is 1.5"),
+        ("0.5", "-3", "row 3: label -3 is not a class of this data set (0 to 1)"),
+        ("0.5", "2", "row 3: label 2 is not a class of this data set (0 to 1)"),
+        ("0.5", "0.5", "row 3: label 0.5 is not an integer"),
+    ],
+)
+def test_amat_rows_are_checked_by_content_naming_file_and_row(tmp_path, cli, pixel, label, words):
+    folder = tmp_path / "rect_amat"
+    _rect_amat(folder, bad_row=3, pixel=pixel, label=label)
+    spec = write_spec(
+        tmp_path,
+        TINY.replace(
+            'name = "digits", subset = 300, eval_subset = 100',
+            f'name = "rect", source = "amat", path = "{folder}"',
+        ),
+    )
+    code, _, err = cli("run", spec, "--out", tmp_path / "out", "--quiet")
+    assert code == 2 and "Traceback" not in err, err
+    assert f"data file {folder / 'rectangles_train.amat'}, {words}" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_good_amat_rows_still_load(tmp_path):
+    from aebench.builtin.datasets import Rect
+
+    folder = tmp_path / "rect_amat"
+    _rect_amat(folder)
+    d = Rect(Rect.Params(source="amat", path=str(folder))).load()
+    assert (len(d.train.y), len(d.valid.y), len(d.test.y)) == (10, 2, 5) and set(d.train.y) == {0, 1}
+
+
+def test_a_downloaded_archive_with_a_foreign_label_is_refused(tmp_path):
+    import zipfile
+
+    from aebench.data.download import validate_archive
+
+    row = " ".join(["0.5"] * 784)
+    path = tmp_path / "rectangles.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("rectangles_train.amat", f"{row} 0\n{row} -3\n")
+        zf.writestr("rectangles_test.amat", f"{row} 1\n")
+    with pytest.raises(DataError, match="line 2 .* label -3 is not a class of this data set \\(0 to 1\\)"):
+        validate_archive("rect", path)

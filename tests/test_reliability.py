@@ -149,6 +149,66 @@ def test_a_raising_callback_is_reported_and_the_sweep_of_four_finishes(tmp_path,
     assert any("aebench_on_run_end" in e and "SystemExit" in e for e in errors)
 
 
+class Unprintable(Exception):
+    def __str__(self):
+        raise ValueError("str of the exception itself raises")
+
+
+class Pathological:
+    """Callbacks whose failures are themselves hard to report (issue 22)."""
+
+    @staticmethod
+    @aebench.hookimpl
+    def aebench_on_epoch_end(run, epoch, metrics):
+        if epoch == 1:
+            raise Unprintable()
+        run.request_stop(3)  # not text: refused at the call, and the run goes on
+
+    @staticmethod
+    @aebench.hookimpl
+    def aebench_on_run_start(run):
+        run.stop_reason = object()  # assigned, not requested: dropped with a note
+
+
+@pytest.fixture
+def pathological_plugin():
+    from aebench import plugins
+
+    aebench.register_plugin(Pathological)
+    yield
+    plugins._EXTRA.remove(Pathological)
+    plugins.registry(refresh=True)
+
+
+def test_hooks_whose_errors_cannot_be_printed_or_stop_with_junk_never_fail_a_run(tmp_path, pathological_plugin):
+    spec = aebench.Spec.from_text(TINY.replace("seeds = [0]", "seeds = [0, 1]").replace("epochs = 2", "epochs = 3"))
+    with pytest.warns(UserWarning, match="Pathological"):
+        ds = aebench.run(spec, out=tmp_path / "out", progress=False)
+    assert [str(s) for s in ds["status"].values.ravel()] == ["done", "done"]
+    assert ds.sizes["epoch"] == 3  # the junk stop requests stopped nothing
+    for run_id in ("run-0000", "run-0001"):
+        status = _status(tmp_path / "out", run_id)
+        errors = status["hook_errors"]
+        assert "plug-in 'Pathological': aebench_on_epoch_end raised Unprintable (its message could not be printed)" in (
+            errors
+        )
+        assert any("request_stop(reason): reason must be text, got int" in e for e in errors), errors
+        assert any("set stop_reason to a object, not text: ignored" in e for e in errors), errors
+        assert status["note"] == ""
+
+
+def test_describing_an_exception_cannot_fail():
+    from aebench.plugins import describe_exception
+
+    class Weird(Exception):
+        def __str__(self):
+            return 42  # not text
+
+    assert describe_exception(Unprintable()) == "Unprintable (its message could not be printed)"
+    assert describe_exception(Weird()) == "Weird (its message could not be printed)"
+    assert describe_exception(RuntimeError("x" * 5000)).endswith("…") and len(describe_exception(RuntimeError())) < 20
+
+
 HOSTILE_PARAMS = """
 from pydantic import BaseModel, Field
 import aebench
@@ -246,6 +306,63 @@ def test_symlinked_targets_are_refused_not_followed(tmp_path, tiny_spec, cli):
     assert code == 2 and "symbolic link" in err and not any(elsewhere.iterdir())
 
 
+def _plant(kind: str, at: Path, outside: Path) -> None:
+    """Put something that is not aebench's own at ``at``: a link to ``outside``, a folder or a pipe."""
+    if at.is_dir() and not at.is_symlink():
+        import shutil
+
+        shutil.rmtree(at)
+    else:
+        at.unlink(missing_ok=True)
+    if kind == "symlink":
+        at.symlink_to(outside)
+    elif kind == "folder":
+        at.mkdir()
+    else:
+        os.mkfifo(at)
+
+
+@pytest.mark.parametrize(
+    "where, kind, words",
+    [
+        ("runs/run-0000", "symlink", "runs/run-0000 is a symbolic link"),
+        ("runs/run-0001/checkpoint.pt", "symlink", "runs/run-0001/checkpoint.pt is a symbolic link"),
+        (
+            "runs/run-0001/status.json",
+            "fifo",
+            "runs/run-0001/status.json is a named pipe where aebench keeps its own file",
+        ),
+        ("runs/run-0001", "fifo", "runs/run-0001 is a named pipe where aebench keeps its own folder"),
+        ("runs/run-0001/metrics.nc", "folder", "runs/run-0001/metrics.nc is a folder where aebench keeps its own file"),
+        (".lock", "symlink", ".lock is a symbolic link"),
+        (".lock", "folder", ".lock is a folder where aebench keeps its own file"),
+        ("results.nc", "fifo", "results.nc is a named pipe"),
+    ],
+)
+def test_paths_below_the_top_of_out_are_refused_never_followed_on_resume(tmp_path, cli, where, kind, words):
+    spec = write_spec(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1]"))
+    out = tmp_path / "out"
+    assert cli("run", spec, "--out", out, "--quiet")[0] == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    _plant(kind, out / where, outside)
+    code, _, err = cli("run", spec, "--out", out, "--quiet", "--resume")
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
+    assert f"aebench: error: {out / words.split(' is ')[0]} is {words.split(' is ', 1)[1]}" in err, err
+    assert not any(outside.iterdir())  # nothing written through the link
+
+
+def test_a_report_files_link_is_refused_by_report(tmp_path, tiny_spec, cli):
+    out = tmp_path / "out"
+    assert cli("run", tiny_spec, "--out", out, "--quiet")[0] == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    _plant("symlink", out / "report_files", outside)
+    code, _, err = cli("report", out)
+    assert code == 2 and f"{out / 'report_files'} is a symbolic link" in err and "Traceback" not in err
+    assert not any(outside.iterdir())
+
+
 # ------------------------------------------------------------------- damaged results
 def test_truncated_or_deleted_metrics_are_rerun_on_resume(tmp_path, cli):
     spec = write_spec(tmp_path, FOUR)
@@ -337,6 +454,7 @@ def test_a_real_full_filesystem(tmp_path, tiny_spec, cli):
         spec = write_spec(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]"))
         code, _, err = cli("run", spec, "--out", mnt / "out", "--quiet")
         assert code in (1, 2) and "Traceback" not in err and ("No space" in err or "space" in err.lower()), err
+        assert "inline_container" not in err and "enforce fail" not in err, err  # not torch's internals
         statuses = [json.loads(p.read_text())["status"] for p in (mnt / "out" / "runs").glob("*/status.json")]
         assert "done" in statuses or (mnt / "out" / "spec.toml").exists()
     finally:
@@ -444,3 +562,294 @@ def test_disk_errors_keep_their_errno_meaning():
     assert _is_save_failure(OSError(errno.ENOSPC, "No space left on device"))
     assert _is_save_failure(RuntimeError("NetCDF: HDF error: No space left on device"))
     assert not _is_save_failure(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+
+
+# ------------------------------------------------------------ the data cache folder
+RECT = TINY.replace(
+    'data = { name = "digits", subset = 300, eval_subset = 100 }',
+    'data = { name = "rect", subset = 100, eval_subset = 50 }',
+)
+
+
+@pytest.mark.parametrize("place", ["HOME=/proc", "AEBENCH_DATA is a file"])
+def test_an_unusable_data_cache_folder_is_one_message_in_every_command(tmp_path, monkeypatch, cli, place):
+    if place == "HOME=/proc":
+        monkeypatch.delenv("AEBENCH_DATA", raising=False)
+        monkeypatch.setenv("HOME", "/proc")
+        folder, problem = "/proc/.cache/aebench", "cannot be created"
+    else:
+        (tmp_path / "afile").write_text("x")
+        monkeypatch.setenv("AEBENCH_DATA", str(tmp_path / "afile"))
+        folder, problem = str(tmp_path / "afile"), "is not a folder"
+    spec = write_spec(tmp_path, RECT)
+    for args in (
+        ["data", "make", "rect", "--quiet"],
+        ["data", "download", "rect"],
+        ["run", spec, "--out", tmp_path / "out", "--quiet"],
+    ):
+        code, _, err = cli(*args)
+        assert code == 2, (args, err)
+        assert err.startswith(f"aebench: error: the data cache folder {folder} {problem}"), err
+        assert "set AEBENCH_DATA to a folder aebench can write" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ unsafe checkpoints
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_an_unsafe_checkpoint_is_named_as_refused_for_safety(tmp_path, tiny_spec, monkeypatch):
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    aebench.run(tiny_spec, out=out, progress=False)
+    run_dir = out / "runs" / "run-0000"
+    torch.save({"model": {}, "x": _Payload()}, run_dir / "checkpoint.pt")
+    with pytest.raises(
+        aebench.ResultsError, match="checkpoint .* was refused for safety: it names the Python object posix.system"
+    ) as info:
+        aebench.load_model(run_dir)
+    assert "missing" not in str(info.value) and "unreadable" not in str(info.value)
+    status = _status(out, "run-0000")  # as if killed mid-run: --resume reads the checkpoint
+    (run_dir / "status.json").write_text(json.dumps({**status, "status": "running"}))
+    with pytest.warns(UserWarning, match="was refused for safety.*the run restarts from scratch"):
+        ds = aebench.run(tiny_spec, out=out, progress=False, resume=True)
+    assert str(ds["status"].item()) == "done" and not (tmp_path / "PWNED").exists()
+
+
+# --------------------------------------------------------- signals from schedulers, Ctrl-C
+LONG = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace("epochs = 2", "epochs = 300")
+
+
+def _popen(args: list, **kw) -> subprocess.Popen:
+    def sigint_default() -> None:  # a suite started with `&` would pass SIGINT on ignored
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    return subprocess.Popen(
+        [sys.executable, *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=sigint_default,
+        **kw,
+    )
+
+
+def _wait_for(cond, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    "sig, code, executor",
+    [(signal.SIGTERM, 143, "local"), (signal.SIGHUP, 129, "local"), (signal.SIGTERM, 143, "process")],
+)
+def test_sigterm_and_sighup_stop_a_run_like_ctrl_c(tmp_path, sig, code, executor):
+    spec = write_spec(tmp_path, LONG)
+    out = tmp_path / "out"
+    args = ["-m", "aebench", "run", spec, "--out", out, "--quiet", "--executor", executor, "--workers", "2"]
+    proc = _popen(args)
+    _wait_for(lambda: (out / "runs" / "run-0000" / "checkpoint.pt").exists())
+    proc.send_signal(sig)  # the parent only, as `timeout` does
+    _, err = proc.communicate(timeout=120)
+    name = signal.Signals(sig).name
+    assert proc.returncode == code, err
+    assert err == (
+        f"aebench: stopped by {name}; the finished runs are kept. Continue with: aebench run SPEC --out DIR --resume\n"
+    )
+    status = _status(out, "run-0000")
+    assert status["status"] == "interrupted" and status["reason"] == f"stopped by {name}; finish it with --resume"
+    assert all(_status(out, p.name)["status"] != "running" for p in (out / "runs").iterdir() if p.is_dir())
+    assert (out / "results.nc").is_file()  # merged on the way out
+    with OutputLock(out):  # the lock, and any worker, went with it
+        pass
+
+
+def test_ctrl_c_while_process_workers_start_is_exit_130_without_tracebacks(tmp_path):
+    spec = write_spec(tmp_path, LONG)
+    out = tmp_path / "out"
+    args = ["-m", "aebench", "run", spec, "--out", out, "--quiet", "--executor", "process", "--workers", "2"]
+    proc = _popen(args, start_new_session=True)
+
+    def workers() -> list:
+        try:
+            return json.loads((out / ".lock").read_text()).get("workers", [])
+        except (OSError, ValueError):
+            return []
+
+    _wait_for(workers)  # spawned: they are importing torch now, for seconds
+    os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole process group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.count("\n") == 1 and "--resume" in err, err
+    assert not any(_alive(w) for w in workers())
+    assert all(_status(out, p.name)["status"] != "running" for p in (out / "runs").glob("run-*"))
+
+
+def test_ctrl_c_during_the_imports_is_exit_130_without_a_traceback(tmp_path, tiny_spec):
+    proc = _popen(["-X", "importtime", "-m", "aebench", "validate", tiny_spec])
+    seen = []
+    for line in proc.stderr:  # -X importtime: one line per module as its import ends
+        seen.append(line)
+        if line.split("|")[-1].strip() == "pluggy":  # imported before torch, which takes seconds
+            break
+    assert seen and seen[-1].split("|")[-1].strip() == "pluggy", seen[-3:]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert "aebench: interrupted" in err, err
+
+
+# ------------------------------------------------------------- a worker that dies hard
+DYING = """
+import os
+import signal
+
+import aebench
+
+
+@aebench.hookimpl
+def aebench_on_epoch_end(run, epoch, metrics):
+    how = os.environ.get("AEBENCH_TEST_DIE", "")
+    if run.spec.seed == 1 and how == "exit":
+        os._exit(3)
+    if run.spec.seed == 1 and how == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if how == "raise":
+        raise RuntimeError("logger lost its connection")
+"""
+
+
+@pytest.fixture(scope="module")
+def dying_site(tmp_path_factory) -> Path:
+    """A real plug-in distribution whose hook ends its worker process (as $AEBENCH_TEST_DIE says)."""
+    root = tmp_path_factory.mktemp("dying")
+    pip_install_target(make_distribution(root, "aebench-dying", "aebench_dying", DYING), root / "site")
+    return root / "site"
+
+
+@pytest.mark.parametrize(
+    "how, reason",
+    [
+        ("exit", "worker process died: exit 3"),
+        ("kill", "worker process died: killed by signal 9 (SIGKILL); if nobody sent it, the kernel's out-of-memory"),
+    ],
+)
+def test_a_worker_that_dies_fails_only_its_runs_and_resume_finishes_them(tmp_path, dying_site, how, reason):
+    target = dying_site
+    spec = write_spec(tmp_path, FOUR)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
+    args = [sys.executable, "-m", "aebench", "run", spec, "--out", out, "--quiet", "--executor", "process"]
+    res = subprocess.run(
+        [*args, "--workers", "2"], capture_output=True, text=True, env={**env, "AEBENCH_TEST_DIE": how}
+    )
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.splitlines() == [
+        f"aebench: warning: {reason}" + res.stderr.split(reason, 1)[1].split("\n")[0],
+        f"1 run(s) did not finish: see status.json in {out / 'runs'}",
+    ], res.stderr
+    assert "while training run-0001: marked failed; --resume runs them again." in res.stderr
+    assert _status(out, "run-0001")["status"] == "failed" and _status(out, "run-0001")["reason"].startswith(reason)
+    assert [_status(out, f"run-{k:04d}")["status"] for k in (0, 2, 3)] == ["done"] * 3  # the others went on
+    assert str(aebench.load_results(out)["status"].sel(seed=1).item()) == "failed"
+    if how == "kill":
+        return  # resuming is the same either way
+    res = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    assert [str(s) for s in aebench.load_results(out)["status"].values.ravel()] == ["done"] * 4
+
+
+# --------------------------------------------------- file-system errors in every command
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A real tmpfs (root only; skipped elsewhere), unmounted afterwards."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({res.stderr.decode().strip() or res.returncode})")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_report_on_a_read_only_file_system_is_one_message(tmpfs, tiny_spec, cli):
+    out = tmpfs / "out"
+    assert cli("run", tiny_spec, "--out", out, "--quiet")[0] == 0
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    code, _, err = cli("report", out)
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith(f"aebench: error: {out / 'report_files'}: Read-only file system; choose a folder"), err
+
+
+def test_report_in_a_folder_it_cannot_write_is_one_message(tmp_path, tiny_spec, cli, monkeypatch):
+    """The same without a mount (any user): the file system refuses every new file."""
+    import tempfile
+
+    out = tmp_path / "out"
+    assert cli("run", tiny_spec, "--out", out, "--quiet")[0] == 0
+
+    def refuse(*args, dir=None, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(dir))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    code, _, err = cli("report", out)
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
+    assert ": Read-only file system; choose a folder you can write" in err and str(out) in err, err
+
+
+def test_a_disk_full_before_the_run_starts_is_one_message(tmp_path, tiny_spec, cli, monkeypatch):
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full)  # the lock's write, the first byte a run writes
+    out = tmp_path / "out"
+    code, _, err = cli("run", tiny_spec, "--out", out, "--quiet")
+    assert code == 1 and "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith(f"aebench: error: cannot write the lock file {out / '.lock'} (No space left on device)")
+    assert not (out / "runs").exists() and not (out / "spec.toml").exists()
+
+
+def test_a_full_disk_while_writing_the_spec_is_one_message(tmp_path, tiny_spec, cli, monkeypatch):
+    from aebench import sweep
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(sweep, "write_text", full)
+    code, _, err = cli("run", tiny_spec, "--out", tmp_path / "out", "--quiet")
+    assert code == 1 and "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith(f"aebench: error: {tmp_path / 'out' / 'spec.toml'}: No space left on device; free some")
+
+
+def test_a_full_disk_under_torch_save_names_no_torch_internals(tmp_path, tiny_spec, cli, monkeypatch):
+    from aebench.engine import checkpoint
+
+    def full(path, state):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", full)
+    monkeypatch.setattr("aebench.engine.runner.save_checkpoint", full)
+    monkeypatch.setattr("aebench.sweep.save_checkpoint", full)
+    code, _, err = cli("run", tiny_spec, "--out", tmp_path / "out", "--quiet")
+    assert code == 1 and "Traceback" not in err and "inline_container" not in err, err
+    assert "a checkpoint could not be written: is the disk full?" in err and "--resume" in err, err
+
+
+def test_hook_warnings_from_process_workers_are_one_line_each(tmp_path, dying_site):
+    spec = write_spec(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1]"))
+    env = {**os.environ, "AEBENCH_TEST_DIE": "raise"}
+    env["PYTHONPATH"] = os.pathsep.join([str(dying_site), os.environ.get("PYTHONPATH", "")])
+    args = ["-m", "aebench", "run", spec, "--out", tmp_path / "out", "--quiet", "--executor", "process"]
+    res = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    lines = res.stderr.splitlines()
+    assert lines and all(
+        line.startswith("aebench: warning: plug-in 'aebench_dying': aebench_on_epoch_end raised RuntimeError")
+        for line in lines
+    ), res.stderr

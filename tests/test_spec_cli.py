@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import TINY, write_spec
 
@@ -62,6 +64,68 @@ BAD = [
     ),
     ("ensemble type", "ensemble = 1\n" + TINY, ["ensemble = 1", "boolean"]),
     ("empty name", TINY.replace('name = "tiny"', 'name = ""'), ["name = ''", "at least 1 character"]),
+    # issue 22: every leaf gets the top level's checks (list items, sweep values, [[runs]] values)
+    ("bool in layers", TINY.replace("[32, 16]", "[true, 16]"), ["model.layers = [true, 16]: layers[0] = true"]),
+    (
+        "bool in corruption layers",
+        TINY.replace("level = 0.2", "level = 0.2, layers = [true]"),
+        ["corruption.layers", "layers[0] = true", "boolean"],
+    ),
+    (
+        "layer of 2^70 units",
+        TINY.replace("[32, 16]", "[1180591620717411303424]"),
+        ["model.layers", "larger than any machine can hold"],
+    ),
+    ("layer too wide", TINY.replace("[32, 16]", "[32, 2000000]"), ["model.layers", "at most 1,048,576 units"]),
+    ("weights too many", TINY.replace("[32, 16]", "[100000, 100000]"), ["model.layers", "4,294,967,296 weights"]),
+    (
+        "bool in a swept list",
+        TINY + '[sweep]\n"model.layers" = [[8], [true, 4]]\n',
+        ["in sweep point model.layers = [true, 4]", "layers[0] = true"],
+    ),
+    (
+        "huge in [[runs]]",
+        TINY + "[[runs]]\nmodel = { layers = [1180591620717411303424] }\n",
+        ["model.layers", "larger than any machine can hold"],
+    ),
+    (
+        "nested nan in [[runs]]",
+        TINY + "[[runs]]\ncorruption = { level = nan }\n",
+        ["corruption.level", "finite"],
+    ),
+    (
+        "swept precision",
+        TINY + '[sweep]\nprecision = ["float32", "float64"]\n',
+        ["precision = 'float64'", "'float32', 'bfloat16' or 'float16'"],
+    ),
+    (
+        "repeated sweep value",
+        TINY + '[sweep]\n"optimizer.lr" = [0.01, 0.01]\n',
+        ['sweep."optimizer.lr" = [0.01, 0.01]', "listed twice"],
+    ),
+    (
+        "zero and minus zero",
+        TINY + '[sweep]\n"corruption.level" = [0.0, -0.0]\n',
+        ['sweep."corruption.level"', "0.0 and -0.0 are the same value"],
+    ),
+    (
+        "int and float of one value",
+        TINY + '[sweep]\n"schedule.epochs" = [1, 2, 1.0]\n',
+        ['sweep."schedule.epochs"', "1 and 1.0 are the same value"],
+    ),
+    (
+        "repeated zip row",
+        TINY + '[sweep]\nmode = "zip"\n"optimizer.lr" = [0.1, 0.1]\n"corruption.level" = [0.1, 0.1]\n',
+        ["sweep (zip) points 0 and 1 are the same point", "optimizer.lr = 0.1"],
+    ),
+    (
+        "repeated [[runs]]",
+        TINY + '[[runs]]\noptimizer = { lr = 0.1 }\n[[runs]]\n"optimizer.lr" = 0.1\n',
+        ["[[runs]] entries 0 and 1 are the same point"],
+    ),
+    ("epochs bound", TINY.replace("epochs = 2", "epochs = 10000000"), ["schedule.epochs = 10000000", "100000"]),
+    ("swept name", TINY + '[sweep]\nname = ["a", "b"]\n', ['sweep."name"', "names the experiment"]),
+    ("empty runs", TINY + "runs = []\n", ["runs = []", "would run nothing"]),
 ]
 
 
@@ -77,10 +141,23 @@ def test_bad_spec_exit_2_with_message_and_nothing_written(cli, tmp_path, what, t
     assert not (tmp_path / "out").exists()
 
 
+def test_a_zip_may_repeat_a_value_on_one_axis():
+    spec = Spec.from_text(
+        TINY + '[sweep]\nmode = "zip"\n"optimizer.lr" = [0.1, 0.1]\n"corruption.level" = [0.1, 0.2]\n'
+    )
+    assert len(spec.runs) == 2
+
+
 def test_missing_spec_file(cli, tmp_path):
     code, _, err = cli("run", tmp_path / "nope.toml", "--out", tmp_path / "out")
     assert code == 2 and f"spec file {tmp_path / 'nope.toml'} does not exist" in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux's /proc")
+def test_an_unreadable_spec_file_is_one_message(cli):
+    code, _, err = cli("validate", "/proc/self/mem")  # a file whose read fails (EIO)
+    assert code == 2 and err == "aebench: error: spec file /proc/self/mem cannot be read (Input/output error).\n"
 
 
 def test_ce_on_unnormalised_data_is_refused_before_writing(cli, tmp_path):
@@ -160,8 +237,8 @@ def test_api_raises_spec_error(tmp_path):
 
 
 def test_dotted_keys_through_scalars_are_errors_and_optimizer_shorthand_works():
-    with pytest.raises(aebench.SpecError, match="sweep key 'name.x': name is not a table"):
-        Spec.from_text(TINY + '[sweep]\n"name.x" = [1]\n')
+    with pytest.raises(aebench.SpecError, match="sweep key 'description.x': description is not a table"):
+        Spec.from_text('description = "d"\n' + TINY + '[sweep]\n"description.x" = [1]\n')
     spec = Spec.from_text(
         TINY.replace('optimizer = { name = "rmsprop", lr = 0.01, batch_size = 50 }', 'optimizer = "adam"')
         + '[sweep]\n"optimizer.lr" = [0.1, 0.2]\n'

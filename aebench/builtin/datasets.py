@@ -13,7 +13,7 @@ from pydantic import Field
 
 from aebench.components import Dataset, DatasetParams, DataSplits, Split
 from aebench.data import cache, read_idx, sha256_file, variations, verify_sums
-from aebench.data.amat import find_amat, read_amat
+from aebench.data.amat import classes_of, find_amat, read_amat
 from aebench.errors import DataError
 from aebench.hookspecs import hookimpl
 
@@ -158,6 +158,7 @@ def make_variation(name: str, seed: int, progress: bool = False) -> tuple[dict[s
     )
     if hit is not None:
         return hit[0], hit[1], True
+    cache.usable_home()  # before minutes of generating: the result must have somewhere to go
     from tqdm.auto import tqdm
 
     sizes = variations.SIZES[name]
@@ -204,8 +205,8 @@ class Variation(Dataset):
                     f"data.path is required with source = 'amat' (a folder with the original {self.name} files)."
                 )
             train_file, test_file = find_amat(p.path)
-            tx, ty = read_amat(train_file)
-            x, y = read_amat(test_file)
+            tx, ty = read_amat(train_file, n_classes=classes_of(self.name))
+            x, y = read_amat(test_file, n_classes=classes_of(self.name))
             n_train = len(ty) * sizes[0] // (sizes[0] + sizes[1])
             arrays = {
                 "train_x": tx[:n_train],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from aebench.components import Schedule, ScheduleParams, Stage, per_member
+from aebench.components import MAX_EPOCHS, Schedule, ScheduleParams, Stage, per_member
 from aebench.hookspecs import hookimpl
 
 
@@ -44,7 +44,9 @@ class LayerwiseInput(Schedule):
 
 
 class PretrainJointParams(ScheduleParams):
-    joint_epochs: int | None = Field(None, ge=1, description="Epochs of the joint phase; default: `epochs`.")
+    joint_epochs: int | None = Field(
+        None, ge=1, le=MAX_EPOCHS, description="Epochs of the joint phase; default: `epochs`."
+    )
 
 
 class PretrainJoint(Schedule):
@@ -84,8 +86,10 @@ class Alpha(Schedule):
 
 
 class SupervisedParams(ScheduleParams):
-    epochs: int = Field(100, ge=1, description="Maximum epochs.")
-    patience: int | None = Field(10, ge=1, description="Stop after this many epochs without a better validation error.")
+    epochs: int = Field(100, ge=1, le=MAX_EPOCHS, description="Maximum epochs.")
+    patience: int | None = Field(
+        10, ge=1, le=MAX_EPOCHS, description="Stop after this many epochs without a better validation error."
+    )
 
 
 class Finetune(Schedule):

@@ -16,12 +16,46 @@ from pathlib import Path
 import numpy as np
 
 from aebench.engine.checkpoint import atomic_write
+from aebench.errors import DataError
 
 KEYS = ("train_x", "train_y", "valid_x", "valid_y", "test_x", "test_y")
 
 
 def data_home() -> Path:
-    return Path(os.environ.get("AEBENCH_DATA", Path.home() / ".cache" / "aebench"))
+    """``$AEBENCH_DATA``, else ``~/.cache/aebench`` (not created here: see :func:`usable_home`)."""
+    env = os.environ.get("AEBENCH_DATA")
+    if env:
+        return Path(env)
+    try:
+        return Path.home() / ".cache" / "aebench"
+    except RuntimeError:  # no HOME and no passwd entry (some containers)
+        raise DataError(
+            "the data cache folder cannot be found: there is no home folder; set AEBENCH_DATA to a folder "
+            "aebench can write (it holds the generated data sets)."
+        ) from None
+
+
+def usable_home() -> Path:
+    """The cache folder, created if need be; one message naming it and ``AEBENCH_DATA`` (a
+    :class:`DataError`, exit 2) when it is not a folder, cannot be created or is not writable."""
+    home = data_home()
+    problem = None
+    if home.is_symlink() or home.exists():
+        if not home.is_dir():
+            problem = "is not a folder"
+    else:
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            problem = f"cannot be created ({exc.strerror or type(exc).__name__})"
+    if problem is None and not os.access(home, os.W_OK | os.X_OK):
+        problem = "is not writable"
+    if problem is not None:
+        raise DataError(
+            f"the data cache folder {home} {problem}; set AEBENCH_DATA to a folder aebench can write "
+            "(it holds the generated data sets)."
+        )
+    return home
 
 
 def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
@@ -65,6 +99,7 @@ def recipe_of(name: str, seed: int) -> str | None:
 
 
 def store(name: str, seed: int, arrays: dict[str, np.ndarray], info: dict) -> str:
+    usable_home()
     npz, meta = paths(name, seed)
     digest = arrays_digest(arrays)
 

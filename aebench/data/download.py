@@ -70,6 +70,7 @@ def validate_archive(name: str, path: Path) -> None:
 
     import numpy as np
 
+    from aebench.data.amat import classes_of, row_problem
     from aebench.data.variations import SIZES
 
     if not zipfile.is_zipfile(path):
@@ -87,9 +88,11 @@ def validate_archive(name: str, path: Path) -> None:
                     row = np.array(line.split(), dtype=np.float64) if line.strip() else None
                     if row is None:
                         continue
-                    if row.size != 785 or row[:-1].min() < 0 or row[:-1].max() > 1 or row[-1] != round(row[-1]):
+                    problem = row_problem(row, 784, classes_of(name))
+                    if problem:
                         raise DataError(
-                            f"{path.name}:{found[0]} line {n + 1} is not 784 pixels in [0, 1] and an integer label"
+                            f"{path.name}:{found[0]} line {n + 1} is not 784 pixels in [0, 1] and an integer "
+                            f"label: {problem}"
                         )
                     n += 1
             if n != rows:

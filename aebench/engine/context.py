@@ -57,8 +57,28 @@ class RunContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def request_stop(self, reason: str) -> None:
-        """End the run after the current epoch (callbacks' early stopping)."""
-        self.stop_reason = reason
+        """End the run after the current epoch (callbacks' early stopping).
+
+        ``reason`` must be text: anything else raises ``TypeError`` here, at the plug-in's
+        call, so its hook's error names the plug-in and the run goes on without stopping."""
+        if not isinstance(reason, str):
+            raise TypeError(f"request_stop(reason): reason must be text, got {type(reason).__name__}")
+        # a plain str (a subclass's methods are plug-in code); "stage:" is the engine's own prefix
+        text = str.__str__(reason)
+        self.stop_reason = text if not text.startswith("stage:") else f"requested: {text}"
+
+    def checked_stop_reason(self) -> str | None:
+        """``stop_reason`` as text, after plug-ins had it: one that assigned something other
+        than text (instead of calling :meth:`request_stop`) has it dropped and noted."""
+        reason = self.stop_reason
+        if reason is None or type(reason) is str:
+            return reason
+        self.stop_reason = None
+        seen = self.extras.setdefault("hook_errors", [])
+        note = f"a plug-in set stop_reason to a {type(reason).__name__}, not text: ignored (use run.request_stop)"
+        if note not in seen:
+            seen.append(note)
+        return None
 
     def batches(
         self, split: str, batch_size: int, max_rows: int | None = None

@@ -327,8 +327,9 @@ class Trainer:
             note_hook_errors(ctx, call_hook(self.reg, "aebench_on_epoch_end", run=ctx, epoch=epoch, metrics=metrics))
         if self.opts.on_epoch is not None:
             self.opts.on_epoch(ctx.run_id, {**metrics, "epoch": epoch, "total_epochs": total})
-        if ctx.stop_reason:  # early stop (this stage) or a callback's stop request (the run)
-            if not ctx.stop_reason.startswith("stage:"):
+        reason = ctx.checked_stop_reason()
+        if reason:  # early stop (this stage) or a callback's stop request (the run)
+            if not reason.startswith("stage:"):
                 self.finished.add(s)
             self.pinned[s] = self.members.member_state(s)
 
