@@ -24,6 +24,23 @@ optimizer = { name = "rmsprop", lr = 0.01, batch_size = 50 }
 """
 
 
+#: thread-count variables that dask's nanny writes into os.environ (``distributed.nanny.pre-spawn-environ``)
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@pytest.fixture(autouse=True)
+def _keep_thread_settings():
+    """A test that starts dask workers must not leave OMP_NUM_THREADS=1 behind: every process
+    started later (the tutorials' kernels under nbval) would run single-threaded."""
+    before = {k: os.environ.get(k) for k in THREAD_VARS}
+    yield
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture
 def tiny_spec(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.toml"

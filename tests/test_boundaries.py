@@ -36,6 +36,8 @@ PUBLIC = {
     "aebench.evaluate.chain",
     "aebench.evaluate.stats",
     "aebench.evaluate.select",
+    "aebench.evaluate.search",
+    "aebench.evaluate.flags",
 }
 
 
