@@ -113,14 +113,15 @@ class SvmParams(Params):
     max_train: int | None = Field(None, ge=10, description="Fit on the first N training rows; default: all.")
     max_iter: int = Field(2000, ge=10, description="Iterations of liblinear per fit.")
 
-    @field_validator("C")
-    @classmethod
-    def _positive(cls, v: list[float]) -> list[float]:
-        if any(not (c > 0 and math.isfinite(c)) for c in v):
-            raise ValueError("every C must be a positive finite number")
-        return v
+    _grid = field_validator("C")(classmethod(lambda cls, v: _check_grid(v, "C")))
 
     _bounds = field_validator("C_bounds")(classmethod(lambda cls, v: _check_bounds(v)))
+
+
+def _check_grid(v: list[float], what: str) -> list[float]:
+    if any(not (x > 0 and math.isfinite(x)) for x in v):
+        raise ValueError(f"every {what} must be a positive finite number")
+    return v
 
 
 def _check_bounds(v: tuple[float, float]) -> tuple[float, float]:
@@ -292,12 +293,7 @@ class ParzenParams(ChainParams):
         1000, ge=1, description="Samples and test rows whose distance to the nearest training row is measured."
     )
 
-    @field_validator("sigma")
-    @classmethod
-    def _positive(cls, v: list[float]) -> list[float]:
-        if any(not (s > 0 and math.isfinite(s)) for s in v):
-            raise ValueError("every sigma must be a positive finite number")
-        return v
+    _grid = field_validator("sigma")(classmethod(lambda cls, v: _check_grid(v, "sigma")))
 
     _bounds = field_validator("sigma_bounds")(classmethod(lambda cls, v: _check_bounds(v)))
 
