@@ -575,6 +575,9 @@ print("drop-rows" in wb.corruptions.items[0].dropdown.options, "orthogonality" i
 })
 ds = aebench.run(spec, out=f"{OUT}/plugin", progress=False)
 print(str(ds["status"].item()), round(float(ds["recon_error_final"].sel(split="test").squeeze()), 1))"""),
+    md("Its reconstruction curves, drawn by the same figure function as any built-in run's:"),
+    code("""from aebench.plots import recon_curves
+recon_curves(ds); plt.show()"""),
     md("""Plug-ins registered in a notebook live in this kernel only; the `process` and `dask`
 executors' workers see installed plug-ins. To share one, copy the template, `pip install -e .`
 and it appears in `aebench plugins` everywhere."""),
