@@ -81,6 +81,10 @@ table.loc["mean"] = final.mean("seed").to_pandas().round(2)  # aligned by schedu
 print(table)
 steps = ds["steps"].max("epoch").max("seed").to_pandas()
 print("gradient steps:", steps.to_dict())"""),
+    code("""fig, ax = plt.subplots(figsize=(4.5, 3.2))
+sns.stripplot(data=final.to_dataframe().reset_index(), x="schedule.name", y="recon_error_final", hue="seed", size=8, ax=ax)
+ax.set_ylabel("final test reconstruction (nats)"); ax.set_xlabel("schedule")
+ax.set_title("one dot per seed"); plt.tight_layout(); plt.show()"""),
     md("### Reading `results.nc` back with xarray"),
     code("""with xr.open_dataset(f"{OUT}/quickstart/results.nc") as saved:
     print(saved["recon_error"].attrs["long_name"], "|", saved["recon_error"].attrs["units"])
@@ -137,6 +141,21 @@ for label, change in variants.items():
     spec = aebench.Spec.from_dict({**base, **change})
     results[label] = aebench.run(spec, out=f"{OUT}/{label.replace(' ', '_')}", progress=False)
 print(pd.Series({k: float(v["recon_error_final"].sel(split="test").squeeze()) for k, v in results.items()}, name="test recon error").round(1))"""),
+    md("What each corruption process does to the input the first layer sees (the same six test digits, one fixed generator):"),
+    code("""import torch
+mnist = aebench.registry().get("dataset", "mnist")
+digits = mnist(mnist.Params(subset=SUBSET, eval_subset=500)).load()
+x = torch.from_numpy(digits.split("test").x[:6]).float() * digits.scale
+rows = {"input": x}
+for label, change in variants.items():
+    if "corruption" in change:
+        cls = aebench.registry().get("corruption", change["corruption"]["name"])
+        rows[label] = cls(cls.Params(level=change["corruption"]["level"]))(x, torch.Generator().manual_seed(0))
+fig, axes = plt.subplots(len(rows), 1, figsize=(6, 1.2 * len(rows)))
+for ax, (label, r) in zip(axes, rows.items()):
+    ax.imshow(np.hstack(r.clamp(0, 1).reshape(-1, 28, 28).numpy()), cmap="gray", vmin=0, vmax=1)
+    ax.set_ylabel(label, rotation=0, ha="right", fontsize=8); ax.set_xticks([]); ax.set_yticks([])
+plt.tight_layout(); plt.show()"""),
     code("""fig, axes = plt.subplots(1, len(results), figsize=(3 * len(results), 3.2))
 for ax, (label, ds) in zip(axes, results.items()):
     f = ds["filters"].squeeze("seed").values
@@ -227,7 +246,7 @@ model = {{ name = "stacked", layers = [{WIDTH}, {WIDTH}] }}
 corruption = {{ name = "gaussian", level = 0.3 }}
 schedule = {{ name = "joint", epochs = {EPOCHS} }}
 optimizer = {{ name = "rmsprop", lr = {lr} }}
-evaluate = {{ recon = {{ every = 0 }}, svm = {{ C = [0.1, 1.0, 10.0], max_iter = 500 }}, parzen = {{ samples = 2000 }} }}
+evaluate = {{ recon = {{ every = 0 }}, svm = {{ C = [0.1, 1.0, 10.0], max_iter = 500 }}, parzen = {{ samples = 2000 }}, samples = {{ chains = 6, steps = 8, thin = 4 }} }}
 
 [sweep]
 "data.name" = {DATASETS}
@@ -261,6 +280,13 @@ print("\\nσ at the edge of what was tried:", int(ds["parzen_sigma_at_edge"].sum
     code("""# the paper's ± in Table I is not defined there: read here as a standard error (× 1.96), an assumption
 paper = pd.read_csv(PUBLISHED / "zhou2015-table1.csv").assign(ci=lambda d: d.ci * 1.96)
 print(compare_to_paper(tables["parzen_ll"], paper).round(1).to_string(index=False))"""),
+    md("""What the Parzen numbers score: consecutive states of each chain (every 4th step, after burn-in),
+with the training image nearest to the last state in the right-hand column (the paper's Fig. 2),
+for MNIST, seed 0, layer-wise and joint training."""),
+    code("""from aebench.plots import sample_grid
+for scheme in ("layerwise", "joint"):
+    fig = sample_grid(ds.sel({"data.name": "mnist", "schedule.name": scheme, "seed": 0}))
+    fig.axes[0].set_title(f"MNIST, {scheme}: chain samples | nearest training image", fontsize=9); plt.show()"""),
     md("""One step away: the same J-vs-L comparison at learning rate 0.001."""),
     code("""near = zhou(0.001, ["layerwise", "joint"], "zhou-lr0.001")
 near_diffs = {var: paired_table(near, var, LJ, "DAE-2L") for var in ("parzen_ll", "svm_error", "recon_test")}
@@ -299,6 +325,14 @@ print("\\nseed by seed, each scheme minus L")
 print(format_paired(diffs["svm_error"]))
 print("\\nat learning rate 0.001:")
 print(format_paired(near_diffs["svm_error"]))"""),
+    code("""fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+for ax, var, label in ((axes[0], "parzen_ll", "Parzen test log-likelihood (nats)"), (axes[1], "svm_error", "linear SVM test error")):
+    t, x = tables[var], np.arange(len(tables[var].index))
+    for i, col in enumerate(COLUMNS):
+        ax.bar(x + (i - 1.5) * 0.2, t[(col, "mean")], 0.2, yerr=t[(col, "ci")], capsize=3, label=col)
+    ax.set_xticks(x, t.index); ax.set_ylabel(label)
+axes[0].set_title("learning rate 0.01; bars: " + interval_kind(tables["parzen_ll"]), fontsize=9)
+axes[1].legend(); plt.tight_layout(); plt.show()"""),
     md("""**Claim 2.** The SVM does not rank J and L consistently at this budget. On MNIST and
 `mnist-bg-rand` their paired interval includes zero at both learning rates; on `rect` it
 includes zero at 0.01 and puts L ahead at 0.001. The paper's J advantage (Table II) is not
