@@ -83,6 +83,7 @@ class ListOf(W.VBox):
     ) -> None:
         self.kind, self.registry, self.label, self.key, self.minimum, self.kw = kind, registry, label, key, minimum, kw
         self.items: list[ComponentPicker] = []
+        self.as_list = True  # written as a list even with one entry (set from the loaded spec)
         self.add_button = W.Button(description=f"add {label}", icon="plus")
         self.add_button.on_click(lambda _b: self.add({"name": self._first()}))
         self.box = W.VBox()
@@ -120,7 +121,11 @@ class ListOf(W.VBox):
         return [p.table() for p in self.items]
 
     def problems(self) -> list[str]:
-        return [p for item in self.items for p in item.problems()]
+        out = []
+        for i, item in enumerate(self.items):  # named as the spec names it: `schedule` or `schedule[1]`
+            item.form.where = self.key if len(self.items) == 1 and not self.as_list else f"{self.key}[{i}]"
+            out += item.problems()
+        return out
 
 
 def _served_url(path: Path) -> str | None:
@@ -335,7 +340,7 @@ class Workbench(W.VBox):
         self.model.set(raw["model"])
         for key, widget in (("corruption", self.corruptions), ("schedule", self.schedules)):
             value = raw[key]
-            self._shapes[key] = isinstance(value, list)  # a list of one is not a table (per-layer corruption)
+            self._shapes[key] = widget.as_list = isinstance(value, list)  # a list of one is not a table
             widget.set(value if isinstance(value, list) else [value])
         self.regularizers.set(raw["regularizers"])
         opt = raw["optimizer"]
@@ -523,12 +528,12 @@ class Workbench(W.VBox):
         """
         if self.running:
             raise AebenchError("a run is already in progress; stop it or wait for it.")
-        self._clear(keep_curves=resume)
         problems = self._mark_sections()
         if problems:
             listed = "; ".join(f"{p} [{SECTIONS[i]}]" for i, ps in problems.items() for p in ps)
             self.status.value = _red(f"invalid fields, nothing launched: {listed}")
             raise SpecError(f"invalid fields in the Workbench, nothing launched: {listed}")
+        self._clear(keep_curves=resume)
         try:
             spec = self._launched if resume and self._launched is not None and out is None else self.spec
             self.out = self._folder(spec, out, resume)
@@ -634,15 +639,8 @@ class Workbench(W.VBox):
 
     def _progress(self, run_id: str, epoch: int, total: int) -> None:
         now = time.monotonic()
-        t0, e0 = self._first_seen.setdefault(run_id, (now, epoch - 1))
-        if run_id not in self.run_bars:
-            bar = W.IntProgress(min=0, max=max(total, 1), layout=W.Layout(width="240px"))
-            text = W.HTML()
-            self.run_bars[run_id] = bar
-            name = html.escape(self._labels.get(run_id, run_id))
-            label = W.HTML(f"<code>{name}</code>", layout=W.Layout(width="260px"))
-            self._bar_rows[run_id] = W.HBox([label, bar, text])
-            self._show_bars()
+        t0, e0 = self._first_seen.setdefault(run_id, (now, epoch))  # the rate counts from here
+        self._ensure_bar(run_id, total)
         bar = self.run_bars[run_id]
         bar.max, bar.value = max(total, 1), epoch
         rate = (epoch - e0) / (now - t0) if now > t0 and epoch > e0 else 0.0
@@ -650,6 +648,17 @@ class Workbench(W.VBox):
         speed = f" · {1 / rate:.1f} s/epoch" if rate > 0 else ""
         self._bar_rows[run_id].children[2].value = f"epoch {epoch}/{total}{speed}{eta}"
         self._overall()
+
+    def _ensure_bar(self, run_id: str, total: int) -> None:
+        """A progress row for ``run_id`` (its label, a bar, a line of text), made on first use."""
+        if run_id in self.run_bars:
+            return
+        bar = W.IntProgress(min=0, max=max(total, 1), layout=W.Layout(width="240px"))
+        self.run_bars[run_id] = bar
+        name = html.escape(self._labels.get(run_id, run_id))
+        label = W.HTML(f"<code>{name}</code>", layout=W.Layout(width="260px"))
+        self._bar_rows[run_id] = W.HBox([label, bar, W.HTML()])
+        self._show_bars()
 
     def _show_bars(self) -> None:
         rows = self._bar_rows
@@ -679,7 +688,8 @@ class Workbench(W.VBox):
         row = self._rows.setdefault(run.run_id, {})
         row.update(self._status_file(run.run_id) or {"status": status})
         self._fractions[run.run_id] = 1.0
-        if run.run_id in self._bar_rows:
+        if run.run_id in self._bar_rows or row["status"] != "done":  # a run that failed at once gets a row too
+            self._ensure_bar(run.run_id, 1)
             text = self._bar_rows[run.run_id].children[2]
             text.value = html.escape(row["status"]) if row["status"] == "done" else _red(self._why(row))
             self._show_bars()
@@ -750,6 +760,13 @@ class Workbench(W.VBox):
                     f"failed: {reason}", (e, v), fontsize=7, color=RED, xytext=(4, 4), textcoords="offset pixels"
                 )
                 line.set_label(f"{label} (failed)")
+        early = [
+            f"{self._labels.get(k, k)}: {self._why(r)}"[:90]
+            for k, r in self._rows.items()
+            if k not in self._curves and r.get("status") == "failed"
+        ]
+        if early:  # runs that failed before their first epoch have no curve: say so under the axes
+            fig.text(0.01, 0.01, "failed: " + "; ".join(early[:3]), fontsize=7, color=RED)
         finite = np.array([v for v in values if np.isfinite(v) and v > 0])
         if finite.size and finite.max() / finite.min() > 30:  # curves span decades: a linear axis flattens most
             ax.set_yscale("log")
