@@ -318,13 +318,14 @@ def test_a_failed_runs_reason_is_shown_in_the_widgets(tmp_path):
     reason="core bug, reported to the lead: procpool.interruptions_held / _stop_workers call signal.signal, which "
     "raises ValueError outside the main thread, so executor='process' fails from the Workbench's launch thread",
 )
-def test_a_dead_worker_is_a_failed_run_with_its_reason(tmp_path, tmp_path_factory, monkeypatch):
+def test_a_dead_worker_is_a_failed_run_with_its_reason(tmp_path, tmp_path_factory, monkeypatch, in_process_plugin):
     """Issue 22: a process worker that dies marks its run failed; the Workbench says why."""
     dying = "import os\nimport aebench\n\n@aebench.hookimpl\ndef aebench_on_epoch_end(run, epoch, metrics):\n"
     dying += "    if run.spec.seed == 1:\n        os._exit(3)\n"
     root = tmp_path_factory.mktemp("dying-ui")
     pip_install_target(make_distribution(root, "aebench-dying-ui", "aebench_dying_ui", dying), root / "site")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(root / "site"), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.syspath_prepend(root / "site")  # spawned workers get the parent's sys.path
+    aebench.registry(refresh=True)  # (rebuilt without it by in_process_plugin's teardown)
     wb = Workbench({**TINY, "seeds": [0, 1]}, out=tmp_path)
     wb.executor.value = "process"
     wb.launch()
