@@ -277,6 +277,7 @@ def test_stop_then_resume_continues_the_same_folder_and_curve(tmp_path, in_proce
     assert wb.out == folder and [p.name for p in tmp_path.iterdir()] == ["ui-1"]  # not a new launch-N
     assert json.loads((folder / "runs" / "run-0000" / "status.json").read_text())["status"] == "done"
     assert sorted(wb._curves["run-0000"]["valid"]) == list(range(1, 9))  # the curve went on from epoch 4
+    assert wb._bar_rows["run-0000"].children[2].value == "done · resumed at epoch 4"
     assert list(wb.results["recon_error"].epoch.values) == list(range(1, 9))
     assert wb.resume_button.disabled and "done: 1 of 1" in wb.status.value
 

@@ -203,6 +203,7 @@ class Workbench(W.VBox):
         self._shapes: dict[str, bool] = {}  # component key -> written as a list
         self._evaluator_params: dict[str, Any] = {}
         self._labels: dict[str, str] = {}
+        self._resuming = False
         self._started = time.monotonic()
         self._fractions: dict[str, float] = {}
         self._first_seen: dict[str, tuple[float, int]] = {}
@@ -540,7 +541,7 @@ class Workbench(W.VBox):
         except AebenchError as exc:
             self.status.value = _red(str(exc))
             raise
-        self._launched = spec
+        self._launched, self._resuming = spec, resume
         self._labels = {r.run_id: self._label(spec, r) for r in spec.runs}
         self._rows = {r.run_id: {"status": "pending"} for r in spec.runs}
         self._started = time.monotonic()
@@ -646,8 +647,13 @@ class Workbench(W.VBox):
         rate = (epoch - e0) / (now - t0) if now > t0 and epoch > e0 else 0.0
         eta = f" · ETA {_clock((total - epoch) / rate)}" if rate > 0 and epoch < total else ""
         speed = f" · {1 / rate:.1f} s/epoch" if rate > 0 else ""
-        self._bar_rows[run_id].children[2].value = f"epoch {epoch}/{total}{speed}{eta}"
+        self._bar_rows[run_id].children[2].value = f"epoch {epoch}/{total}{speed}{eta}{self._resumed(run_id)}"
         self._overall()
+
+    def _resumed(self, run_id: str) -> str:
+        """ " · resumed at epoch k" for a run this launch continued from its checkpoint."""
+        e0 = self._first_seen.get(run_id, (0, 0))[1]
+        return f" · resumed at epoch {e0}" if self._resuming and e0 > 1 else ""
 
     def _ensure_bar(self, run_id: str, total: int) -> None:
         """A progress row for ``run_id`` (its label, a bar, a line of text), made on first use."""
@@ -691,7 +697,8 @@ class Workbench(W.VBox):
         if run.run_id in self._bar_rows or row["status"] != "done":  # a run that failed at once gets a row too
             self._ensure_bar(run.run_id, 1)
             text = self._bar_rows[run.run_id].children[2]
-            text.value = html.escape(row["status"]) if row["status"] == "done" else _red(self._why(row))
+            done = html.escape(row["status"] + self._resumed(run.run_id))
+            text.value = done if row["status"] == "done" else _red(self._why(row))
             self._show_bars()
         self._overall()
         self._table()
