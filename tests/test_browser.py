@@ -32,7 +32,7 @@ ARGS = [
 ]
 #: screenshots of every step, kept after the run (CI archives this folder); gitignored
 ARTIFACTS = Path(os.environ.get("AEBENCH_ARTIFACTS", Path(__file__).parent / "artifacts")) / "browser"
-EPOCHS = 300
+EPOCHS = 150
 CELL = f"""\
 from aebench.ui import Workbench
 wb = Workbench({{
@@ -41,8 +41,8 @@ wb = Workbench({{
     "model": {{"name": "stacked", "layers": [128, 128], "activation": "linear", "output_activation": "linear",
                "loss": "squared-error"}},
     "schedule": {{"name": "joint", "epochs": {EPOCHS}}},
-    "optimizer": {{"name": "sgd", "lr": 0.01, "batch_size": 20}},
-    "sweep": {{"optimizer.lr": [0.01, 1e6]}},
+    "optimizer": {{"name": "sgd", "lr": 0.001, "batch_size": 20}},
+    "sweep": {{"optimizer.lr": [0.001, 1e6]}},
 }})
 wb
 """
@@ -134,12 +134,13 @@ def test_workbench_in_jupyterlab_stop_resume_failure_and_report(lab):
         try:
             workbench = _open_workbench(page, url, token)
             shot("1-form")
-            # pick a smaller config by clicking: 200 training rows instead of 400
+            # pick a smaller config by clicking: open the data section, 200 training rows instead of 400
+            workbench.locator(".jupyter-widget-Collapse-header", has_text=re.compile(r"^\s*data\s*$")).click()
             subset = workbench.locator(".widget-inline-hbox", has_text="subset").first.locator("input")
             subset.fill("200")
             subset.press("Enter")
             workbench.locator("button", has_text="Launch").click()
-            progress = workbench.locator(".widget-hbox", has_text="lr=0.01").first
+            progress = workbench.locator(".widget-hbox", has_text="lr=0.001").first
             expect(progress).to_contain_text(re.compile(rf"epoch ([3-9]|\d\d+)/{EPOCHS}"), timeout=180_000)
             workbench.locator("button", has_text="Stop").click()
             expect(workbench).to_contain_text("stopped after 0 of 2 run(s)", timeout=60_000)
@@ -178,7 +179,7 @@ def test_workbench_in_jupyterlab_stop_resume_failure_and_report(lab):
 
     ds = aebench.load_results(folder)
     assert [str(s) for s in ds["status"].squeeze("seed").values] == ["done", "failed"]
-    assert list(ds["recon_error"].sel({"optimizer.lr": 0.01}).dropna("epoch", how="all").epoch.values) == list(
+    assert list(ds["recon_error"].sel({"optimizer.lr": 0.001}).dropna("epoch", how="all").epoch.values) == list(
         range(1, EPOCHS + 1)
     )
     assert '"subset": 200' in (folder / "runs" / "run-0000" / "spec.json").read_text()

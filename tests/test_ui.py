@@ -311,7 +311,7 @@ def test_a_failed_runs_reason_is_shown_in_the_widgets(tmp_path):
     assert "failed" in wb.table.value and "diverged" in wb.table.value  # in the results table
     assert "diverged" in wb._bar_rows["run-0001"].children[2].value  # beside its progress bar
     assert "1 failed" in wb.status.value and "1 failed" in wb.overall_text.value
-    assert wb._labels["run-0001"] == "lr=1000000.0" and not wb.resume_button.disabled
+    assert wb._labels["run-0001"] == "lr=1e+06" and not wb.resume_button.disabled
 
 
 @pytest.mark.xfail(

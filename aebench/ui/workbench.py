@@ -576,7 +576,7 @@ class Workbench(W.VBox):
         keys = spec.sweep_dims()
         lasts = [k.split(".")[-1] for k in keys]
         short = {k: last if lasts.count(last) == 1 else k for k, last in zip(keys, lasts)}  # "lr", unless ambiguous
-        parts = [f"{short[k]}={v}" for k, v in run.point.items()]
+        parts = [f"{short[k]}={v:g}" if isinstance(v, float) else f"{short[k]}={v}" for k, v in run.point.items()]
         if len(spec.raw.get("seeds", [0])) > 1 or not parts:
             parts.append(f"seed {run.seed}")
         return ", ".join(parts)
@@ -768,7 +768,7 @@ class Workbench(W.VBox):
                 )
                 line.set_label(f"{label} (failed)")
         early = [
-            f"{self._labels.get(k, k)}: {self._why(r)}"[:90]
+            f"{self._labels.get(k, k)}: {r.get('reason') or 'failed'}"[:90]
             for k, r in self._rows.items()
             if k not in self._curves and r.get("status") == "failed"
         ]
