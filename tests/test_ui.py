@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import sys
 import tomllib
 import types
 from html import unescape
@@ -319,23 +321,35 @@ def test_a_failed_runs_reason_is_shown_in_the_widgets(tmp_path):
     reason="core bug, reported to the lead: procpool.interruptions_held / _stop_workers call signal.signal, which "
     "raises ValueError outside the main thread, so executor='process' fails from the Workbench's launch thread",
 )
-def test_a_dead_worker_is_a_failed_run_with_its_reason(tmp_path, tmp_path_factory, monkeypatch, in_process_plugin):
+def test_a_dead_worker_is_a_failed_run_with_its_reason(tmp_path, tmp_path_factory):
     """Issue 22: a process worker that dies marks its run failed; the Workbench says why."""
     dying = "import os\nimport aebench\n\n@aebench.hookimpl\ndef aebench_on_epoch_end(run, epoch, metrics):\n"
     dying += "    if run.spec.seed == 1:\n        os._exit(3)\n"
     root = tmp_path_factory.mktemp("dying-ui")
     pip_install_target(make_distribution(root, "aebench-dying-ui", "aebench_dying_ui", dying), root / "site")
-    monkeypatch.syspath_prepend(root / "site")  # spawned workers get the parent's sys.path
-    aebench.registry(refresh=True)  # (rebuilt without it by in_process_plugin's teardown)
-    wb = Workbench({**TINY, "seeds": [0, 1]}, out=tmp_path)
-    wb.executor.value = "process"
-    wb.launch()
-    wb.wait(timeout=300)
-    assert "worker process died: exit 3" in wb.table.value and "1 failed" in wb.status.value
-    assert "Traceback" not in wb.status.value + wb.table.value
+    site = str(root / "site")
+    sys.path.insert(0, site)  # spawned workers get the parent's sys.path, so they load the plug-in
+    importlib.invalidate_caches()
+    aebench.registry(refresh=True)
+    try:
+        wb = Workbench({**TINY, "seeds": [0, 1]}, out=tmp_path)
+        wb.executor.value = "process"
+        wb.launch()
+        wb.wait(timeout=300)
+        assert "worker process died: exit 3" in wb.table.value and "1 failed" in wb.status.value
+        assert "Traceback" not in wb.status.value + wb.table.value
+    finally:  # this process must not keep a plug-in that ends it
+        sys.path.remove(site)
+        importlib.invalidate_caches()
+        aebench.registry(refresh=True)
+        assert "aebench_dying_ui" not in {
+            i.plugin_name for i in aebench.registry().manager.hook.aebench_on_epoch_end.get_hookimpls()
+        }
 
 
-@pytest.mark.parametrize("where", ["out root is a file", "out root cannot be created", "data cache is a file"])
+@pytest.mark.parametrize(
+    "where", ["out root is a file", "out root cannot be created", "data cache is a file", "HOME=/proc"]
+)
 def test_file_system_and_cache_errors_are_one_message_in_the_status(tmp_path, monkeypatch, where):
     """Issue 22: file-system errors and an unusable data cache: one message naming the path."""
     spec, out = TINY, tmp_path / "runs"
@@ -345,10 +359,14 @@ def test_file_system_and_cache_errors_are_one_message_in_the_status(tmp_path, mo
     elif where == "out root cannot be created":
         out, named = Path("/proc/aebench-runs"), "/proc/aebench-runs"
     else:
-        (tmp_path / "afile").write_text("x")
-        monkeypatch.setenv("AEBENCH_DATA", str(tmp_path / "afile"))
+        if where == "HOME=/proc":  # the default cache folder ~/.cache/aebench cannot be created
+            monkeypatch.delenv("AEBENCH_DATA", raising=False)
+            monkeypatch.setenv("HOME", "/proc")
+        else:
+            (tmp_path / "afile").write_text("x")
+            monkeypatch.setenv("AEBENCH_DATA", str(tmp_path / "afile"))
         spec = {**TINY, "data": {"name": "rect", "subset": 100, "eval_subset": 50}}
-        named = "AEBENCH_DATA"
+        named = "set AEBENCH_DATA to a folder"
     wb = Workbench(spec, out=out)
     wb.launch_button.click()  # as the user does: no exception escapes into the notebook
     wb._thread and wb._thread.join(60)
@@ -440,3 +458,12 @@ def test_ensemble_and_precision_from_the_workbench(tmp_path):
     # the live plot got every member's curves, with numbers (it showed NaN for ensembles before)
     assert set(wb._curves) == {"run-0000", "run-0001"}
     assert all(np.isfinite(list(c["valid"].values())).all() and len(c["valid"]) == 2 for c in wb._curves.values())
+
+
+def test_numbers_keep_their_spelling_through_the_form(tmp_path):
+    spec = {**TINY, "corruption": {"name": "gaussian", "level": 1}, "optimizer": {"name": "sgd", "lr": 1e-3}}
+    wb = Workbench(spec, out=tmp_path)
+    assert wb.corruptions.items[0].form.fields["level"].widget.value == "1"
+    raw = wb.spec_dict()
+    assert raw["corruption"]["level"] == 1 and isinstance(raw["corruption"]["level"], int)
+    assert [r.to_json() for r in wb.spec.runs] == [r.to_json() for r in Spec.from_dict(spec).runs]

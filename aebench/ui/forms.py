@@ -148,9 +148,9 @@ class NumberInput(TextInput):
         text = self.widget.value.strip()
         if text == "" and self.optional:
             return None
+        if self.INT.fullmatch(text):  # also in a float field: `level = 1` stays 1, as the spec wrote it
+            return int(text)
         if self.kind is int:
-            if self.INT.fullmatch(text):
-                return int(text)
             return BadInput(f"{text!r} is not a whole number")
         try:
             number = float(text)
