@@ -193,6 +193,10 @@ def test_every_preset_round_trips_through_the_workbench(tmp_path, preset):
     assert set(tomllib.loads(exported.read_text())) == set(tomllib.loads(preset.read_text()))
     assert again.raw == shipped.raw  # description, [[report]] (published rows embedded), sweeps: all kept
     assert [r.to_json() for r in again.runs] == [r.to_json() for r in shipped.runs]
+    # evaluators run in the spec's order: the same order, run by run
+    assert [[e.name for e in r.evaluators] for r in again.runs] == [
+        [e.name for e in r.evaluators] for r in shipped.runs
+    ]
 
 
 def test_keys_without_a_widget_pass_through_unchanged(tmp_path):
@@ -467,3 +471,17 @@ def test_numbers_keep_their_spelling_through_the_form(tmp_path):
     raw = wb.spec_dict()
     assert raw["corruption"]["level"] == 1 and isinstance(raw["corruption"]["level"], int)
     assert [r.to_json() for r in wb.spec.runs] == [r.to_json() for r in Spec.from_dict(spec).runs]
+
+
+def test_evaluator_params_have_a_form_while_ticked(tmp_path):
+    wb = Workbench(TINY, out=tmp_path)
+    parzen = wb.evaluator_forms["parzen"]
+    assert parzen.layout.display == "none" and "evaluate" not in wb.spec.raw  # the default: recon only
+    wb.evaluators["parzen"].value = True
+    assert parzen.layout.display is None and wb.spec.raw["evaluate"]["parzen"] == {}
+    samples = parzen.fields["samples"].widget
+    samples.value = "500"
+    assert wb.spec.raw["evaluate"]["parzen"] == {"samples": 500}
+    samples.value = "many"
+    assert not wb.valid and wb.compose.titles[7] == "⚠ evaluators (invalid)"
+    assert "evaluate.parzen.samples: 'many' is not a whole number" in wb.problems()[7]

@@ -260,7 +260,7 @@ class ParamsForm(W.VBox):
         """The named and the non-default values, ready for a spec table."""
         out = {}
         for name, value in self.raw().items():
-            if name in self.explicit or value != field_default(self.params_cls.model_fields[name]):
+            if name in self.explicit or not _same(value, field_default(self.params_cls.model_fields[name])):
                 out[name] = value
         return out
 
@@ -299,6 +299,14 @@ class ParamsForm(W.VBox):
         )
         self.valid = not problems
         return self.valid
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as a spec writes them (a default tuple is the list a text box reads back)."""
+    try:
+        return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    except (TypeError, ValueError):
+        return a == b
 
 
 def _escape(text: str) -> str:

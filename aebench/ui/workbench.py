@@ -243,7 +243,14 @@ class Workbench(W.VBox):
         boxes[4].append(self.regularizers)
         boxes[5].append(self.schedules)
         boxes[6].append(self.optimizer)
+        self.evaluator_forms = {
+            n: ParamsForm(reg.get("evaluator", n).Params, where=f"evaluate.{n}") for n in self.evaluators
+        }
+        for name, box in self.evaluators.items():  # an evaluator's params show while it is ticked
+            box.observe(lambda _c, n=name: self._show_evaluator(n), names="value")
+            self._show_evaluator(name)
         boxes[7].append(W.HBox(list(self.evaluators.values()), layout=W.Layout(flex_flow="row wrap")))
+        boxes[7] += list(self.evaluator_forms.values())
         self._build_sweep(boxes[8])
         self.compose = W.Accordion(children=[W.VBox(b) for b in boxes])
         self.compose.titles = SECTIONS
@@ -348,14 +355,19 @@ class Workbench(W.VBox):
         self.optimizer.set(opt if isinstance(opt, dict) else {"name": opt}, reset=True)
         evaluate = raw["evaluate"]
         for name, box in self.evaluators.items():
+            params = evaluate.get(name)
+            self.evaluator_forms[name].set(params if isinstance(params, dict) else {}, reset=True)
             box.value = name in evaluate
-        self._evaluator_params = copy.deepcopy(evaluate)
+        self._evaluator_params = copy.deepcopy(evaluate)  # those without a checkbox (examples) pass through
         sweep = dict(raw["sweep"])
         self.sweep_mode.value = sweep.pop("mode", "grid")
         self.sweep_rows.value = "\n".join(f"{k} = {to_text(v)}" for k, v in sweep.items())
         self._passthrough = {k: copy.deepcopy(v) for k, v in raw.items() if k in PASS_THROUGH or k not in self._keys()}
         self.kept.value = self._kept_note()
         self.refresh_sweep_keys()
+
+    def _show_evaluator(self, name: str) -> None:
+        self.evaluator_forms[name].layout.display = None if self.evaluators[name].value else "none"
 
     def _keys(self) -> set[str]:
         return set(self.fields) | set(COMPONENT_KEYS)
@@ -392,12 +404,21 @@ class Workbench(W.VBox):
             "regularizers": self.regularizers.tables(),
             "schedule": sched if self._shapes.get("schedule") or len(sched) != 1 else sched[0],
             "optimizer": {"name": self.optimizer.raw()["name"], **optimizer},
-            "evaluate": {
-                **{n: p for n, p in self._evaluator_params.items() if n not in self.evaluators},
-                **{n: self._evaluator_params.get(n, {}) for n, box in self.evaluators.items() if box.value},
-            },
+            "evaluate": self._evaluate(),
             "sweep": self._sweep(),
         }
+
+    def _evaluate(self) -> dict[str, Any]:
+        """The ticked evaluators with their params, in the loaded spec's order (evaluators run in
+        it), then new ones; evaluators without a checkbox (examples) pass through."""
+        order = [*self._evaluator_params, *(n for n in self.evaluators if n not in self._evaluator_params)]
+        out = {}
+        for n in order:
+            if n not in self.evaluators:
+                out[n] = self._evaluator_params[n]
+            elif self.evaluators[n].value:
+                out[n] = self.evaluator_forms[n].values()
+        return out
 
     def spec_dict(self) -> dict[str, Any]:
         """The spec the widgets describe, as a dictionary (what ``export spec`` writes): every
@@ -442,6 +463,7 @@ class Workbench(W.VBox):
             (4, self.regularizers.problems()),
             (5, self.schedules.problems()),
             (6, self.optimizer.problems()),
+            (7, [p for n, box in self.evaluators.items() if box.value for p in self.evaluator_forms[n].problems()]),
         ]
         for i, probs in parts:
             if probs:
