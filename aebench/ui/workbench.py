@@ -169,6 +169,12 @@ def _clock(seconds: float) -> str:
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
 
+def _value(v: Any) -> str:
+    """A sweep value in a legend: floats as %g, long values ([[runs]] tables) cut short."""
+    text = f"{v:g}" if isinstance(v, float) else str(v)
+    return text if len(text) <= 24 else text[:23] + "…"
+
+
 def _red(text: str) -> str:
     return f"<span style='color:{RED}'>{html.escape(text)}</span>"
 
@@ -598,7 +604,7 @@ class Workbench(W.VBox):
         keys = spec.sweep_dims()
         lasts = [k.split(".")[-1] for k in keys]
         short = {k: last if lasts.count(last) == 1 else k for k, last in zip(keys, lasts)}  # "lr", unless ambiguous
-        parts = [f"{short[k]}={v:g}" if isinstance(v, float) else f"{short[k]}={v}" for k, v in run.point.items()]
+        parts = [f"{short[k]}={_value(v)}" for k, v in run.point.items()]
         if len(spec.raw.get("seeds", [0])) > 1 or not parts:
             parts.append(f"seed {run.seed}")
         return ", ".join(parts)
