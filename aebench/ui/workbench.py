@@ -747,6 +747,9 @@ class Workbench(W.VBox):
     def _final_rows(self) -> None:
         for run_id, row in self._rows.items():
             row.update(self._status_file(run_id) or {})
+            if run_id in self._bar_rows and row.get("status") == "interrupted":  # no ETA left on a stopped run
+                epoch = self.run_bars[run_id].value
+                self._bar_rows[run_id].children[2].value = f"stopped at epoch {epoch}; Resume continues"
             if row.get("status") == "done" and "test" not in row:
                 row["test"] = self._test_error(run_id)
         self._overall()
