@@ -9,6 +9,11 @@ and decorates functions with :data:`aebench.hookimpl`. Each *component* hook ret
 list of component classes (see :mod:`aebench.components` for the base class of each
 kind); each *callback* hook is called during every run. A plug-in implements only the
 hooks it needs. aebench's own built-ins (``aebench/builtin/``) use these same hooks.
+
+A component class that is an example rather than a tool (a template to copy, a demo) sets
+the class attribute ``example = True``: it stays usable by name in specs and is listed by
+``aebench plugins`` (``"example": true`` in ``--json``), but pickers that offer components
+(the Workbench's) hide it unless asked (``Workbench(examples=True)``).
 """
 
 from __future__ import annotations

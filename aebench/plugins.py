@@ -47,6 +47,11 @@ class Entry:
     def summary(self) -> str:
         return self.cls.summary
 
+    @property
+    def example(self) -> bool:
+        """Whether the component marks itself as an example (class attribute ``example = True``)."""
+        return getattr(self.cls, "example", False) is True
+
     def params_schema(self) -> dict[str, Any]:
         return self.cls.Params.model_json_schema()
 
@@ -112,6 +117,7 @@ class Registry:
                     {
                         "name": e.name,
                         "summary": e.summary,
+                        "example": e.example,
                         "plugin": e.plugin,
                         "distribution": e.dist,
                         "params": e.params_schema(),

@@ -623,9 +623,13 @@ nb(
 
 `Workbench()` shows a form built from the installed plug-ins: pick a data set, model,
 corruptions, regularizers, chained schedule stages, optimizer, evaluators, a sweep and seeds,
-then **Launch**. Runs go in the background (the kernel stays free), with progress bars, a
-live plot and a results table; **Stop** leaves resumable state. Everything the buttons do
-has a Python API, used below.
+then **Launch**. Runs go in the background (the kernel stays free), with a progress bar per
+run (epochs, rate, ETA), a live plot labelled by sweep value and seed, and a results table
+that gives each failed run's reason. Results go to `aebench-runs/<name>-N/` beside the
+notebook (here a scratch folder); **Stop** keeps checkpoints and **Resume** continues the
+same folder; **open report** links the report where Jupyter serves it. The form follows the
+spec model: a preset loaded and exported keeps every key (`[[report]]`, `[[runs]]` too).
+Everything the buttons do has a Python API, used below.
 
 **GPU.** The *device* drop-down lists `cuda` when torch sees a GPU; *ensemble* trains seeds as one batched model, which pays off most on a GPU."""),
     code(SETUP),
@@ -651,6 +655,18 @@ print(ds["status"].to_pandas())"""),
     code("""print(wb.spec.to_toml())"""),
     code("""from aebench.plots import recon_curves
 recon_curves(wb.results); plt.show()"""),
+    md(
+        """**Stop, then Resume.** `wb.stop()` (the Stop button) ends the launch after the current mini-batch; `wb.launch(resume=True)` (the Resume button) continues it from its checkpoints in the same folder, so its curve goes on where it stopped instead of starting over."""
+    ),
+    code("""import time
+wb.set({"schedule.epochs": 6, "sweep": {}}, seeds=[0])
+wb.launch()
+while not any(bar.value >= 2 for bar in wb.run_bars.values()):
+    time.sleep(0.05)
+wb.stop(); wb.wait()
+stopped_in = wb.out
+wb.launch(resume=True); ds = wb.wait()
+print("same folder:", wb.out == stopped_in, "| status:", ds["status"].item(), "| epochs:", ds["epoch"].values.tolist())"""),
 )
 
 

@@ -1,25 +1,36 @@
-"""An ipywidgets UI that composes installed plug-ins into a spec, runs it, and shows it live."""
+"""An ipywidgets UI that composes installed plug-ins into a spec, runs it, and shows it live.
+
+The form follows the spec model (:class:`aebench.spec.SpecModel`): each top-level key has a
+widget (component pickers for component tables, one widget per typed field for the rest),
+or, with none (``[[runs]]``, ``[[report]]``), passes through unchanged, so a spec loaded and
+exported again keeps every key. Runs go through :func:`aebench.run` into
+``aebench-runs/<name>-N/`` beside the notebook; Stop keeps checkpoints and Resume continues
+the same folder.
+"""
 
 from __future__ import annotations
 
+import base64
 import copy
 import html
-import tempfile
+import json
+import os
+import re
 import threading
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import ipywidgets as W
 import torch
 import xarray as xr
 
 import aebench
-from aebench.errors import AebenchError
-from aebench.options import DEVICES, EXECUTORS, PRECISIONS
-from aebench.spec import OptimizerParams, Spec, set_dotted
-from aebench.ui.forms import ComponentPicker, ParamsForm, from_text, to_text
+from aebench.errors import AebenchError, SpecError
+from aebench.options import DEVICES, EXECUTORS
+from aebench.spec import OptimizerParams, Spec, SpecModel, get_dotted, set_dotted
+from aebench.ui.forms import RED, STYLE, ComponentPicker, FieldInput, ParamsForm, from_text, input_for, to_text
 
 DEFAULT: dict[str, Any] = {
     "name": "workbench",
@@ -27,28 +38,67 @@ DEFAULT: dict[str, Any] = {
     "data": {"name": "mnist", "subset": 1000, "eval_subset": 500},
     "model": {"name": "stacked", "layers": [256, 256]},
     "corruption": {"name": "gaussian", "level": 0.3},
-    "regularizers": [],
     "schedule": {"name": "joint", "epochs": 5},
     "optimizer": {"name": "rmsprop", "lr": 0.001},
     "evaluate": {"recon": {}},
 }
-STYLE = {"description_width": "140px"}
+#: the folder (relative to the kernel's working directory: beside the notebook) launches go to
+RUNS_FOLDER = "aebench-runs"
+#: accordion sections, in order; every widget of the form sits in one
+SECTIONS = (
+    "experiment",
+    "data",
+    "model",
+    "corruption",
+    "regularizers",
+    "schedule (stages)",
+    "optimizer",
+    "evaluators",
+    "sweep, seeds, device",
+)
+#: top-level keys with a component picker (or a list of them), and their section
+COMPONENT_KEYS = {
+    "data": 1,
+    "model": 2,
+    "corruption": 3,
+    "regularizers": 4,
+    "schedule": 5,
+    "optimizer": 6,
+    "evaluate": 7,
+    "sweep": 8,
+}
+#: top-level keys without a widget: kept exactly as loaded
+PASS_THROUGH = ("runs", "report")
+#: sections of the typed top-level fields that get one widget each (others: "experiment")
+FIELD_SECTIONS = {"seeds": 8, "precision": 8, "ensemble": 8, "compile": 8}
+#: at most this many per-run progress rows (ensembles and sweeps: the running ones first)
+MAX_BARS = 8
 
 
 class ListOf(W.VBox):
     """Add/remove a list of component pickers (regularizers, chained schedule stages, corruptions)."""
 
-    def __init__(self, kind: str, registry, tables: list[dict[str, Any]], label: str, minimum: int = 0) -> None:
-        self.kind, self.registry, self.label, self.minimum = kind, registry, label, minimum
+    def __init__(
+        self, kind: str, registry, tables: list[dict[str, Any]], label: str, key: str, minimum: int = 0, **kw: Any
+    ) -> None:
+        self.kind, self.registry, self.label, self.key, self.minimum, self.kw = kind, registry, label, key, minimum, kw
         self.items: list[ComponentPicker] = []
+        self.as_list = True  # written as a list even with one entry (set from the loaded spec)
         self.add_button = W.Button(description=f"add {label}", icon="plus")
-        self.add_button.on_click(lambda _b: self.add({"name": registry.names(kind)[0]}))
+        self.add_button.on_click(lambda _b: self.add({"name": self._first()}))
         self.box = W.VBox()
         super().__init__([self.box, self.add_button])
         self.set(tables)
 
+    def _first(self) -> str:
+        names = [n for n in self.registry.names(self.kind) if not self.registry.entry(self.kind, n).example]
+        return (names or self.registry.names(self.kind))[0]
+
     def add(self, table: dict[str, Any]) -> None:
-        picker = ComponentPicker(self.kind, self.registry, table, label=f"{self.label} {len(self.items) + 1}")
+        where = f"{self.key}[{len(self.items)}]"
+        picker = ComponentPicker(
+            self.kind, self.registry, table, label=f"{self.label} {len(self.items) + 1}", where=where, **self.kw
+        )
         remove = W.Button(description="remove", icon="minus", layout=W.Layout(width="100px"))
         row = W.HBox([picker, remove])
         remove.on_click(lambda _b: self._remove(picker))
@@ -70,28 +120,99 @@ class ListOf(W.VBox):
     def tables(self) -> list[dict[str, Any]]:
         return [p.table() for p in self.items]
 
-    @property
-    def valid(self) -> bool:
-        return all(p.valid for p in self.items)
+    def problems(self) -> list[str]:
+        out = []
+        for i, item in enumerate(self.items):  # named as the spec names it: `schedule` or `schedule[1]`
+            item.form.where = self.key if len(self.items) == 1 and not self.as_list else f"{self.key}[{i}]"
+            out += item.problems()
+        return out
+
+
+def _served_url(path: Path) -> str | None:
+    """The URL under which the Jupyter server of this kernel serves ``path`` (``files/...``),
+    or None outside Jupyter or outside its root folder."""
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+    except ImportError:
+        return None
+    infos = []
+    for f in Path(jupyter_runtime_dir()).glob("jpserver-*.json"):
+        try:
+            infos.append(json.loads(f.read_text()))
+        except (OSError, ValueError):
+            continue
+    parent = os.environ.get("JPY_PARENT_PID")  # the server that started this kernel
+    mine = [i for i in infos if parent and str(i.get("pid")) == parent] or infos
+    path = path.resolve()
+    for info in sorted(mine, key=lambda i: -len(str(i.get("root_dir", "")))):
+        root = Path(str(info.get("root_dir", "/"))).expanduser().resolve()
+        if path.is_relative_to(root):
+            base = str(info.get("base_url", "/"))
+            return base.rstrip("/") + "/files/" + quote(path.relative_to(root).as_posix())
+    return None
+
+
+def describe(exc: BaseException) -> str:
+    """One line for any failure of a launch: aebench's own message, a path for a file-system
+    error, else the exception's type and text (never a traceback)."""
+    if isinstance(exc, AebenchError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"file-system error{where}: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _value(v: Any) -> str:
+    """A sweep value in a legend: floats as %g, long values ([[runs]] tables) cut short."""
+    text = f"{v:g}" if isinstance(v, float) else str(v)
+    return text if len(text) <= 24 else text[:23] + "…"
+
+
+def _red(text: str) -> str:
+    return f"<span style='color:{RED}'>{html.escape(text)}</span>"
 
 
 class Workbench(W.VBox):
     """Compose an experiment from the installed plug-ins, launch it, watch it, get a Dataset.
 
     Python API (what the tutorials use): ``wb.set({"model.layers": [500, 500]})``,
-    ``wb.spec``, ``wb.launch()``, ``wb.wait()``, ``wb.stop()``, ``wb.results``.
+    ``wb.spec``, ``wb.launch()``, ``wb.wait()``, ``wb.stop()``, ``wb.launch(resume=True)``,
+    ``wb.results``, ``wb.open_report()``. ``out`` is the folder launches go to (default
+    ``aebench-runs`` beside the notebook), each in ``<name>-N``; ``examples=True`` also offers
+    the components that plug-ins mark as examples.
     """
 
-    def __init__(self, spec: dict[str, Any] | str | Path | None = None, out: str | Path | None = None) -> None:
+    def __init__(
+        self, spec: dict[str, Any] | str | Path | None = None, out: str | Path | None = None, examples: bool = False
+    ) -> None:
         self.registry = aebench.registry()
-        self.out_root = Path(out) if out else Path(tempfile.mkdtemp(prefix="aebench-wb-"))
+        self.examples = examples
+        self.out_root = Path(out) if out else Path(RUNS_FOLDER)
+        self.out: Path | None = None
         self.results: xr.Dataset | None = None
         self.error: str | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._curves: dict[str, dict[str, list[float]]] = {}
+        self._curves: dict[str, dict[str, dict[int, float]]] = {}
+        self._rows: dict[str, dict[str, Any]] = {}
         self._last_draw = 0.0
-        self._launches = 0
+        self._launched: Spec | None = None
+        self._loaded_keys: set[str] = set()
+        self._passthrough: dict[str, Any] = {}
+        self._shapes: dict[str, bool] = {}  # component key -> written as a list
+        self._evaluator_params: dict[str, Any] = {}
+        self._labels: dict[str, str] = {}
+        self._resuming = False
+        self._started = time.monotonic()
+        self._fractions: dict[str, float] = {}
+        self._first_seen: dict[str, tuple[float, int]] = {}
         self._build()
         if isinstance(spec, (str, Path)):
             self.load_spec(spec)
@@ -100,17 +221,49 @@ class Workbench(W.VBox):
 
     # ------------------------------------------------------------------ widgets
     def _build(self) -> None:
-        reg = self.registry
-        self.name = W.Text(description="name", style=STYLE)
-        self.data = ComponentPicker("dataset", reg, label="data set")
-        self.model = ComponentPicker("model", reg, label="model")
-        self.corruptions = ListOf("corruption", reg, [], "corruption")
-        self.regularizers = ListOf("regularizer", reg, [], "regularizer")
-        self.schedules = ListOf("schedule", reg, [], "stage", minimum=1)
-        self.optimizer = ParamsForm(OptimizerParams)
+        reg, ex = self.registry, {"examples": self.examples}
+        self.fields: dict[str, FieldInput] = {}
+        boxes: list[list[W.Widget]] = [[] for _ in SECTIONS]
+        for key, field in SpecModel.model_fields.items():  # one widget per typed top-level field
+            if key in COMPONENT_KEYS or key in PASS_THROUGH:
+                continue
+            inp = input_for(key, field, field.get_default(call_default_factory=True) if not field.is_required() else "")
+            self.fields[key] = inp
+            boxes[FIELD_SECTIONS.get(key, 0)].append(inp.widget)
+        self.kept = W.HTML()
+        boxes[0].append(self.kept)
+        self.data = ComponentPicker("dataset", reg, label="data set", where="data", **ex)
+        self.model = ComponentPicker("model", reg, label="model", where="model", **ex)
+        self.corruptions = ListOf("corruption", reg, [], "corruption", "corruption", **ex)
+        self.regularizers = ListOf("regularizer", reg, [], "regularizer", "regularizers", **ex)
+        self.schedules = ListOf("schedule", reg, [], "stage", "schedule", minimum=1, **ex)
+        self.optimizer = ParamsForm(OptimizerParams, where="optimizer")
         self.evaluators = {
-            n: W.Checkbox(description=n, value=n == "recon", indent=False) for n in reg.names("evaluator")
+            n: W.Checkbox(description=n, value=n == "recon", indent=False)
+            for n in reg.names("evaluator")
+            if self.examples or not reg.entry("evaluator", n).example
         }
+        boxes[1].append(self.data)
+        boxes[2].append(self.model)
+        boxes[3].append(self.corruptions)
+        boxes[4].append(self.regularizers)
+        boxes[5].append(self.schedules)
+        boxes[6].append(self.optimizer)
+        self.evaluator_forms = {
+            n: ParamsForm(reg.get("evaluator", n).Params, where=f"evaluate.{n}") for n in self.evaluators
+        }
+        for name, box in self.evaluators.items():  # an evaluator's params show while it is ticked
+            box.observe(lambda _c, n=name: self._show_evaluator(n), names="value")
+            self._show_evaluator(name)
+        boxes[7].append(W.HBox(list(self.evaluators.values()), layout=W.Layout(flex_flow="row wrap")))
+        boxes[7] += list(self.evaluator_forms.values())
+        self._build_sweep(boxes[8])
+        self.compose = W.Accordion(children=[W.VBox(b) for b in boxes])
+        self.compose.titles = SECTIONS
+        self.compose.selected_index = 0
+        self._build_run_area()
+
+    def _build_sweep(self, box: list[W.Widget]) -> None:
         self.sweep_rows = W.Textarea(
             description="sweep",
             placeholder='one axis a line: schedule.name = ["joint", "layerwise"]',
@@ -121,9 +274,10 @@ class Workbench(W.VBox):
         self.sweep_key = W.Dropdown(options=[], description="sweep axis", style=STYLE, layout=W.Layout(width="380px"))
         self.sweep_values = W.Text(description="values", placeholder="[0.1, 0.3, 0.5]", style=STYLE)
         add_axis = W.Button(description="add axis", icon="plus")
-        add_axis.on_click(lambda _b: self.add_sweep_axis(self.sweep_key.value, from_text(self.sweep_values.value)))
+        add_axis.on_click(
+            lambda _b: self._safe(self.add_sweep_axis, self.sweep_key.value, from_text(self.sweep_values.value))
+        )
         self._sweep_adder = W.HBox([self.sweep_key, self.sweep_values, add_axis])
-        self.seeds = W.Text(description="seeds", style=STYLE, tooltip="a list, e.g. [0, 1, 2]")
         devices = [d for d in DEVICES if d != "cuda" or torch.cuda.is_available()]
         self.device = W.Dropdown(
             options=devices,
@@ -133,107 +287,111 @@ class Workbench(W.VBox):
             tooltip=f"CUDA {'available' if torch.cuda.is_available() else 'not available on this machine'}",
         )
         self.executor = W.Dropdown(options=list(EXECUTORS), description="executor", style=STYLE)
-        self.ensemble = W.Checkbox(
-            description="ensemble (train seeds / shared-shape points as one batched model)", indent=False
-        )
-        self.precision = W.Dropdown(options=list(PRECISIONS), description="precision", style=STYLE)
+        box[:0] = [self._sweep_adder, self.sweep_rows, self.sweep_mode]
+        box += [self.device, self.executor]
+
+    def _build_run_area(self) -> None:
         self.launch_button = W.Button(description="Launch", button_style="success", icon="play")
+        self.resume_button = W.Button(
+            description="Resume", button_style="info", icon="forward", disabled=True, tooltip="continue the stopped run"
+        )
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
-        self.launch_button.on_click(lambda _b: self.launch())
+        self.launch_button.on_click(lambda _b: self._safe(self.launch))
+        self.resume_button.on_click(lambda _b: self._safe(self.launch, None, True))
         self.stop_button.on_click(lambda _b: self.stop())
         self.status = W.HTML("ready")
-        self.overall = W.IntProgress(description="runs", min=0, max=1, style=STYLE)
-        self.run_bar = W.IntProgress(description="epochs", min=0, max=1, style=STYLE)
-        self.plot = W.Image(format="png", layout=W.Layout(max_width="640px"))
+        self.overall = W.FloatProgress(description="runs", min=0, max=1, style=STYLE)
+        self.overall_text = W.HTML()
+        self.run_bars: dict[str, W.IntProgress] = {}
+        self._bar_rows: dict[str, W.HBox] = {}
+        self.progress_box = W.VBox()
+        self.plot = W.Image(format="png", layout=W.Layout(max_width="720px", display="none"))
         self.table = W.HTML()
         self.export_path = W.Text(value="spec.toml", description="spec file", style=STYLE)
         export = W.Button(description="export spec as TOML", icon="download")
         load = W.Button(description="load spec", icon="upload")
-        report = W.Button(description="open report", icon="file")
+        self.report_button = W.Button(description="open report", icon="file", disabled=True)
         export.on_click(lambda _b: self._safe(self.export_spec, self.export_path.value))
         load.on_click(lambda _b: self._safe(self.load_spec, self.export_path.value))
-        report.on_click(lambda _b: self._safe(self.open_report))
+        self.report_button.on_click(lambda _b: self._safe(self.open_report))
         self.report_link = W.HTML()
-
-        compose = W.Accordion(
-            children=[
-                W.VBox([self.name, self.data]),
-                self.model,
-                self.corruptions,
-                self.regularizers,
-                self.schedules,
-                self.optimizer,
-                W.HBox(list(self.evaluators.values())),
-                W.VBox(
-                    [
-                        self._sweep_adder,
-                        self.sweep_rows,
-                        self.sweep_mode,
-                        self.seeds,
-                        self.device,
-                        self.executor,
-                        self.ensemble,
-                        self.precision,
-                    ]
-                ),
-            ]
-        )
-        for i, title in enumerate(
-            [
-                "data",
-                "model",
-                "corruption",
-                "regularizers",
-                "schedule (stages)",
-                "optimizer",
-                "evaluators",
-                "sweep, seeds, device",
-            ]
-        ):
-            compose.set_title(i, title)
-        compose.selected_index = 0
-        controls = W.HBox([self.launch_button, self.stop_button, self.status])
-        files = W.HBox([self.export_path, export, load, report])
+        controls = W.HBox([self.launch_button, self.stop_button, self.resume_button, self.status])
+        files = W.HBox([self.export_path, export, load, self.report_button])
         super().__init__(
-            [compose, controls, self.overall, self.run_bar, self.plot, self.table, files, self.report_link]
+            [
+                self.compose,
+                controls,
+                W.HBox([self.overall, self.overall_text]),
+                self.progress_box,
+                self.plot,
+                self.table,
+                files,
+                self.report_link,
+            ]
         )
         self.add_class("aebench-workbench")
 
     def _safe(self, fn, *args) -> None:
+        """A button's action: errors go to the status line (the message is the whole story)."""
         try:
             fn(*args)
         except (AebenchError, OSError, ValueError) as exc:
-            self.status.value = f"<span style='color:#b00020'>{html.escape(str(exc))}</span>"
+            self.status.value = _red(describe(exc))
 
     # --------------------------------------------------------------------- spec
     def set_spec(self, raw: dict[str, Any]) -> None:
-        """Fill every widget from a spec dictionary (as read from TOML)."""
-        raw = {**copy.deepcopy(DEFAULT), **raw}
-        self.name.value = raw["name"]
+        """Fill every widget from a spec dictionary (as read from TOML); keys without a widget
+        (``[[runs]]``, ``[[report]]``) are kept and written back unchanged."""
+        raw = copy.deepcopy(raw)
+        self._loaded_keys = set(raw)
+        for key, field in SpecModel.model_fields.items():
+            if key not in raw:
+                required = field.is_required()
+                raw[key] = copy.deepcopy(DEFAULT[key]) if required else field.get_default(call_default_factory=True)
+        for key, inp in self.fields.items():
+            inp.set(raw[key])
         self.data.set(raw["data"])
         self.model.set(raw["model"])
-        corr = raw.get("corruption", {"name": "none"})
-        self.corruptions.set(corr if isinstance(corr, list) else [corr])
-        self.regularizers.set(raw.get("regularizers", []))
-        sched = raw["schedule"]
-        self.schedules.set(sched if isinstance(sched, list) else [sched])
-        opt = raw.get("optimizer", {})
+        for key, widget in (("corruption", self.corruptions), ("schedule", self.schedules)):
+            value = raw[key]
+            self._shapes[key] = widget.as_list = isinstance(value, list)  # a list of one is not a table
+            widget.set(value if isinstance(value, list) else [value])
+        self.regularizers.set(raw["regularizers"])
+        opt = raw["optimizer"]
         self.optimizer.set(opt if isinstance(opt, dict) else {"name": opt}, reset=True)
+        evaluate = raw["evaluate"]
         for name, box in self.evaluators.items():
-            box.value = name in raw.get("evaluate", {})
-        self._evaluator_params = {k: v for k, v in raw.get("evaluate", {}).items()}
-        sweep = dict(raw.get("sweep", {}))
+            params = evaluate.get(name)
+            self.evaluator_forms[name].set(params if isinstance(params, dict) else {}, reset=True)
+            box.value = name in evaluate
+        self._evaluator_params = copy.deepcopy(evaluate)  # those without a checkbox (examples) pass through
+        sweep = dict(raw["sweep"])
         self.sweep_mode.value = sweep.pop("mode", "grid")
         self.sweep_rows.value = "\n".join(f"{k} = {to_text(v)}" for k, v in sweep.items())
-        self.seeds.value = to_text(raw.get("seeds", [0]))
-        self.ensemble.value = bool(raw.get("ensemble", False))
-        self.precision.value = raw.get("precision", "float32")
+        self._passthrough = {k: copy.deepcopy(v) for k, v in raw.items() if k in PASS_THROUGH or k not in self._keys()}
+        self.kept.value = self._kept_note()
         self.refresh_sweep_keys()
+
+    def _show_evaluator(self, name: str) -> None:
+        self.evaluator_forms[name].layout.display = None if self.evaluators[name].value else "none"
+
+    def _keys(self) -> set[str]:
+        return set(self.fields) | set(COMPONENT_KEYS)
+
+    def _kept_note(self) -> str:
+        kept = {k: v for k, v in self._passthrough.items() if k in self._loaded_keys}
+        if not kept:
+            return ""
+        what = ", ".join(
+            f"[[{k}]] ({len(v)} entr{'y' if len(v) == 1 else 'ies'})" if isinstance(v, list) else k
+            for k, v in kept.items()
+        )
+        return f"<i>kept as loaded (no widget here; written back on export): {html.escape(what)}</i>"
 
     def add_sweep_axis(self, key: str, values: list[Any]) -> None:
         """Append an axis to the sweep (what the "add axis" button does)."""
         if not isinstance(values, list) or not values:
-            raise AebenchError(f"sweep values for {key} must be a non-empty list such as [0.1, 0.3]")
+            raise SpecError(f"sweep values for {key} must be a non-empty list such as [0.1, 0.3]")
         sweep = {k: v for k, v in self._sweep().items() if k != "mode"}
         sweep[key] = values
         self.sweep_rows.value = "\n".join(f"{k} = {to_text(v)}" for k, v in sweep.items())
@@ -241,28 +399,49 @@ class Workbench(W.VBox):
     def refresh_sweep_keys(self) -> None:
         self.sweep_key.options = self.sweepable_keys()
 
-    def spec_dict(self) -> dict[str, Any]:
-        """The spec the widgets describe, as a dictionary (what ``export spec`` writes)."""
+    def _component_values(self) -> dict[str, Any]:
         corr = self.corruptions.tables()
         sched = self.schedules.tables()
-        raw: dict[str, Any] = {
-            "name": self.name.value,
-            "seeds": from_text(self.seeds.value),
+        optimizer = self.optimizer.values()
+        return {
             "data": self.data.table(),
             "model": self.model.table(),
-            "corruption": corr[0] if len(corr) == 1 else (corr or {"name": "none"}),
+            "corruption": corr if self._shapes.get("corruption") or len(corr) > 1 else (corr or [{"name": "none"}])[0],
             "regularizers": self.regularizers.tables(),
-            "schedule": sched[0] if len(sched) == 1 else sched,
-            "optimizer": {"name": self.optimizer.raw()["name"], **self.optimizer.values()},
-            "evaluate": {n: self._evaluator_params.get(n, {}) for n, box in self.evaluators.items() if box.value},
+            "schedule": sched if self._shapes.get("schedule") or len(sched) != 1 else sched[0],
+            "optimizer": {"name": self.optimizer.raw()["name"], **optimizer},
+            "evaluate": self._evaluate(),
+            "sweep": self._sweep(),
         }
-        if self.ensemble.value:
-            raw["ensemble"] = True
-        if self.precision.value != "float32":
-            raw["precision"] = self.precision.value
-        sweep = self._sweep()
-        if sweep:
-            raw["sweep"] = sweep
+
+    def _evaluate(self) -> dict[str, Any]:
+        """The ticked evaluators with their params, in the loaded spec's order (evaluators run in
+        it), then new ones; evaluators without a checkbox (examples) pass through."""
+        order = [*self._evaluator_params, *(n for n in self.evaluators if n not in self._evaluator_params)]
+        out = {}
+        for n in order:
+            if n not in self.evaluators:
+                out[n] = self._evaluator_params[n]
+            elif self.evaluators[n].value:
+                out[n] = self.evaluator_forms[n].values()
+        return out
+
+    def spec_dict(self) -> dict[str, Any]:
+        """The spec the widgets describe, as a dictionary (what ``export spec`` writes): every
+        key the loaded spec had, plus those changed from the spec model's defaults."""
+        values = {**{k: inp.get() for k, inp in self.fields.items()}, **self._component_values()}
+        raw: dict[str, Any] = {}
+        for key, field in SpecModel.model_fields.items():
+            if key in values:
+                value = values[key]
+            elif key in self._passthrough:
+                value = self._passthrough[key]
+            else:
+                continue
+            default = None if field.is_required() else field.get_default(call_default_factory=True)
+            if key in self._loaded_keys or field.is_required() or value != default:
+                raw[key] = value
+        raw.update({k: v for k, v in self._passthrough.items() if k not in raw and k in self._loaded_keys})
         return raw
 
     def _sweep(self) -> dict[str, Any]:
@@ -280,68 +459,155 @@ class Workbench(W.VBox):
         """The validated :class:`aebench.Spec` (raises :class:`aebench.SpecError`)."""
         return Spec.from_dict(self.spec_dict(), source="workbench", reg=self.registry)
 
+    def problems(self) -> dict[int, list[str]]:
+        """The form's invalid fields by section index (empty when every field is valid)."""
+        out: dict[int, list[str]] = {}
+        parts = [
+            (1, self.data.problems()),
+            (2, self.model.problems()),
+            (3, self.corruptions.problems()),
+            (4, self.regularizers.problems()),
+            (5, self.schedules.problems()),
+            (6, self.optimizer.problems()),
+            (7, [p for n, box in self.evaluators.items() if box.value for p in self.evaluator_forms[n].problems()]),
+        ]
+        for i, probs in parts:
+            if probs:
+                out[i] = probs
+        return out
+
     @property
     def valid(self) -> bool:
-        parts = [self.data, self.model, self.corruptions, self.regularizers, self.schedules]
-        return all(p.valid for p in parts) and self.optimizer.validate()
+        return not self._mark_sections()
+
+    def _mark_sections(self) -> dict[int, list[str]]:
+        """Mark each section header that holds an invalid field (a collapsed one too)."""
+        problems = self.problems()
+        self.compose.titles = tuple(f"⚠ {t} (invalid)" if i in problems else t for i, t in enumerate(SECTIONS))
+        return problems
 
     def set(self, values: dict[str, Any] | None = None, **kw: Any) -> Workbench:
         """Set spec fields by dotted key: ``wb.set({"model.layers": [500], "schedule.epochs": 3})``.
 
         A sweep axis is set with ``{"sweep": {"schedule.name": ["joint", "layerwise"]}}``;
-        ``seeds=[0, 1, 2]`` and other top-level keys work as keywords.
+        ``seeds=[0, 1, 2]`` and other top-level keys work as keywords. The result is validated
+        first: a bad key or value raises :class:`aebench.SpecError` naming the field (with the
+        close matches, as the CLI does) and leaves the form as it was.
         """
         raw = self.spec_dict()
         for key, value in {**(values or {}), **kw}.items():
-            if key == "sweep":
-                raw["sweep"] = dict(value)
-            elif key == "evaluate":
-                raw["evaluate"] = dict(value)
+            if key in ("sweep", "evaluate"):
+                if not isinstance(value, dict):
+                    raise SpecError(f"{key} = {value!r}: must be a table (a dict)")
+                raw[key] = dict(value)
             else:
-                set_dotted(raw, key, value)
+                set_dotted(raw, key, value, source="wb.set")
+        Spec.from_dict(raw, source="wb.set", reg=self.registry)  # refuse before touching the form
+        loaded = self._loaded_keys | set(raw)
         self.set_spec(raw)
+        self._loaded_keys = loaded
         return self
+
+    def get(self, key: str) -> Any:
+        """The value of a dotted key in the spec the form describes (``wb.get("model.layers")``)."""
+        return get_dotted(self.spec_dict(), key, None)
 
     def export_spec(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(self.spec.to_toml())
+        text = self.spec.to_toml()
+        try:
+            path.write_text(text)
+        except OSError as exc:
+            raise AebenchError(f"cannot write the spec to {path}: {exc.strerror or exc}") from None
         self.status.value = f"spec written to {html.escape(str(path))}"
         return path
 
     def load_spec(self, path: str | Path) -> None:
-        path = Path(path)
-        try:
-            raw = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise AebenchError(f"cannot load spec {path}: {exc}") from None
-        Spec.from_dict(raw, source=str(path), reg=self.registry)  # validate before touching the form
-        self.set_spec(raw)
+        """Read a spec file (validated first: a bad file changes nothing); ``[[report]]``'s
+        ``published`` tables are embedded, so an export elsewhere keeps them."""
+        spec = Spec.from_toml(path, reg=self.registry)
+        self.set_spec(spec.raw)
         self.status.value = f"loaded {html.escape(str(path))}"
 
     # ------------------------------------------------------------------ running
+    def _folder(self, spec: Spec, out: str | Path | None, resume: bool) -> Path:
+        """Where a launch writes: ``out``; on resume the stopped launch's folder; else the next
+        free ``<root>/<name>-N``."""
+        if out is not None:
+            return Path(out)
+        stem = re.sub(r"[^\w.-]+", "-", spec.name).strip("-.") or "run"
+        taken = [
+            int(m.group(1))
+            for p in (self.out_root.iterdir() if self.out_root.is_dir() else [])
+            if (m := re.fullmatch(re.escape(stem) + r"-(\d+)", p.name))
+        ]
+        if resume:
+            if self.out is not None:
+                return self.out
+            if not taken:
+                raise AebenchError(f"nothing to resume: {self.out_root} holds no launch of {spec.name!r}.")
+            return self.out_root / f"{stem}-{max(taken)}"
+        return self.out_root / f"{stem}-{max(taken, default=0) + 1}"
+
     def launch(self, out: str | Path | None = None, resume: bool = False) -> None:
-        """Validate, then run in a background thread (the kernel stays responsive)."""
-        if self._thread is not None and self._thread.is_alive():
+        """Validate, then run in a background thread (the kernel stays responsive).
+
+        ``resume=True`` continues the last launch (this Workbench's, or the newest
+        ``<name>-N`` folder) from its checkpoints, in the same folder: curves go on.
+        """
+        if self.running:
             raise AebenchError("a run is already in progress; stop it or wait for it.")
-        if not self.valid:
-            self.status.value = "<span style='color:#b00020'>fix the fields marked in red first</span>"
-            raise AebenchError("the form has invalid values (shown in red); nothing was launched.")
+        problems = self._mark_sections()
+        if problems:
+            listed = "; ".join(f"{p} [{SECTIONS[i]}]" for i, ps in problems.items() for p in ps)
+            self.status.value = _red(f"invalid fields, nothing launched: {listed}")
+            raise SpecError(f"invalid fields in the Workbench, nothing launched: {listed}")
+        self._clear(keep_curves=resume)
         try:
-            spec = self.spec
+            spec = self._launched if resume and self._launched is not None and out is None else self.spec
+            self.out = self._folder(spec, out, resume)
         except AebenchError as exc:
-            self.status.value = f"<span style='color:#b00020'>{html.escape(str(exc))}</span>"
+            self.status.value = _red(str(exc))
             raise
-        self._launches += 1
-        self.out = Path(out) if out else self.out_root / f"launch-{self._launches}"
-        self._stop.clear()
-        self._curves = {}
-        self.error = None
+        self._launched, self._resuming = spec, resume
+        self._labels = {r.run_id: self._label(spec, r) for r in spec.runs}
+        self._rows = {r.run_id: {"status": "pending"} for r in spec.runs}
+        self._started = time.monotonic()
+        self._fractions: dict[str, float] = {}
+        self._first_seen: dict[str, tuple[float, int]] = {}
         self.overall.max, self.overall.value = len(spec.runs), 0
-        self.run_bar.value = 0
-        self.launch_button.disabled, self.stop_button.disabled = True, False
-        self.status.value = f"running {len(spec.runs)} run(s) into {html.escape(str(self.out))}"
+        self.launch_button.disabled, self.resume_button.disabled, self.stop_button.disabled = True, True, False
+        self.report_button.disabled = True
+        verb = "resuming" if resume else "running"
+        self.status.value = f"{verb} {len(spec.runs)} run(s) in {html.escape(str(self.out))}"
         self._thread = threading.Thread(target=self._work, args=(spec, resume), daemon=True)
         self._thread.start()
+
+    def _clear(self, keep_curves: bool) -> None:
+        """A new launch starts clean: no old table, errors, report link or progress rows."""
+        self._stop.clear()
+        self.error = None
+        self.results = None
+        self.table.value = ""
+        self.report_link.value = ""
+        self.overall_text.value = ""
+        self.run_bars, self._bar_rows = {}, {}
+        self.progress_box.children = []
+        if not keep_curves:
+            self._curves = {}
+            self.plot.layout.display = "none"
+            self.plot.value = b""
+
+    @staticmethod
+    def _label(spec: Spec, run) -> str:
+        """A run as a legend names it: its sweep values and its seed."""
+        keys = spec.sweep_dims()
+        lasts = [k.split(".")[-1] for k in keys]
+        short = {k: last if lasts.count(last) == 1 else k for k, last in zip(keys, lasts)}  # "lr", unless ambiguous
+        parts = [f"{short[k]}={_value(v)}" for k, v in run.point.items()]
+        if len(spec.raw.get("seeds", [0])) > 1 or not parts:
+            parts.append(f"seed {run.seed}")
+        return ", ".join(parts)
 
     def _work(self, spec: Spec, resume: bool) -> None:
         try:
@@ -356,81 +622,225 @@ class Workbench(W.VBox):
                 on_run_done=self._run_done,
                 on_epoch=self._epoch,
             )
-            failed = [s for s in self.results["status"].values.ravel() if s != "done"]
-            self.status.value = f"done: {self.overall.value} run(s), {len(failed)} failed; results in wb.results"
+            self._final_rows()
+            bad = [r for r in self._rows.values() if r["status"] != "done"]
+            self.status.value = (
+                f"done: {len(self._rows) - len(bad)} of {len(self._rows)} run(s)"
+                + (_red(f", {len(bad)} failed (reasons below)") if bad else "")
+                + f"; results in wb.results and {html.escape(str(self.out))}"
+            )
+            self.resume_button.disabled = not bad
         except BaseException as exc:  # the thread must report, not die silently
             stopped = self._stop.is_set()
-            self.error = None if stopped else f"{type(exc).__name__}: {exc}"
+            self.error = None if stopped else describe(exc)
+            self._load_results()
+            self._final_rows()
+            done = sum(r["status"] == "done" for r in self._rows.values())
             self.status.value = (
-                "stopped; launch(resume=True) continues"
+                f"stopped after {done} of {len(self._rows)} run(s); Resume (or launch(resume=True)) continues "
+                f"in {html.escape(str(self.out))}"
                 if stopped
-                else f"<span style='color:#b00020'>{html.escape(self.error)}</span>"
+                else _red(self.error)
             )
-            if (self.out / "results.nc").exists():
-                self.results = aebench.load_results(self.out)
+            self.resume_button.disabled = not (self.out / "spec.toml").is_file()
         finally:
             self._draw(force=True)
             self._table()
             self.launch_button.disabled, self.stop_button.disabled = False, True
+            self.report_button.disabled = not (self.out / "results.nc").is_file()
 
-    def _epoch(self, run_id: str, metrics: dict[str, Any]) -> None:
-        curves = self._curves.setdefault(run_id, {"train": [], "valid": []})
-        for split in ("train", "valid"):
-            curves[split].append(metrics.get(f"recon_error/{split}", float("nan")))
-        self.run_bar.max, self.run_bar.value = metrics["total_epochs"], metrics["epoch"]
-        self._draw()
-
-    def _run_done(self, run, status: str) -> None:
-        self.overall.value += 1
+    def _load_results(self) -> None:
         try:
             self.results = aebench.load_results(self.out)
-        except AebenchError:
+        except (AebenchError, OSError):
             pass
+
+    # ------------------------------------------------------------ live view
+    def _epoch(self, run_id: str, metrics: dict[str, Any]) -> None:
+        epoch, total = int(metrics["epoch"]), int(metrics["total_epochs"])
+        curves = self._curves.setdefault(run_id, {"train": {}, "valid": {}})
+        for split in ("train", "valid"):
+            curves[split][epoch] = metrics.get(f"recon_error/{split}", float("nan"))
+        self._rows.setdefault(run_id, {})["status"] = "running"
+        self._fractions[run_id] = min(epoch / max(total, 1), 1.0)
+        self._progress(run_id, epoch, total)
+        self._draw()
+
+    def _progress(self, run_id: str, epoch: int, total: int) -> None:
+        now = time.monotonic()
+        t0, e0 = self._first_seen.setdefault(run_id, (now, epoch))  # the rate counts from here
+        self._ensure_bar(run_id, total)
+        bar = self.run_bars[run_id]
+        bar.max, bar.value = max(total, 1), epoch
+        rate = (epoch - e0) / (now - t0) if now > t0 and epoch > e0 else 0.0
+        eta = f" · ETA {_clock((total - epoch) / rate)}" if rate > 0 and epoch < total else ""
+        speed = f" · {1 / rate:.1f} s/epoch" if rate > 0 else ""
+        self._bar_rows[run_id].children[2].value = f"epoch {epoch}/{total}{speed}{eta}{self._resumed(run_id)}"
+        self._overall()
+
+    def _resumed(self, run_id: str) -> str:
+        """ " · resumed at epoch k" for a run this launch continued from its checkpoint."""
+        e0 = self._first_seen.get(run_id, (0, 0))[1]
+        return f" · resumed at epoch {e0}" if self._resuming and e0 > 1 else ""
+
+    def _ensure_bar(self, run_id: str, total: int) -> None:
+        """A progress row for ``run_id`` (its label, a bar, a line of text), made on first use."""
+        if run_id in self.run_bars:
+            return
+        bar = W.IntProgress(min=0, max=max(total, 1), layout=W.Layout(width="240px"))
+        self.run_bars[run_id] = bar
+        name = html.escape(self._labels.get(run_id, run_id))
+        label = W.HTML(f"<code>{name}</code>", layout=W.Layout(width="260px"))
+        self._bar_rows[run_id] = W.HBox([label, bar, W.HTML()])
+        self._show_bars()
+
+    def _show_bars(self) -> None:
+        rows = self._bar_rows
+        running = [k for k in rows if self._rows.get(k, {}).get("status") == "running"]
+        shown = (list(rows) if len(rows) <= MAX_BARS else running)[:MAX_BARS]
+        more = len(running) - len(shown)
+        extra = [W.HTML(f"… and {more} more running")] if more > 0 else []
+        self.progress_box.children = [rows[k] for k in shown] + extra
+
+    def _overall(self) -> None:
+        n = len(self._rows)
+        finished = [k for k, r in self._rows.items() if r.get("status") in ("done", "failed")]
+        fraction = (len(finished) + sum(f for k, f in self._fractions.items() if k not in finished)) / max(n, 1)
+        self.overall.value = fraction * n
+        elapsed = time.monotonic() - self._started
+        start = sum(max(e0, 0) / max(self.run_bars[k].max, 1) for k, (_t, e0) in self._first_seen.items()) / max(n, 1)
+        gained = fraction - start
+        eta = f" · ETA {_clock(elapsed / gained * (1 - fraction))}" if gained > 0 and fraction < 1 else ""
+        failed = sum(r.get("status") == "failed" for r in self._rows.values())
+        self.overall_text.value = (
+            f"{len(finished)} of {n} runs finished"
+            + (_red(f" ({failed} failed)") if failed else "")
+            + f" · {fraction:.0%} · elapsed {_clock(elapsed)}{eta}"
+        )
+
+    def _run_done(self, run, status: str) -> None:
+        row = self._rows.setdefault(run.run_id, {})
+        row.update(self._status_file(run.run_id) or {"status": status})
+        self._fractions[run.run_id] = 1.0
+        if run.run_id in self._bar_rows or row["status"] != "done":  # a run that failed at once gets a row too
+            self._ensure_bar(run.run_id, 1)
+            text = self._bar_rows[run.run_id].children[2]
+            done = html.escape(row["status"] + self._resumed(run.run_id))
+            text.value = done if row["status"] == "done" else _red(self._why(row))
+            self._show_bars()
+        self._overall()
         self._table()
+
+    def _status_file(self, run_id: str) -> dict[str, Any] | None:
+        """A run's ``status.json`` (DESIGN §6): its status and, when it failed, the reason."""
+        try:
+            data = json.loads((self.out / "runs" / run_id / "status.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return {"status": str(data.get("status", "?")), "reason": str(data.get("reason") or "")}
+
+    @staticmethod
+    def _why(row: dict[str, Any]) -> str:
+        reason = row.get("reason") or ""
+        return f"{row['status']}: {reason}" if reason else str(row["status"])
+
+    def _final_rows(self) -> None:
+        for run_id, row in self._rows.items():
+            row.update(self._status_file(run_id) or {})
+            if run_id in self._bar_rows and row.get("status") == "interrupted":  # no ETA left on a stopped run
+                epoch = self.run_bars[run_id].value
+                self._bar_rows[run_id].children[2].value = f"stopped at epoch {epoch}; Resume continues"
+            if row.get("status") == "done" and "test" not in row:
+                row["test"] = self._test_error(run_id)
+        self._overall()
+
+    def _test_error(self, run_id: str) -> float | None:
+        path = self.out / "runs" / run_id / "metrics.nc"
+        try:
+            with xr.open_dataset(path) as ds:
+                return float(ds["recon_error_final"].sel(split="test")) if "recon_error_final" in ds else None
+        except (OSError, ValueError, KeyError):
+            return None
 
     def _draw(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._last_draw < 0.5:
             return  # at most two redraws a second
-        self._last_draw = time.monotonic()
-        import io
-
-        from matplotlib.figure import Figure  # not pyplot: drawn from the training thread, never shown by it
-
         if not self._curves:
             return
-        # A PNG in an Image widget: a plain trait update, safe from the training thread.
-        fig = Figure(figsize=(6, 3))
+        self._last_draw = time.monotonic()
+        self.plot.value = self._figure()
+        self.plot.layout.display = None  # hidden until there is a figure (no broken-image icon)
+
+    def _figure(self) -> bytes:
+        """The live plot as a PNG (a plain trait update: safe from the training thread)."""
+        import io
+
+        import numpy as np
+        from matplotlib.figure import Figure  # not pyplot: drawn from the training thread, never shown by it
+        from matplotlib.lines import Line2D
+        from matplotlib.ticker import MaxNLocator
+
+        fig = Figure(figsize=(7.5, 3.4))
         ax = fig.subplots()
+        values = []
         for run_id, c in list(self._curves.items()):
-            line = ax.plot(range(1, len(c["train"]) + 1), c["train"], label=f"{run_id} train")[0]
-            ax.plot(range(1, len(c["valid"]) + 1), c["valid"], "--", color=line.get_color(), label=f"{run_id} valid")
+            label = self._labels.get(run_id, run_id)
+            row = self._rows.get(run_id, {})
+            train, valid = sorted(c["train"].items()), sorted(c["valid"].items())
+            line = ax.plot([e for e, _ in train], [v for _, v in train], label=label)[0]
+            ax.plot([e for e, _ in valid], [v for _, v in valid], "--", color=line.get_color())
+            values += [v for _, v in train + valid]
+            if row.get("status") == "failed" and train:
+                e, v = train[-1]
+                ax.plot([e], [v], "x", color=RED, markersize=10, mew=2)
+                reason = (row.get("reason") or "failed")[:60]
+                ax.annotate(
+                    f"failed: {reason}", (e, v), fontsize=7, color=RED, xytext=(4, 4), textcoords="offset pixels"
+                )
+                line.set_label(f"{label} (failed)")
+        early = [
+            f"{self._labels.get(k, k)}: {r.get('reason') or 'failed'}"[:90]
+            for k, r in self._rows.items()
+            if k not in self._curves and r.get("status") == "failed"
+        ]
+        if early:  # runs that failed before their first epoch have no curve: say so under the axes
+            fig.text(0.01, 0.01, "failed: " + "; ".join(early[:3]), fontsize=7, color=RED)
+        finite = np.array([v for v in values if np.isfinite(v) and v > 0])
+        if finite.size and finite.max() / finite.min() > 30:  # curves span decades: a linear axis flattens most
+            ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch (all stages)")
         ax.set_ylabel("reconstruction error")
-        ax.legend(fontsize=7)
+        handles, labels = ax.get_legend_handles_labels()
+        handles = handles[:12] + [Line2D([], [], color="grey"), Line2D([], [], color="grey", ls="--")]
+        labels = labels[:12] + ["train", "valid"]
+        ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=80)
-        self.plot.value = buf.getvalue()
+        return buf.getvalue()
 
     def _table(self) -> None:
-        ds = self.results
-        if ds is None:
+        spec = self._launched
+        if spec is None:
             return
+        keys = spec.sweep_dims()
+        head = [*keys, "seed", "status", "reason", "test recon error"]
         rows = []
-        keys = [d for d in ds["status"].dims]
-        stacked = ds["status"].stack(_run=keys) if keys else ds["status"].expand_dims(_run=[0])
-        final = ds.get("recon_error_final")
-        for k in range(stacked.sizes["_run"]):
-            where = {d: stacked[d].values[k] for d in keys}
-            cells = [html.escape(str(v)) for v in where.values()] + [str(stacked.values[k])]
-            if final is not None:
-                cells.append(f"{float(final.sel(where).sel(split='test')):.2f}")
+        for r in spec.runs:
+            row = self._rows.get(r.run_id, {})
+            status = str(row.get("status", "pending"))
+            test = row.get("test")
+            cells = [html.escape(str(r.point.get(k, ""))) for k in keys] + [str(r.seed)]
+            cells.append(html.escape(status) if status == "done" else _red(status))
+            cells.append(_red(row.get("reason") or "") if status != "done" else html.escape(row.get("reason") or ""))
+            cells.append(f"{test:.2f}" if isinstance(test, float) else "")
             rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-        head = "".join(f"<th>{h}</th>" for h in [*keys, "status", *(["test recon error"] if final is not None else [])])
-        self.table.value = f"<table class='aebench-results'><tr>{head}</tr>{''.join(rows)}</table>"
+        header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        self.table.value = f"<table class='aebench-results'><tr>{header}</tr>{''.join(rows)}</table>"
 
     def wait(self, timeout: float | None = None) -> xr.Dataset | None:
-        """Block until the launched runs end; return ``wb.results`` (raises if the runs raised)."""
+        """Block until the launched runs end; return ``wb.results`` (raises if the launch failed)."""
         if self._thread is not None:
             self._thread.join(timeout)
         if self.error:
@@ -438,7 +848,7 @@ class Workbench(W.VBox):
         return self.results
 
     def stop(self) -> None:
-        """Stop after the current mini-batch; finished runs and checkpoints are kept (resumable)."""
+        """Stop after the current mini-batch; finished runs and checkpoints are kept (Resume continues)."""
         self._stop.set()
         self.status.value = "stopping…"
 
@@ -446,18 +856,36 @@ class Workbench(W.VBox):
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    # ------------------------------------------------------------------ report
     def open_report(self) -> Path:
+        """Write the launch's report and link it where Jupyter serves it (``files/...``, opens
+        in a new tab); outside a Jupyter server's root it is shown inline instead."""
         from aebench.report import write_report
 
-        page, _ = write_report(self.out)
-        self.report_link.value = (
-            f"report: <a href='{html.escape(str(page))}' target='_blank'>{html.escape(str(page))}</a>"
-        )
+        if self.out is None or not (self.out / "results.nc").is_file():
+            raise AebenchError("no results yet: launch a run first (the report is built from results.nc).")
+        self.report_link.value = "<i>building the report…</i>"
+        self.report_button.disabled = True
+        try:
+            page, _ = write_report(self.out)
+        except BaseException:
+            self.report_link.value = ""
+            raise
+        finally:
+            self.report_button.disabled = False
+        url = _served_url(page)
+        if url is not None:
+            self.report_link.value = (
+                f"report: <a href='{html.escape(url)}' target='_blank' class='aebench-report-link'>"
+                f"{html.escape(str(self.out / page.name))}</a> (opens in a new tab)"
+            )
+        else:
+            self.report_link.value = f"<p>report written to {html.escape(str(page))}</p>" + _inline(page)
         return page
 
     def sweepable_keys(self) -> list[str]:
         """Every dotted key a sweep axis can name: each chosen plug-in's params, defaults included."""
-        keys = ["data.name", "model.name", "seeds"]
+        keys = ["data.name", "model.name"]
         for section, picker in (("data", self.data), ("model", self.model)):
             keys += [f"{section}.{f}" for f in picker.form.params_cls.model_fields]
         for section, items in (("corruption", self.corruptions.items), ("schedule", self.schedules.items)):
@@ -468,3 +896,18 @@ class Workbench(W.VBox):
             keys += [f"regularizers.{i}.name", *(f"regularizers.{i}.{f}" for f in p.form.params_cls.model_fields)]
         keys += [f"optimizer.{f}" for f in OptimizerParams.model_fields]
         return sorted(set(keys))
+
+
+def _inline(page: Path) -> str:
+    """The report's body with its figures embedded, for a notebook outside a Jupyter root."""
+    text = page.read_text()
+    body = text.split("<body>", 1)[-1].rsplit("</body>", 1)[0]
+
+    def embed(m: re.Match) -> str:
+        try:
+            data = base64.b64encode((page.parent / m.group(1)).read_bytes()).decode()
+        except OSError:
+            return m.group(0)
+        return f"src='data:image/png;base64,{data}'"
+
+    return re.sub(r"src=['\"]([^'\"]+\.png)['\"]", embed, body)

@@ -37,6 +37,7 @@ class LinearParams(StackedParams):
 class LinearAE(Stacked):
     name = "template-linear"
     summary = "Tied linear autoencoder with squared error (spans the PCA subspace)."
+    example = True  # a template to copy: the Workbench's pickers hide it unless asked
     Params = LinearParams
 
 
@@ -47,6 +48,7 @@ class UniformParams(CorruptionParams):
 class UniformNoise(Corruption):
     name = "template-uniform"
     summary = "Additive noise uniform in [-level, level]."
+    example = True  # a template to copy: the Workbench's pickers hide it unless asked
     Params = UniformParams
 
     def __call__(self, h, generator):
@@ -61,6 +63,7 @@ class MaxNormParams(RegularizerParams):
 class MaxNorm(Regularizer):
     name = "template-max-norm"
     summary = "Soft max-norm: Σ_j max(0, ||W_j|| − c)²."
+    example = True  # a template to copy: the Workbench's pickers hide it unless asked
     Params = MaxNormParams
 
     def penalty(self, layer, h_in, h_out):
@@ -70,6 +73,7 @@ class MaxNorm(Regularizer):
 class TopDown(Schedule):
     name = "template-top-down"
     summary = "Layer-wise reconstruction of each layer's input, top layer first."
+    example = True  # a template to copy: the Workbench's pickers hide it unless asked
 
     def stages(self, n_layers):
         p = self.params
@@ -87,6 +91,7 @@ class BlobsParams(DatasetParams):
 class Blobs(Dataset):
     name = "template-blobs"
     summary = "Three Gaussian blobs in 16 dimensions, squashed into [0, 1]."
+    example = True  # a template to copy: the Workbench's pickers hide it unless asked
     Params = BlobsParams
 
     def load(self) -> DataSplits:
@@ -116,6 +121,7 @@ class CodeStatsParams(Params):
 class CodeStats(Evaluator):
     name = "template-code-stats"
     summary = "Mean activation and fraction of saturated units of the top code (test split)."
+    example = True  # a template to copy: the Workbench's pickers hide it unless asked
     Params = CodeStatsParams
 
     def evaluate(self, ctx):
