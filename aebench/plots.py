@@ -131,6 +131,58 @@ def metric_bars(ds: xr.Dataset, var: str, ci_var: str | None = None) -> plt.Figu
     return fig
 
 
+def table_bars(
+    table: pd.DataFrame,
+    title: str = "",
+    interval: str = "",
+    published: pd.DataFrame | None = None,
+) -> plt.Figure:
+    """Bars of an :func:`aebench.tables.paper_table` with its own ± as error bars (the report's figure per table).
+
+    One group per row, one bar per column, in the metric's displayed units (its declared
+    ``scale``); ``interval`` (:func:`aebench.tables.interval_kind`) is written under the
+    axis so the figure says what its bars' ± is. ``published`` (row, column, value, ci in
+    the displayed units) adds the paper's values as black marks with their ±.
+    """
+    import numpy as np
+
+    from aebench.tables import metric_info
+
+    var = table.attrs.get("var", "")
+    info = metric_info(var)
+    scale = info.scale
+    labels = list(dict.fromkeys(table.columns.get_level_values(0)))
+    rows = [str(r) for r in table.index]
+    width = 0.8 / max(len(labels), 1)
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.5 + 0.55 * len(rows) * len(labels)), 3.8))
+    colors = sns.color_palette("deep", len(labels))
+    x = np.arange(len(rows))
+    for k, label in enumerate(labels):
+        mean = table[(label, "mean")].to_numpy(float) * scale
+        ci = table[(label, "ci")].to_numpy(float) * scale
+        pos = x - 0.4 + width * (k + 0.5)
+        err = np.where(np.isfinite(ci), ci, 0)
+        ax.bar(pos, mean, width, yerr=err, capsize=3, color=colors[k], ecolor="0.35", label=label)
+        if published is not None and not published.empty:
+            for j, row in enumerate(rows):
+                hit = published[(published["row"].astype(str) == row) & (published["column"].astype(str) == label)]
+                if len(hit):
+                    pci = float(hit["ci"].iloc[0]) if pd.notna(hit["ci"].iloc[0]) else 0.0
+                    # beside the bar's own error bar, so the two intervals can be told apart
+                    at = pos[j] + width * 0.3
+                    ax.errorbar(at, float(hit["value"].iloc[0]), yerr=pci, fmt="D", color="black", ms=4, capsize=2)
+    ax.set_xticks(x, rows if len(rows) > 1 or rows[0] not in ("all",) else [""])
+    units = info.units
+    ax.set_ylabel(f"{info.title} ({units})" if units else info.title)
+    if len(labels) > 1:
+        ax.legend(fontsize=7, ncol=min(len(labels), 3), loc="best")
+    ax.set_title(title or info.title, fontsize=10)
+    if interval:
+        fig.text(0.01, 0.01, f"error bars: {interval}", fontsize=7, ha="left", va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.06 if interval else 0, 1, 1))
+    return fig
+
+
 def error_histogram(ds: xr.Dataset, var: str = "finetune_error", by: str | None = None) -> plt.Figure:
     """Histogram of a test error over seeds, one colour per value of ``by`` (Erhan et al. Fig. 1)."""
     df = ds[var].to_dataframe().reset_index().dropna(subset=[var])

@@ -184,3 +184,99 @@ def test_every_hook_is_called(tmp_path, tiny_spec):
     assert calls[0] == "start run-0000" and calls[-1] == "end True"
     assert calls[1].startswith("epoch 1 ") and "recon_error/test" in calls[1] and "loss" in calls[1]
     assert len(calls) == 4
+
+
+PROBE_EVALUATE = "seeds = [0]\nevaluate = { recon = { every = 0 }, probe-score = {} }"
+PROBE_REPORTED = (
+    TINY.replace("seeds = [0]", PROBE_EVALUATE)
+    + """
+[sweep]
+"optimizer.lr" = [0.01, 0.02]
+
+[[report]]
+title = "Probe table"
+metric = "probe_score"
+rows = "data.name"
+select = ["optimizer.lr"]
+[report.columns]
+"joint" = { "schedule.name" = "joint" }
+"""
+)
+
+
+def _probe_plugin():
+    """A third party's evaluator that declares its report metadata and nothing else: no core edit."""
+    import types
+
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    from aebench.components import Evaluator
+    from aebench.hookspecs import Criterion, Figure, Metric
+
+    def probe_figure(ds):
+        fig, ax = plt.subplots()
+        ax.plot(ds["probe_score"].values.ravel())
+        return fig
+
+    class ProbeScore(Evaluator):
+        name = "probe-score"
+        summary = "A score that is 10 × the learning rate; its validation twin prefers the smaller one."
+        reports = (
+            Metric(
+                "probe_score",
+                title="Probe score",
+                units="%",
+                scale=100,
+                higher_is_better=True,
+                interval="probe_score_ci",
+                interval_factor=2.0,
+                interval_words="twice the probe's own spread",
+                criterion=Criterion("probe_valid", words="validation probe score (best knob)", best_over=("knob",)),
+            ),
+            Figure("probe_figure", needs="probe_score", draw=probe_figure, title="The probe's own figure"),
+        )
+
+        def evaluate(self, ctx):
+            lr = ctx.spec.optimizer.lr
+            return {
+                "probe_score": xr.DataArray(10 * lr, attrs={"long_name": "probe", "units": "1"}),
+                "probe_score_ci": xr.DataArray(0.025, attrs={"long_name": "spread", "units": "1"}),
+                # lower is better (the default): the smaller lr wins, whatever the probe_score says
+                "probe_valid": xr.DataArray([lr, lr + 1], dims="knob", coords={"knob": [0, 1]}),
+            }
+
+    mod = types.ModuleType("probe_report_plugin")
+    mod.aebench_evaluators = aebench.hookimpl(lambda: [ProbeScore])
+    return mod
+
+
+def test_a_plugin_evaluator_reports_like_a_builtin(tmp_path, cli):
+    """Title, interval, selection rule and figures come from the plug-in's declarations alone."""
+    from aebench import plugins
+
+    aebench.register_plugin(_probe_plugin())
+    try:
+        out = tmp_path / "o"
+        aebench.run(aebench.Spec.from_text(PROBE_REPORTED), out=out, progress=False)
+        code, stdout, err = cli("report", out)
+    finally:
+        plugins._EXTRA.clear()
+        aebench.registry(refresh=True)
+    assert code == 0, err
+    md = (out / "report.md").read_text()
+    # its own titled table, in its units, with its own interval (one seed: the declared one, × 2, in words)
+    assert "## Probe score (%)" in md
+    assert "| lr=0.01 | lr=0.02 |" in md.replace("experiment | ", "")
+    assert "10.00 ± 5.00" in md and "20.00 ± 5.00" in md
+    assert "the metric's own 95% interval from one seed (twice the probe's own spread)" in md
+    # the [[report]] table chose lr by the plug-in's criterion (lower probe_valid: 0.01), not by reconstruction
+    assert "optimizer.lr chosen per cell on validation probe score (best knob)" in md
+    section = md[md.index("## Paper vs measured: Probe table") :]
+    assert "10.00 ± 5.00" in section and "| lr=0.01 |" in section and "20.00" not in section.split("## Spec")[0]
+    # a figure per table and its own declared figure, beside the report and in the HTML
+    files = {p.name for p in (out / "report_files").iterdir()}
+    assert {"table_probe_score.png", "report_1_probe_score.png", "probe_figure.png"} <= files
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3 and "The probe&#x27;s own figure" in page
+    assert "<h2>Probe score (%)</h2>" in page and "<caption>" in page

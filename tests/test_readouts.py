@@ -193,8 +193,22 @@ def test_paired_table_marks_intervals_that_exclude_zero_and_interval_kind_says_w
     assert list(diff.columns.get_level_values(0).unique()) == ["J − L"]
     assert excludes_zero(diff).iloc[0, 0] == 1
     assert "t-interval over 5 seeds" in interval_kind(paper_table(_two_schemes(), "parzen_ll", cols, rows=None))
-    one = paper_table(_two_schemes().sel(seed=[0]), "parzen_ll", cols, rows=None)
-    assert "one seed" in interval_kind(one) and "test sampling" in interval_kind(one)
+    bare = paper_table(_two_schemes().sel(seed=[0]), "parzen_ll", cols, rows=None)
+    assert interval_kind(bare).startswith("one seed: no interval")  # no parzen_ll_se: no ± to explain
+    with_se = _two_schemes().sel(seed=[0]).assign(parzen_ll_se=lambda d: 0 * d["parzen_ll"] + 0.5)
+    one = paper_table(with_se, "parzen_ll", cols, rows=None)
+    assert one[("J", "ci")].item() == pytest.approx(1.96 * 0.5)  # the factor the Parzen evaluator declares
+    kind = interval_kind(one)
+    assert "one seed" in kind and "test sampling" in kind and "standard error over the test rows" in kind
+    mixed = paper_table(
+        _two_schemes()
+        .assign(parzen_ll_se=lambda d: 0 * d["parzen_ll"] + 0.5)
+        .where(lambda d: (d["schedule.name"] == "joint") | (d.seed == 0)),
+        "parzen_ll",
+        cols,
+        rows=None,
+    )
+    assert interval_kind(mixed).startswith("mean ± 95% t-interval over 5 seeds; cells with the metric's own")
     single = paired_difference(_two_schemes().sel(seed=[0]), "parzen_ll", cols["J"], cols["L"])
     assert single["n"] == 1 and math.isnan(single["ci"])
 
@@ -248,7 +262,7 @@ def test_report_uses_the_tables_declared_rule_everywhere(tmp_path, cli):
         line = next(ln for ln in md.splitlines() if ln.startswith(f"| digits | {label} |"))
         mean = 100 * float(sel["svm_error"].sel({"schedule.name": scheme}).mean())
         assert f"{mean:.2f} ±" in line, (line, mean)
-        assert f"optimizer.lr = {chosen}" in md
+        assert f"| lr={chosen} |" in md  # the chosen table names the key
     assert "Each column minus L, seed by seed" in md and "(2 pairs)" in md
     assert "SVM by reconstruction" in stdout and "Selection rule" in stdout
 
