@@ -105,16 +105,16 @@ def summary(ds: xr.Dataset) -> list[str]:
     metrics = [m for m in table_metrics(ds) if decl.metrics.get(m) is None or decl.metrics[m].summary]
     if not metrics:
         return []
-    cols, kinds = {}, []
+    cols, names, kinds = {}, [], {}
     for var in metrics:
         dims = [d for d in ds[var].dims if d != "seed" and d in ds.dims]
         cells = columns_of(ds, dims)
         if list(cells) == [""]:
             cells = {"all runs": {}}
         frame = paper_table(ds, var, cells, rows=None)
-        text = format_table(frame, steps=False)
-        cols[title_of(var, ds)] = text.iloc[0]
-        kinds.append(f"{title_of(var, ds)}: {interval_kind(frame)}")
+        cols[var] = format_table(frame, steps=False).iloc[0]
+        names.append(f"{var}: {title_of(var, ds)}")
+        kinds[var] = interval_kind(frame)
     table = pd.DataFrame(cols)
     header = ["cell", *table.columns]
     rows = [[str(i), *map(str, r)] for i, r in zip(table.index, table.values)]
@@ -123,7 +123,11 @@ def summary(ds: xr.Dataset) -> list[str]:
         "  ".join(str(c).ljust(w) if k == 0 else str(c).rjust(w) for k, (c, w) in enumerate(zip(line, widths)))
         for line in (header, *rows)
     ]
-    return [*lines, *[f"± {k}" for k in kinds]]
+    if len(set(kinds.values())) == 1:
+        said = [f"every ±: {next(iter(kinds.values()))}"]
+    else:
+        said = [f"± of {var}: {kind}" for var, kind in kinds.items()]
+    return [*lines, *names, *said]
 
 
 def write_report(out: str | Path) -> tuple[Path, Path]:
