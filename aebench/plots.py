@@ -136,6 +136,7 @@ def table_bars(
     title: str = "",
     interval: str = "",
     published: pd.DataFrame | None = None,
+    ylabel: str | None = None,
 ) -> plt.Figure:
     """Bars of an :func:`aebench.tables.paper_table` with its own ± as error bars (the report's figure per table).
 
@@ -144,43 +145,54 @@ def table_bars(
     axis so the figure says what its bars' ± is. ``published`` (row, column, value, ci in
     the displayed units) adds the paper's values as black marks with their ±.
     """
+    import textwrap
+
     import numpy as np
 
     from aebench.tables import metric_info
 
-    var = table.attrs.get("var", "")
-    info = metric_info(var)
-    scale = info.scale
+    info = metric_info(table.attrs.get("var", ""))
     labels = list(dict.fromkeys(table.columns.get_level_values(0)))
     rows = [str(r) for r in table.index]
-    width = 0.8 / max(len(labels), 1)
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.5 + 0.55 * len(rows) * len(labels)), 3.8))
+    grouped = len(rows) > 1 or published is not None and not published.empty
+    width = 0.8 / max(len(labels), 1) if grouped else 0.7
+    n_bars = len(rows) * len(labels)
+    fig, ax = plt.subplots(figsize=(min(14, max(4.5, 1.0 + 0.6 * n_bars)), 4.0))
     colors = sns.color_palette("deep", len(labels))
     x = np.arange(len(rows))
     for k, label in enumerate(labels):
-        mean = table[(label, "mean")].to_numpy(float) * scale
-        ci = table[(label, "ci")].to_numpy(float) * scale
-        pos = x - 0.4 + width * (k + 0.5)
+        mean = table[(label, "mean")].to_numpy(float) * info.scale
+        ci = table[(label, "ci")].to_numpy(float) * info.scale
         err = np.where(np.isfinite(ci), ci, 0)
+        pos = x - 0.4 + width * (k + 0.5) if grouped else np.array([k])
         ax.bar(pos, mean, width, yerr=err, capsize=3, color=colors[k], ecolor="0.35", label=label)
-        if published is not None and not published.empty:
-            for j, row in enumerate(rows):
-                hit = published[(published["row"].astype(str) == row) & (published["column"].astype(str) == label)]
-                if len(hit):
-                    pci = float(hit["ci"].iloc[0]) if pd.notna(hit["ci"].iloc[0]) else 0.0
-                    # beside the bar's own error bar, so the two intervals can be told apart
-                    at = pos[j] + width * 0.3
-                    ax.errorbar(at, float(hit["value"].iloc[0]), yerr=pci, fmt="D", color="black", ms=4, capsize=2)
-    ax.set_xticks(x, rows if len(rows) > 1 or rows[0] not in ("all",) else [""])
-    units = info.units
-    ax.set_ylabel(f"{info.title} ({units})" if units else info.title)
-    if len(labels) > 1:
-        ax.legend(fontsize=7, ncol=min(len(labels), 3), loc="best")
-    ax.set_title(title or info.title, fontsize=10)
+        for j, row in enumerate(rows):
+            hit = _published(published, row, label)
+            if hit is not None:  # beside the bar's own error bar, so the two intervals can be told apart
+                ax.errorbar(pos[j] + width * 0.3, hit[0], yerr=hit[1], fmt="D", color="black", ms=4, capsize=2)
+    if grouped:
+        ax.set_xticks(x, rows)
+        if len(labels) > 1:
+            ax.legend(fontsize=7, ncol=min(len(labels), 3), loc="best")
+    else:  # one row: the columns name the bars themselves
+        tilt = len(labels) > 3
+        ax.set_xticks(np.arange(len(labels)), labels, rotation=20 if tilt else 0, ha="right" if tilt else "center")
+    ax.set_ylabel(ylabel if ylabel is not None else info.units)
+    ax.set_title("\n".join(textwrap.wrap(title or info.title, int(11 * fig.get_figwidth()))), fontsize=9)
     if interval:
-        fig.text(0.01, 0.01, f"error bars: {interval}", fontsize=7, ha="left", va="bottom", wrap=True)
-    fig.tight_layout(rect=(0, 0.06 if interval else 0, 1, 1))
+        fig.text(0.01, 0.01, "\n".join(textwrap.wrap(f"error bars: {interval}", 110)), fontsize=7, va="bottom")
+    fig.tight_layout(rect=(0, 0.07 if interval else 0, 1, 1))
     return fig
+
+
+def _published(published: pd.DataFrame | None, row: str, column: str) -> tuple[float, float] | None:
+    if published is None or published.empty:
+        return None
+    hit = published[(published["row"].astype(str) == row) & (published["column"].astype(str) == column)]
+    if not len(hit):
+        return None
+    ci = hit["ci"].iloc[0] if "ci" in hit else None
+    return float(hit["value"].iloc[0]), float(ci) if pd.notna(ci) else 0.0
 
 
 def error_histogram(ds: xr.Dataset, var: str = "finetune_error", by: str | None = None) -> plt.Figure:

@@ -26,6 +26,7 @@ from aebench.tables import (
     metric_info,
     paper_table,
     title_of,
+    units_of,
     with_derived,
 )
 
@@ -158,7 +159,8 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
         caption = f"Every sweep point; {interval_kind(measured)}."
         sec = Section(title_of(var, ds), tables=[(caption, header, cells)])
         if metric_info(var, ds).figure == "bars":
-            sec.figures.append((f"table_{var}", _bars(measured, title_of(var, ds), interval_kind(measured))))
+            fig = _bars(measured, title_of(var, ds), interval_kind(measured), ylabel=units_of(var, ds))
+            sec.figures.append((f"table_{var}", fig))
         md += sec.markdown()
         body += sec.html()
         _emit_figures(sec, files, md, body)
@@ -184,11 +186,11 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
     return out / "report.html", out / "report.md"
 
 
-def _bars(measured, title: str, kind: str, published=None):
+def _bars(measured, title: str, kind: str, published=None, ylabel: str | None = None):
     from aebench.plots import table_bars
 
     try:
-        return table_bars(measured, title=title, interval=kind, published=published)
+        return table_bars(measured, title=title, interval=kind, published=published, ylabel=ylabel)
     except Exception as exc:  # a figure that cannot be drawn must not lose the report
         return exc
 
@@ -316,7 +318,8 @@ def _paper_section(ds: xr.Dataset, raw: dict, runs: list, k: int, entry) -> Sect
         sec.tables.append(("", PAPER_HEADER, _paper_rows(compare_to_paper(measured, published), measured)))
     if metric_info(entry.metric, ds).figure == "bars":
         name = f"report_{k + 1}_{entry.metric}"
-        sec.figures.append((name, _bars(measured, sec.title, interval_kind(measured), published)))
+        fig = _bars(measured, sec.title, interval_kind(measured), published, units_of(entry.metric, ds))
+        sec.figures.append((name, fig))
         sec.captions[name] = f"{sec.title}: measured ({interval_kind(measured)})" + (
             "; paper's values as black marks" if not published.empty else ""
         )

@@ -120,9 +120,14 @@ def with_derived(ds: xr.Dataset) -> xr.Dataset:
 def title_of(var: str, ds: xr.Dataset | None = None) -> str:
     """The metric's title with its displayed units: "Linear SVM test error (%)"."""
     m = metric_info(var, ds)
-    units = m.units or (str(ds[var].attrs.get("units", "")) if ds is not None and var in ds else "")
-    units = "" if units == "1" else units
+    units = units_of(var, ds)
     return f"{m.title} ({units})" if units and f"({units})" not in m.title else m.title
+
+
+def units_of(var: str, ds: xr.Dataset | None = None) -> str:
+    """The units ``var`` is shown in: its declared ``Metric.units``, else its ``units`` attribute ("" for 1)."""
+    units = metric_info(var, ds).units or (str(ds[var].attrs.get("units", "")) if ds is not None and var in ds else "")
+    return "" if units == "1" else units
 
 
 def relabel(ds: xr.Dataset, coord: str, mapping: Mapping[Any, Any], name: str | None = None) -> xr.Dataset:
@@ -473,6 +478,7 @@ __all__ = [
     "metric_info",
     "with_derived",
     "title_of",
+    "units_of",
     "key_label",
     "paper_table",
     "format_table",
