@@ -160,6 +160,7 @@ def table_bars(
     fig, ax = plt.subplots(figsize=(min(14, max(4.5, 1.0 + 0.6 * n_bars)), 4.0))
     colors = sns.color_palette("deep", len(labels))
     x = np.arange(len(rows))
+    marked = False
     for k, label in enumerate(labels):
         mean = table[(label, "mean")].to_numpy(float) * info.scale
         ci = table[(label, "ci")].to_numpy(float) * info.scale
@@ -169,11 +170,13 @@ def table_bars(
         for j, row in enumerate(rows):
             hit = _published(published, row, label)
             if hit is not None:  # beside the bar's own error bar, so the two intervals can be told apart
-                ax.errorbar(pos[j] + width * 0.3, hit[0], yerr=hit[1], fmt="D", color="black", ms=4, capsize=2)
+                at, tag = pos[j] + width * 0.3, None if marked else "paper"
+                ax.errorbar(at, hit[0], yerr=hit[1], fmt="D", color="black", ms=4, capsize=2, label=tag)
+                marked = True
     if grouped:
         ax.set_xticks(x, rows)
-        if len(labels) > 1:
-            ax.legend(fontsize=7, ncol=min(len(labels), 3), loc="best")
+        if len(labels) > 1 or marked:
+            ax.legend(fontsize=7, ncol=min(len(labels) + marked, 3), loc="best")
     else:  # one row: the columns name the bars themselves
         tilt = len(labels) > 3
         ax.set_xticks(np.arange(len(labels)), labels, rotation=20 if tilt else 0, ha="right" if tilt else "center")

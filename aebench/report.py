@@ -318,7 +318,7 @@ def _paper_section(ds: xr.Dataset, raw: dict, runs: list, k: int, entry) -> Sect
         sec.tables.append(("", PAPER_HEADER, _paper_rows(compare_to_paper(measured, published), measured)))
     if metric_info(entry.metric, ds).figure == "bars":
         name = f"report_{k + 1}_{entry.metric}"
-        fig = _bars(measured, sec.title, interval_kind(measured), published, units_of(entry.metric, ds))
+        fig = _bars(measured, sec.title, interval_kind(measured), published, title_of(entry.metric, ds))
         sec.figures.append((name, fig))
         sec.captions[name] = f"{sec.title}: measured ({interval_kind(measured)})" + (
             "; paper's values as black marks" if not published.empty else ""
