@@ -132,8 +132,8 @@ def aebench_evaluators() -> list[type]:
 
     **How its results are reported.** An evaluator class may declare, in a class attribute
     ``reports``, how ``aebench report``, the tables of :mod:`aebench.tables` and the end of
-    ``aebench run`` show what it writes: a tuple of :class:`Metric`, :class:`Criterion` and
-    :class:`Figure` declarations. aebench knows nothing else about any evaluator, its own
+    ``aebench run`` show what it writes: a tuple of :class:`Metric`, :class:`Criterion`,
+    :class:`Figure` and :class:`Note` declarations. aebench knows nothing else about any evaluator, its own
     included (``aebench/builtin/evaluators.py`` declares the built-ins' the same way)::
 
         class CodeStats(Evaluator):
@@ -172,6 +172,9 @@ def aebench_evaluators() -> list[type]:
     - :class:`Figure` draws a figure of its own (curves, filters, samples) whenever the
       results hold ``needs`` with a finite value: ``draw`` is ``callable(ds) -> Figure``
       or a ``"module:function"`` path imported only when the report is written.
+    - :class:`Note` describes the evaluator's protocol choices (grids, budgets, chain
+      settings) from the values its Params took, for the "left open by the paper, chosen
+      here" note of each ``[[report]]`` table.
 
     Variables named by a declaration as an interval or an estimate get no table of their
     own; any other scalar result without a :class:`Metric` still gets a plain table,
@@ -318,5 +321,21 @@ class Figure:
         return getattr(importlib.import_module(module), name)
 
 
+@dataclass(frozen=True)
+class Note:
+    """A protocol choice of the evaluator that a paper may leave open, in words, for the report's notes.
+
+    ``describe(values)`` gets, for each of the evaluator's Params fields, the value(s) it took
+    over the runs as text (``"0.1"``, or ``"{0.1, 1.0}"`` when runs differ) and returns a
+    phrase ("linear SVM C grid [0.1, 1.0], extended by decades"), or "" to say nothing.
+    """
+
+    describe: Callable[[dict[str, str]], str]
+
+    def __post_init__(self) -> None:
+        if not callable(self.describe):
+            raise TypeError(f"Note.describe must be a callable, got {self.describe!r}")
+
+
 #: what an evaluator's ``reports`` may hold
-REPORT_DECLARATIONS = (Metric, Criterion, Figure)
+REPORT_DECLARATIONS = (Metric, Criterion, Figure, Note)

@@ -210,17 +210,22 @@ def _probe_plugin():
 
     import matplotlib.pyplot as plt
     import xarray as xr
+    from pydantic import Field
 
-    from aebench.components import Evaluator
-    from aebench.hookspecs import Criterion, Figure, Metric
+    from aebench.components import Evaluator, Params
+    from aebench.hookspecs import Criterion, Figure, Metric, Note
 
     def probe_figure(ds):
         fig, ax = plt.subplots()
         ax.plot(ds["probe_score"].values.ravel())
         return fig
 
+    class ProbeParams(Params):
+        knobs: list[int] = Field([0, 1], description="Knob values tried.")
+
     class ProbeScore(Evaluator):
         name = "probe-score"
+        Params = ProbeParams
         summary = "A score that is 10 × the learning rate; its validation twin prefers the smaller one."
         reports = (
             Metric(
@@ -235,6 +240,7 @@ def _probe_plugin():
                 criterion=Criterion("probe_valid", words="validation probe score (best knob)", best_over=("knob",)),
             ),
             Figure("probe_figure", needs="probe_score", draw=probe_figure, title="The probe's own figure"),
+            Note(lambda values: f"probe knob grid {values['knobs']}"),
         )
 
         def evaluate(self, ctx):
@@ -272,6 +278,7 @@ def test_a_plugin_evaluator_reports_like_a_builtin(tmp_path, cli):
     assert "the metric's own 95% interval from one seed (twice the probe's own spread)" in md
     # the [[report]] table chose lr by the plug-in's criterion (lower probe_valid: 0.01), not by reconstruction
     assert "optimizer.lr chosen per cell on validation probe score (best knob)" in md
+    assert "Left open by the paper, chosen here: probe knob grid [0, 1]." in md  # its own Note
     section = md[md.index("## Paper vs measured: Probe table") :]
     assert "10.00 ± 5.00" in section and "| lr=0.01 |" in section and "20.00" not in section.split("## Spec")[0]
     # a figure per table and its own declared figure, beside the report and in the HTML

@@ -256,6 +256,8 @@ def test_report_uses_the_tables_declared_rule_everywhere(tmp_path, cli):
     assert "optimizer.lr chosen per cell on validation reconstruction error" in md
     assert "Chosen on validation, reported on test" not in md  # no second rule in the same report
     assert "t-interval over 2 seeds" in md and "As run: 2 seed(s)" in md and "digits 300/100/100" in md
+    # the SVM evaluator's own Note says the choice the paper leaves open (the core knows no evaluator)
+    assert "Left open by the paper, chosen here: linear SVM C grid [0.1, 1.0] (extended by decades" in md
     sel = select_best(ds, over=["optimizer.lr"], by="recon_error_final", report=["svm_error"])
     for label, scheme in (("L", "layerwise"), ("J", "joint")):
         chosen = sel["chosen_optimizer.lr"].sel({"schedule.name": scheme}).item()

@@ -18,7 +18,7 @@ from aebench.evaluate.chain import markov_chain, mean_nearest_distance, nearest_
 from aebench.evaluate.search import search_optimum
 from aebench.evaluate.stats import binomial_ci
 from aebench.functional import parzen_log_likelihood
-from aebench.hookspecs import Criterion, Estimate, Figure, Metric, hookimpl
+from aebench.hookspecs import Criterion, Estimate, Figure, Metric, Note, hookimpl
 from aebench.training import train
 
 
@@ -187,6 +187,12 @@ class Svm(Evaluator):
             criterion=Criterion("svm_valid_error", words="linear SVM validation error (best C)", best_over=("C",)),
             estimates=(Estimate("svm_C", at_edge="svm_C_at_edge", what="SVM C"),),
         ),
+        Note(
+            lambda v: (
+                f"linear SVM C grid {v['C']} "
+                + ("(extended by decades while the best C is at an edge)" if "True" in v["search"] else "(fixed)")
+            )
+        ),
     )
 
     def evaluate(self, ctx):
@@ -258,6 +264,12 @@ class Finetune(Evaluator):
                 words="fine-tuned validation error (best epoch)",
                 best_over=("finetune_epoch",),
             ),
+        ),
+        Note(
+            lambda v: (
+                f"fine-tuning at most {v['epochs']} epochs with patience {v['patience']} on validation "
+                "error, learning rate " + ("= the pre-training learning rate" if v["lr"] == "default" else v["lr"])
+            )
         ),
         Figure(
             "error_histogram",
@@ -371,6 +383,15 @@ class Parzen(Evaluator):
                 best_over=("sigma",),
             ),
             estimates=(Estimate("parzen_sigma", at_edge="parzen_sigma_at_edge", what="Parzen σ"),),
+        ),
+        Note(
+            lambda v: (
+                f"Parzen σ grid {v['sigma']} "
+                + ("(extended while the best σ is at an edge, then refined)" if "True" in v["search"] else "(fixed)")
+                + f"; chain of {v['samples']} samples in {v['chains']} chain(s), start {v['start']}, burn-in "
+                + v["burn_in"]
+                + (", Bernoulli draws" if "True" in v["bernoulli"] else ", samples are reconstruction means")
+            )
         ),
         Metric(
             "parzen_sample_distance",
