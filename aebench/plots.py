@@ -110,25 +110,17 @@ def sample_grid(ds: xr.Dataset) -> plt.Figure:
 
 
 def metric_bars(ds: xr.Dataset, var: str, ci_var: str | None = None) -> plt.Figure:
-    """Bars of a scalar metric per sweep point: mean over seeds with the 95% t-interval.
+    """Bars of a scalar metric per sweep point with the report's ± (:func:`aebench.tables.interval_kind`):
+    the 95 % t-interval over seeds, or with one seed the metric's own declared interval.
 
-    With one seed the bar's error is the metric's own CI variable (e.g. ``svm_error_ci``).
+    ``ci_var`` is kept for old callers and ignored: the evaluator's ``Metric.interval`` says it.
     """
-    from aebench.evaluate.stats import seed_summary
+    from aebench.tables import columns_of, interval_kind, paper_table, title_of
 
-    summary = seed_summary(ds[[var]])
-    df = summary.to_dataframe().reset_index()
-    dims = [d for d in summary[f"{var}_mean"].dims]
-    df["scheme"] = label_runs(df, dims) if dims else var
-    err = df[f"{var}_ci"]
-    if ci_var and ci_var in ds and err.isna().all():
-        err = ds[ci_var].mean("seed").to_dataframe().reset_index()[ci_var]
-    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(df)), 3.6))
-    ax.bar(df["scheme"], df[f"{var}_mean"], yerr=err.fillna(0), capsize=4, color=sns.color_palette("deep", len(df)))
-    ax.set_ylabel(f"{ds[var].attrs.get('long_name', var)}")
-    ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
-    return fig
+    dims = [d for d in ds[var].dims if d != "seed" and d in ds.dims]
+    columns = columns_of(ds, dims)
+    frame = paper_table(ds, var, columns if list(columns) != [""] else {var: {}}, rows=None)
+    return table_bars(frame, title=title_of(var, ds), interval=interval_kind(frame))
 
 
 def table_bars(

@@ -497,12 +497,13 @@ def _selection(ds: xr.Dataset, rows: str | None) -> Section | None:
     report = [m for m in table_metrics(ds) if m in decl.metrics]
     keep = [*report, "steps", "converged", *(decl.metrics[m].interval for m in report if decl.metrics[m].interval)]
     sel = select_best(ds, over=over, by=by, report=[v for v in keep if v in ds], minimize=minimize)
+    sel = sel.assign_attrs(ds.attrs)
     sec = Section(
         "Chosen on validation, reported on test",
         [f"Selection rule: {', '.join(over)} chosen by {words} (seed mean), for every metric."],
     )
     for var in report:
-        header, table, kind = metric_table(sel.assign_attrs(ds.attrs), var, rows)
+        header, table, kind = metric_table(sel, var, rows)
         sec.tables.append((f"{title_of(var, ds)}; {kind}", header, table))
     dims = [d for d in sel[f"chosen_{over[0]}"].dims if d != rows]
     columns = columns_of(sel, dims)
@@ -511,7 +512,7 @@ def _selection(ds: xr.Dataset, rows: str | None) -> Section | None:
     sec.tables.append(
         (
             "Chosen values (every table above uses these runs)",
-            [key_label(rows) if rows in sel.dims else "row", *columns],
+            [key_label(rows) if rows in sel.dims else "experiment", *columns],
             _chosen_rows(sel, over, rows if rows in sel.dims else None, columns),
         )
     )

@@ -300,3 +300,38 @@ def test_interval_words_are_the_same_in_the_table_helpers_and_the_report():
     frame.columns = pd.MultiIndex.from_tuples(frame.columns, names=["column", "stat"])
     frame.attrs = {"level": 0.95}
     assert interval_kind(frame) == "mean ± 95% t-interval over 3 seeds"
+
+
+def test_without_report_tables_the_chosen_values_are_a_table_named_by_keys(tmp_path):
+    """The one "Chosen on validation" section: each cell's chosen value in its own table cell, not a list."""
+    from aebench.report import write_report
+    from aebench.results import write_results
+
+    lrs, schemes = [0.001, 0.01], ["joint", "layerwise"]
+    # validation reconstruction: joint is best at 0.01, layer-wise at 0.001 (seed means)
+    valid = np.array([[[30.0, 31.0], [20.0, 21.0]], [[10.0, 11.0], [40.0, 41.0]]])  # scheme, lr, seed
+    recon = np.stack([valid + 1, valid, valid + 2], axis=-1)  # split: train, valid, test
+    dims = ("schedule.name", "optimizer.lr", "seed")
+    ds = xr.Dataset(
+        {
+            "recon_error_final": ((*dims, "split"), recon, {"units": "nats per example"}),
+            "svm_error": (dims, np.full((2, 2, 2), 0.1) + np.arange(2)[None, :, None] / 10),
+            "status": (dims, np.full((2, 2, 2), "done")),
+            "reason": (dims, np.full((2, 2, 2), "")),
+        },
+        coords={"schedule.name": schemes, "optimizer.lr": lrs, "seed": [0, 1], "split": ["train", "valid", "test"]},
+    )
+    ds.attrs = {"title": "exp", "spec": "", "aebench_version": "x", "torch_version": "x", "device": "cpu"}
+    (tmp_path / "r").mkdir()
+    write_results(ds, tmp_path / "r")
+    html_path, md_path = write_report(tmp_path / "r")
+    md = md_path.read_text()
+    section = md[md.index("## Chosen on validation, reported on test") :]
+    assert "optimizer.lr chosen by validation reconstruction error (seed mean)" in section
+    assert "| experiment | schedule=joint | schedule=layerwise |" in section
+    assert "| exp | lr=0.01 | lr=0.001 |" in section
+    # the test reconstruction of the chosen runs: joint at 0.01 (20.5 + 2), layer-wise at 0.001 (10.5 + 2)
+    assert "22.50 ± " in section and "12.50 ± " in section
+    page = html_path.read_text()
+    assert "<caption>Chosen values (every table above uses these runs)</caption>" in page
+    assert "<td>lr=0.01</td><td>lr=0.001</td>" in page and "<pre>optimizer" not in page
