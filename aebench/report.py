@@ -73,8 +73,22 @@ def table_metrics(ds: xr.Dataset) -> list[str]:
     decl = declared()
     skip = decl.auxiliary | {"converged"}  # converged: the core's flag, listed in its own section
     scalars = set(scalar_metrics(ds))
-    first = [m for m in decl.metrics if m in scalars]
+    order = _evaluate_order(ds)  # the spec's own order of evaluators; the core's metrics last
+    first = sorted(
+        (m for m in decl.metrics if m in scalars),
+        key=lambda m: order.get(decl.owner.get(m, ""), len(order)),
+    )
     return first + [m for m in scalar_metrics(ds) if m not in decl.metrics and m not in skip]
+
+
+def _evaluate_order(ds: xr.Dataset) -> dict[str, int]:
+    import tomllib
+
+    try:
+        evaluate = tomllib.loads(ds.attrs.get("spec", "")).get("evaluate", {})
+    except (tomllib.TOMLDecodeError, TypeError):
+        return {}
+    return {name: k for k, name in enumerate(evaluate)} if isinstance(evaluate, dict) else {}
 
 
 def figures(ds: xr.Dataset) -> dict[str, object]:

@@ -42,9 +42,12 @@ class Declared:
     metrics: dict[str, Metric] = field(default_factory=dict)
     criteria: dict[str, Criterion] = field(default_factory=dict)
     figures: list[Figure] = field(default_factory=list)
+    #: the evaluator that declared each metric ("" for the core's)
+    owner: dict[str, str] = field(default_factory=dict)
 
-    def add(self, item: object) -> None:
+    def add(self, item: object, owner: str = "") -> None:
         if isinstance(item, Metric):
+            self.owner.setdefault(item.var, owner)
             self.metrics.setdefault(item.var, item)
             if item.criterion is not None:
                 self.criteria.setdefault(item.criterion.name, item.criterion)
@@ -87,7 +90,7 @@ def declared(reg: Any = None) -> Declared:
             continue
         for item in getattr(cls, "reports", ()) or ():
             if isinstance(item, REPORT_DECLARATIONS):
-                out.add(item)
+                out.add(item, name)
     for item in CORE_REPORTS:
         out.add(item)
     return out
