@@ -309,12 +309,14 @@ def cmd_data_download(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from aebench.outdir import check_report_files
-    from aebench.report import paper_sections, write_report
+    from aebench.report import paper_sections, summary, write_report
     from aebench.results import load_results
 
     check_report_files(Path(args.dir))  # report_files/ as a link, a figure as a pipe: refused, not followed
     html_path, md_path = write_report(args.dir)
-    for section in paper_sections(load_results(args.dir)):
+    ds = load_results(args.dir)
+    print("\n".join(summary(ds)))  # the run's summary again: the same ± and words as the report
+    for section in paper_sections(ds):
         print("\n" + "\n".join(section.text()))
     print(f"report: {html_path} and {md_path}")
     return 0

@@ -166,11 +166,17 @@ class Spec:
             raise SpecError(f"spec file {path} is not a UTF-8 text file.") from None
         except OSError as exc:
             raise SpecError(f"spec file {path} cannot be read ({exc.strerror or exc}).") from None
+        unread = []  # a published file that cannot be read is one problem among the spec's others
         try:
             resolve_reports(data, path.parent)
         except SpecError as exc:
-            raise SpecError(f"invalid spec {path}: report.published: {exc}") from None
-        return cls.from_dict(data, source=str(path), reg=reg)
+            unread = [f"report.published: {str(exc).rstrip('.')}"]
+        try:
+            spec = cls.from_dict(data, source=str(path), reg=reg)
+        except SpecError as exc:
+            _raise([*unread, *getattr(exc, "problems", [str(exc)])], str(path))
+        _raise(unread, str(path))
+        return spec
 
     @classmethod
     def from_text(cls, text: str, source: str = "<spec>", reg: Registry | None = None) -> Spec:

@@ -235,6 +235,9 @@ def test_every_spec_error_is_reported_at_once(cli, tmp_path):
     for field in ("name is required", "data.subst: unknown key", "model.layer: unknown key", "schedule.epochs = 0"):
         assert field in err, (field, err)
     assert "in sweep point" not in err  # a problem every point shares is said once, without a point
+    unread = text + '[[report]]\nmetric = "svm_error"\npublished = "nowhere.csv"\ncolumns = { J = { x = 1 } }\n'
+    code, _, err = cli("validate", write_spec(tmp_path, unread, "unread.toml"))
+    assert code == 2 and "nowhere.csv" in err and "name is required" in err and "model.layer: unknown key" in err
     one_point = TINY + '[sweep]\n"optimizer.lr" = [0.1, -1.0]\n'
     with pytest.raises(aebench.SpecError, match="in sweep point optimizer.lr = -1.0: optimizer.lr = -1.0"):
         Spec.from_text(one_point)
@@ -270,7 +273,8 @@ def test_run_ends_with_a_summary_whose_pm_is_the_reports(cli, tmp_path):
     assert lines[-1] == f"tables and figures: aebench report {out}"
     joint = next(ln for ln in lines if ln.startswith("schedule=joint "))
     svm_cell = " ".join(joint.split()[4:7])  # recon_test's "m ± c", then svm_error's
-    assert cli("report", out)[0] == 0
+    code, again, _ = cli("report", out)
+    assert code == 0 and joint in again.splitlines()  # `aebench report` prints the same summary
     md = (out / "report.md").read_text()
     row = next(ln for ln in md.splitlines() if ln.startswith("| tiny |") and svm_cell in ln)
     svm = md[md.index("## Linear SVM test error (%)") :]
