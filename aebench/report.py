@@ -519,6 +519,10 @@ def _selection(ds: xr.Dataset, rows: str | None) -> Section | None:
     for var in report:
         header, table, kind = metric_table(sel, var, rows)
         sec.tables.append((f"{title_of(var, ds)}; {kind}", header, table))
+        if metric_info(var, ds).figure == "bars":
+            name = f"chosen_{var}"
+            sec.figures.append((name, _bars(metric_frame(sel, var, rows), title_of(var, ds), kind)))
+            sec.captions[name] = f"{title_of(var, ds)}, chosen on validation ({kind})"
     dims = [d for d in sel[f"chosen_{over[0]}"].dims if d != rows]
     columns = columns_of(sel, dims)
     if list(columns) == [""]:
