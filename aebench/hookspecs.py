@@ -133,8 +133,11 @@ def aebench_evaluators() -> list[type]:
     **How its results are reported.** An evaluator class may declare, in a class attribute
     ``reports``, how ``aebench report``, the tables of :mod:`aebench.tables` and the end of
     ``aebench run`` show what it writes: a tuple of :class:`Metric`, :class:`Criterion`,
-    :class:`Figure` and :class:`Note` declarations. aebench knows nothing else about any evaluator, its own
-    included (``aebench/builtin/evaluators.py`` declares the built-ins' the same way)::
+    :class:`Figure` and :class:`Note` declarations (all in this module). aebench knows
+    nothing else about any evaluator, its own included: ``aebench/builtin/evaluators.py``
+    declares the built-ins' the same way, and the template plug-in shows a small case::
+
+        from aebench.hookspecs import Criterion, Estimate, Figure, Metric, Note
 
         class CodeStats(Evaluator):
             name = "code-stats"
@@ -149,7 +152,15 @@ def aebench_evaluators() -> list[type]:
                     criterion=Criterion("code_valid_saturated", words="validation saturation"),
                 ),
                 Figure("code_histogram", needs="code_hist", draw="my_package.figures:code_histogram"),
+                Note(lambda values: f"saturation threshold {values['threshold']}"),
             )
+
+    The fields, in short: ``Metric(var, title, units, scale=1, higher_is_better=False,
+    interval=None, interval_factor=1, interval_words="", criterion=None, figure="bars",
+    summary=True, source=None, where={}, estimates=())``; ``Criterion(var, name=var,
+    words, higher_is_better=False, split="valid", best_over=(), default=False)``;
+    ``Estimate(var, at_edge, what)``; ``Figure(name, needs, draw, title="")``;
+    ``Note(describe)``.
 
     - :class:`Metric` gets a table in the report (one row per data set, one column per
       sweep point, "mean ± interval" cells, with the interval said in words beside it),
@@ -178,8 +189,10 @@ def aebench_evaluators() -> list[type]:
 
     Variables named by a declaration as an interval or an estimate get no table of their
     own; any other scalar result without a :class:`Metric` still gets a plain table,
-    titled by its ``long_name``. The declarations are checked when the class is defined:
-    a wrong field type is an error at import, so the plug-in is listed as broken.
+    titled by its ``long_name``. Two evaluators declaring one variable or criterion name:
+    the first in registry order wins. The declarations are checked when they are made: a
+    wrong field type is an error at import, so the plug-in is listed as broken; anything
+    in ``reports`` that is not a declaration is ignored.
     """
 
 
