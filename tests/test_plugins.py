@@ -287,3 +287,43 @@ def test_a_plugin_evaluator_reports_like_a_builtin(tmp_path, cli):
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 3 and "The probe&#x27;s own figure" in page
     assert "<h2>Probe score (%)</h2>" in page and "<caption>" in page
+
+
+def test_a_wrong_report_declaration_fails_where_it_is_made():
+    """Checked when the plug-in's module defines it (so an entry-point plug-in is listed as broken)."""
+    from aebench.hookspecs import Criterion, Figure, Metric
+
+    with pytest.raises(TypeError, match="Metric.scale must be a positive number"):
+        Metric("x", scale=0)
+    with pytest.raises(TypeError, match="Metric.figure"):
+        Metric("x", figure="pie")
+    with pytest.raises(TypeError, match="Metric.criterion must be a Criterion"):
+        Metric("x", criterion="valid_x")
+    with pytest.raises(TypeError, match="Figure.draw"):
+        Figure("f", needs="x", draw="not a path")
+    with pytest.raises(TypeError, match="Criterion.var must be a non-empty string"):
+        Criterion("")
+    assert Criterion("valid_x").name == "valid_x" and Metric("x").title == "x"
+
+
+def test_a_broken_declaration_lists_the_plugin_as_broken():
+    """A declaration that fails while the plug-in hands over its classes: the plug-in is broken, the rest load."""
+    import types
+
+    from aebench.components import Evaluator
+    from aebench.hookspecs import Metric
+
+    def evaluators():
+        class Bad(Evaluator):
+            name = "bad-report"
+            summary = "declares a scale of zero"
+            reports = (Metric("bad", scale=0),)
+
+        return [Bad]
+
+    mod = types.ModuleType("bad_report_plugin")
+    mod.aebench_evaluators = aebench.hookimpl(evaluators)
+    with pytest.warns(Warning, match="bad_report_plugin"):
+        reg = build_registry(extra_plugins=[mod])
+    (broken,) = [b for b in reg.broken if b.plugin == "bad_report_plugin"]
+    assert "Metric.scale must be a positive number" in broken.error and "svm" in reg.names("evaluator")
