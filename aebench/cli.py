@@ -323,13 +323,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from aebench.demo import describe, final_table, run_demo
+    from aebench.demo import FIGURE, describe, final_table, run_demo
     from aebench.sweep import statuses
 
     print(describe(args.quick))
     ds = run_demo(args.out, quick=args.quick, progress=not args.quiet, device=args.device)
     print(final_table(ds))
-    print(f"figure: {Path(args.out) / 'recon_curves.png'}")
+    print(f"figure: {Path(args.out) / FIGURE}")
     return _report_status(ds, Path(args.out), statuses(ds))
 
 

@@ -21,6 +21,8 @@ evaluate = {{ recon = {{}} }}
 "schedule.name" = ["joint", "layerwise"]
 """
 
+#: the demo's own figure, beside its results
+FIGURE = "recon_curves.png"
 #: the sizes ``aebench demo`` trains, and ``--quick``'s
 FULL = {"subset": 5000, "eval_subset": 2000, "width": 1000, "epochs": 10}
 QUICK = {"subset": 500, "eval_subset": 200, "width": 64, "epochs": 2}
@@ -95,7 +97,7 @@ def run_demo(
     spec = aebench.Spec.from_text(text, source="demo spec")
     ds = aebench.run(spec, out=out, progress=progress, device=device, resume=(out / "spec.toml").exists())
     fig = recon_curves(ds)
-    fig.savefig(out / "recon_curves.png", dpi=120)
+    fig.savefig(out / FIGURE, dpi=120)
     import matplotlib.pyplot as plt
 
     plt.close(fig)

@@ -49,7 +49,7 @@ class ReportTable(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     title: str = ""
-    metric: str = Field(min_length=1, description="Result variable of every cell, e.g. svm_error, parzen_ll.")
+    metric: str = Field(min_length=1, description="Result variable of every cell (a scalar per run).")
     columns: dict[str, dict[str, Any]] = Field(
         min_length=1, description="Column label -> coordinate values it selects."
     )
@@ -59,8 +59,8 @@ class ReportTable(BaseModel):
         "",
         description=(
             "Validation criterion of `select`, the one rule for every part of the report that shows this table's "
-            "cells: recon_error_final, svm_valid_error, parzen_valid_ll, finetune_valid_error, class_error or a "
-            "result variable (default: the metric's own validation measure, else recon_error_final)."
+            "cells: the name of a validation criterion an evaluator declares (aebench.report.criteria()) or a "
+            "result variable (default: the metric's own declared criterion, else the one declared as the default)."
         ),
     )
     baseline: str = Field(

@@ -327,3 +327,32 @@ def test_a_broken_declaration_lists_the_plugin_as_broken():
         reg = build_registry(extra_plugins=[mod])
     (broken,) = [b for b in reg.broken if b.plugin == "bad_report_plugin"]
     assert "Metric.scale must be a positive number" in broken.error and "svm" in reg.names("evaluator")
+
+
+def test_the_report_core_names_no_evaluators_variable():
+    """What the report knows about an evaluator comes from its declarations: no built-in evaluator's variable,
+    criterion or figure is spelled in the report, the tables, the reference notes or the CLI (docstrings aside)."""
+    import ast
+    import re
+
+    from aebench.tables import declared
+
+    decl = declared()
+    names = set(decl.metrics) | decl.auxiliary | {f.name for f in decl.figures} | {f.needs for f in decl.figures}
+    names |= {c.var for c in decl.criteria.values()} | set(decl.criteria)
+    names -= {"train_seconds", "class_error"}  # the core's own variables (tables.CORE_REPORTS)
+    assert {"svm_error", "parzen_ll_se", "svm_valid_error", "svm_C_at_edge", "recon_curves"} <= names
+    for module in ("report", "tables", "reference", "cli"):
+        tree = ast.parse((Path(aebench.__file__).parent / f"{module}.py").read_text())
+        docs = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef) and isinstance(node.body[0], ast.Expr)
+        }
+        words = {
+            word
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs
+            for word in re.findall(r"\w+", n.value)
+        }
+        assert not words & names, (module, sorted(words & names))
