@@ -231,7 +231,9 @@ def interval_kind(table: pd.DataFrame) -> str:
     if not ns:
         return "no finished runs"
     own = metric_info(table.attrs.get("var", ""))
-    has_own = bool(own.interval) and bool(np.isfinite(table.xs("ci", axis=1, level="stat").values.astype(float)).any())
+    single = table.xs("n", axis=1, level="stat").values.astype(float) == 1
+    ci = table.xs("ci", axis=1, level="stat").values.astype(float)
+    has_own = bool(own.interval) and bool(np.isfinite(ci[single]).any())  # a one-seed cell that has one
     what = f" ({own.interval_words})" if own.interval_words else ""
     one = (
         f"the metric's own {level} interval from one seed{what}: test sampling only, it says nothing "

@@ -209,6 +209,12 @@ def test_paired_table_marks_intervals_that_exclude_zero_and_interval_kind_says_w
         rows=None,
     )
     assert interval_kind(mixed).startswith("mean ± 95% t-interval over 5 seeds; cells with the metric's own")
+    bare_mixed = paper_table(
+        _two_schemes().where(lambda d: (d["schedule.name"] == "joint") | (d.seed == 0)), "parzen_ll", cols, rows=None
+    )
+    assert interval_kind(bare_mixed).endswith(
+        "cells with one seed: no interval (a single run says nothing about how much the result moves with the seed)"
+    )
     single = paired_difference(_two_schemes().sel(seed=[0]), "parzen_ll", cols["J"], cols["L"])
     assert single["n"] == 1 and math.isnan(single["ci"])
 
