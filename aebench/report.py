@@ -334,8 +334,8 @@ def _paper_section(ds: xr.Dataset, raw: dict, runs: list, k: int, entry) -> Sect
         name = f"report_{k + 1}_{entry.metric}"
         fig = _bars(measured, sec.title, interval_kind(measured), published, title_of(entry.metric, ds))
         sec.figures.append((name, fig))
-        sec.captions[name] = f"{sec.title}: measured ({interval_kind(measured)})" + (
-            "; paper's values as black marks" if not published.empty else ""
+        sec.captions[name] = "Measured (error bars: the ± of the table above)" + (
+            "; the paper's values as black marks, with its ± as read above" if not published.empty else ""
         )
     if chosen is not ds:
         sec.tables.append(_chosen_table(chosen, entry, columns, rows))
