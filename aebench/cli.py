@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import errno
 import json
+import re
 import signal
 import sys
 import threading
@@ -58,10 +60,26 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, handler)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with the close matches of a mistyped choice: ``aebench rn`` -> "did you mean 'run'?"."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        found = re.search(r"invalid choice: '?([^'\s]*)'? \(choose from (.*)\)", message)
+        if found:
+            choices = [c.strip().strip("'\"") for c in found.group(2).split(",")]
+            close = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean {' or '.join(repr(c) for c in close)}?"
+        super().error(message)
+
+
 def _main(argv: list[str] | None) -> int:
     warnings.showwarning = _show_warning  # one line per warning, no source excerpt
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a usage error (exit 2) or --help (0), already printed by argparse
+        return exc.code if isinstance(exc.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -96,7 +114,7 @@ def describe_os_error(exc: OSError) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="aebench",
         description="Train and compare deep autoencoders: joint vs layer-wise, corruptions, regularizers.",
         epilog=EPILOG,
@@ -220,16 +238,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         force=args.force,
         compile=args.compile,
     )
+    from aebench.report import summary
+
+    lines = summary(ds)
+    if lines:
+        print("\n".join(["", *lines, ""]))
     return _report_status(ds, Path(args.out), statuses(ds))
 
 
 def _report_status(ds, out: Path, status: list[str]) -> int:
     failed = [s for s in status if s != "done"]
     print(f"{len(status) - len(failed)} of {len(status)} runs done; results in {out / 'results.nc'}")
+    print(f"tables and figures: aebench report {_shell_path(out)}")
     if failed:
         print(f"{len(failed)} run(s) did not finish: see status.json in {out / 'runs'}", file=sys.stderr)
         return 1
     return 0
+
+
+def _shell_path(path: Path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
 
 
 def cmd_data_list(args: argparse.Namespace) -> int:
@@ -279,24 +309,27 @@ def cmd_data_download(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from aebench.outdir import check_report_files
-    from aebench.report import paper_sections, write_report
+    from aebench.report import paper_sections, summary, write_report
     from aebench.results import load_results
 
     check_report_files(Path(args.dir))  # report_files/ as a link, a figure as a pipe: refused, not followed
     html_path, md_path = write_report(args.dir)
-    for section in paper_sections(load_results(args.dir)):
+    ds = load_results(args.dir)
+    print("\n".join(summary(ds)))  # the run's summary again: the same ± and words as the report
+    for section in paper_sections(ds):
         print("\n" + "\n".join(section.text()))
     print(f"report: {html_path} and {md_path}")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from aebench.demo import final_table, run_demo
+    from aebench.demo import FIGURE, describe, final_table, run_demo
     from aebench.sweep import statuses
 
+    print(describe(args.quick))
     ds = run_demo(args.out, quick=args.quick, progress=not args.quiet, device=args.device)
     print(final_table(ds))
-    print(f"figure: {Path(args.out) / 'recon_curves.png'}")
+    print(f"figure: {Path(args.out) / FIGURE}")
     return _report_status(ds, Path(args.out), statuses(ds))
 
 

@@ -18,7 +18,9 @@ the class attribute ``example = True``: it stays usable by name in specs and is 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import pluggy
 
@@ -132,6 +134,70 @@ def aebench_evaluators() -> list[type]:
     returns a dict of ``xarray.DataArray`` (each with ``long_name`` and ``units``
     attributes). ``ctx`` is the :class:`aebench.engine.RunContext` (model, data, device,
     generator).
+
+    **How its results are reported.** An evaluator class may declare, in a class attribute
+    ``reports``, how ``aebench report``, the tables of :mod:`aebench.tables` and the end of
+    ``aebench run`` show what it writes: a tuple of :class:`Metric`, :class:`Criterion`,
+    :class:`Figure` and :class:`Note` declarations (all in this module). aebench knows
+    nothing else about any evaluator, its own included: ``aebench/builtin/evaluators.py``
+    declares the built-ins' the same way, and the template plug-in shows a small case::
+
+        from aebench.hookspecs import Criterion, Estimate, Figure, Metric, Note
+
+        class CodeStats(Evaluator):
+            name = "code-stats"
+            reports = (
+                Metric(
+                    "code_saturated",                  # the result variable (a scalar per run)
+                    title="Saturated top-layer units",  # the table's and the figure's title
+                    units="%", scale=100,              # shown × scale, in these units
+                    interval="code_saturated_ci",      # one run's own interval (optional) ...
+                    interval_factor=1.0,               # ... times this is a 95 % half-width ...
+                    interval_words="95 % binomial interval over the test rows",  # ... and what it covers
+                    criterion=Criterion("code_valid_saturated", words="validation saturation"),
+                ),
+                Figure("code_histogram", needs="code_hist", draw="my_package.figures:code_histogram"),
+                Note(lambda values: f"saturation threshold {values['threshold']}"),
+            )
+
+    The fields, in short: ``Metric(var, title, units, scale=1, higher_is_better=False,
+    interval=None, interval_factor=1, interval_words="", criterion=None, figure="bars",
+    summary=True, source=None, where={}, estimates=())``; ``Criterion(var, name=var,
+    words, higher_is_better=False, split="valid", best_over=(), default=False)``;
+    ``Estimate(var, at_edge, what)``; ``Figure(name, needs, draw, title="")``;
+    ``Note(describe)``.
+
+    - :class:`Metric` gets a table in the report (one row per data set, one column per
+      sweep point, "mean ± interval" cells, with the interval said in words beside it),
+      a figure (``figure="bars"``: bars with the same intervals, or ``"none"``), and a
+      column in the summary that ``aebench run`` prints (``summary=False``: not there).
+      Over several seeds the ± is the t-interval of the seed mean; with one seed it is
+      the metric's own ``interval`` (× ``interval_factor``), described by
+      ``interval_words``. ``higher_is_better`` says which way is better. ``units`` are
+      the units shown after ``scale`` (empty: the variable's own ``units`` attribute).
+      ``criterion`` is the validation measure that chooses hyper-parameters for this
+      metric (a ``[[report]]`` table's default ``by``). A metric read from another
+      variable at given coordinates (``source="recon_error_final", where={"split":
+      "test"}``) is derived by the report. ``estimates`` name the quantities the
+      evaluator chose on validation inside each run (:class:`Estimate`: SVM C, Parzen σ)
+      and their at-the-edge flags, which the report lists run by run.
+    - :class:`Criterion` declares a validation measure by name (what ``by`` may say):
+      the variable, the split it is read on, the axes it takes the best over, which way
+      is better and its name in words. ``default=True`` marks the measure used where a
+      metric declares none (the built-in ``recon`` evaluator's validation reconstruction).
+    - :class:`Figure` draws a figure of its own (curves, filters, samples) whenever the
+      results hold ``needs`` with a finite value: ``draw`` is ``callable(ds) -> Figure``
+      or a ``"module:function"`` path imported only when the report is written.
+    - :class:`Note` describes the evaluator's protocol choices (grids, budgets, chain
+      settings) from the values its Params took, for the "left open by the paper, chosen
+      here" note of each ``[[report]]`` table.
+
+    Variables named by a declaration as an interval or an estimate get no table of their
+    own; any other scalar result without a :class:`Metric` still gets a plain table,
+    titled by its ``long_name``. Two evaluators declaring one variable or criterion name:
+    the first in registry order wins. The declarations are checked when they are made: a
+    wrong field type is an error at import, so the plug-in is listed as broken; anything
+    in ``reports`` that is not a declaration is ignored.
     """
 
 
@@ -153,3 +219,141 @@ def aebench_on_epoch_end(run: Any, epoch: int, metrics: dict[str, float]) -> Non
 @hookspec
 def aebench_on_run_end(run: Any, result: Any) -> None:
     """Called once after a run, with its per-run ``xarray.Dataset`` (or ``None`` if it failed)."""
+
+
+# ------------------------------------------------------------------ report metadata
+# What an evaluator declares about its results (``Evaluator.reports``, documented in
+# :func:`aebench_evaluators`): the report, the tables and the CLI read only these.
+
+
+#: fields that must name something (the others may be empty text)
+_NAMES = ("var", "needs", "at_edge", "what", "name")
+
+
+def _need_text(owner: str, **fields: Any) -> None:
+    for key, value in fields.items():
+        empty_ok = key not in _NAMES or (owner == "Criterion" and key == "name")  # a criterion's name defaults
+        if not isinstance(value, str) or (not value and not empty_ok):
+            raise TypeError(f"{owner}.{key} must be {'a' if empty_ok else 'a non-empty'} string, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A validation measure that chooses hyper-parameters: what a ``[[report]]`` table's ``by`` names.
+
+    ``var`` is read on ``split`` (when it has that axis) and reduced to its best value over
+    ``best_over`` (e.g. ``("C",)``: the best C of each run); ``name`` is what ``by`` says
+    (default: ``var``); ``words`` the rule in words for the report's notes.
+    """
+
+    var: str
+    name: str = ""
+    words: str = ""
+    higher_is_better: bool = False
+    split: str | None = "valid"
+    best_over: tuple[str, ...] = ()
+    default: bool = False
+
+    def __post_init__(self) -> None:
+        _need_text("Criterion", var=self.var, name=self.name, words=self.words)
+        object.__setattr__(self, "best_over", tuple(self.best_over))
+        object.__setattr__(self, "name", self.name or self.var)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A quantity the evaluator chose on validation inside each run (``var``, e.g. ``svm_C``),
+    with its flag ``at_edge`` (1 where it is the smallest or largest value tried) and its name ``what``."""
+
+    var: str
+    at_edge: str
+    what: str
+
+    def __post_init__(self) -> None:
+        _need_text("Estimate", var=self.var, at_edge=self.at_edge, what=self.what)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How one scalar result variable is reported (see :func:`aebench_evaluators`)."""
+
+    var: str
+    title: str = ""
+    units: str = ""
+    scale: float = 1.0
+    higher_is_better: bool = False
+    interval: str | None = None
+    interval_factor: float = 1.0
+    interval_words: str = ""
+    criterion: Criterion | None = None
+    figure: Literal["bars", "none"] = "bars"
+    summary: bool = True
+    source: str | None = None
+    where: Mapping[str, Any] = field(default_factory=dict)
+    estimates: tuple[Estimate, ...] = ()
+
+    def __post_init__(self) -> None:
+        _need_text("Metric", var=self.var, title=self.title, units=self.units, interval_words=self.interval_words)
+        if self.interval is not None:
+            _need_text("Metric", interval=self.interval)
+        for key in ("scale", "interval_factor"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise TypeError(f"Metric.{key} must be a positive number, got {value!r}")
+        if self.figure not in ("bars", "none"):
+            raise TypeError(f"Metric.figure must be 'bars' or 'none', got {self.figure!r}")
+        if self.criterion is not None and not isinstance(self.criterion, Criterion):
+            raise TypeError(f"Metric.criterion must be a Criterion, got {self.criterion!r}")
+        if (self.source is None) != (not self.where):
+            raise TypeError("Metric.source and Metric.where go together (a metric read from another variable)")
+        object.__setattr__(self, "estimates", tuple(self.estimates))
+        if not all(isinstance(e, Estimate) for e in self.estimates):
+            raise TypeError(f"Metric.estimates must be Estimate declarations, got {self.estimates!r}")
+        object.__setattr__(self, "title", self.title or self.var)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure of the evaluator's own: drawn when the results hold ``needs`` with a finite value.
+
+    ``draw`` is ``callable(ds) -> matplotlib Figure`` or ``"module:function"`` (imported when
+    the report is written, so declaring it costs no import).
+    """
+
+    name: str
+    needs: str
+    draw: Callable[[Any], Any] | str
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        _need_text("Figure", name=self.name, needs=self.needs, title=self.title)
+        if not (callable(self.draw) or (isinstance(self.draw, str) and ":" in self.draw)):
+            raise TypeError(f"Figure.draw must be a callable or 'module:function', got {self.draw!r}")
+
+    def function(self) -> Callable[[Any], Any]:
+        if callable(self.draw):
+            return self.draw
+        import importlib
+
+        module, _, name = self.draw.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class Note:
+    """A protocol choice of the evaluator that a paper may leave open, in words, for the report's notes.
+
+    ``describe(values)`` gets, for each of the evaluator's Params fields, the value(s) it took
+    over the runs as text (``"0.1"``, or ``"{0.1, 1.0}"`` when runs differ) and returns a
+    phrase ("linear SVM C grid [0.1, 1.0], extended by decades"), or "" to say nothing.
+    """
+
+    describe: Callable[[dict[str, str]], str]
+
+    def __post_init__(self) -> None:
+        if not callable(self.describe):
+            raise TypeError(f"Note.describe must be a callable, got {self.describe!r}")
+
+
+#: what an evaluator's ``reports`` may hold
+REPORT_DECLARATIONS = (Metric, Criterion, Figure, Note)

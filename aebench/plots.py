@@ -110,25 +110,84 @@ def sample_grid(ds: xr.Dataset) -> plt.Figure:
 
 
 def metric_bars(ds: xr.Dataset, var: str, ci_var: str | None = None) -> plt.Figure:
-    """Bars of a scalar metric per sweep point: mean over seeds with the 95% t-interval.
+    """Bars of a scalar metric per sweep point with the report's ± (:func:`aebench.tables.interval_kind`):
+    the 95 % t-interval over seeds, or with one seed the metric's own declared interval.
 
-    With one seed the bar's error is the metric's own CI variable (e.g. ``svm_error_ci``).
+    ``ci_var`` is kept for old callers and ignored: the evaluator's ``Metric.interval`` says it.
     """
-    from aebench.evaluate.stats import seed_summary
+    from aebench.tables import columns_of, interval_kind, paper_table, title_of
 
-    summary = seed_summary(ds[[var]])
-    df = summary.to_dataframe().reset_index()
-    dims = [d for d in summary[f"{var}_mean"].dims]
-    df["scheme"] = label_runs(df, dims) if dims else var
-    err = df[f"{var}_ci"]
-    if ci_var and ci_var in ds and err.isna().all():
-        err = ds[ci_var].mean("seed").to_dataframe().reset_index()[ci_var]
-    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(df)), 3.6))
-    ax.bar(df["scheme"], df[f"{var}_mean"], yerr=err.fillna(0), capsize=4, color=sns.color_palette("deep", len(df)))
-    ax.set_ylabel(f"{ds[var].attrs.get('long_name', var)}")
-    ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
+    dims = [d for d in ds[var].dims if d != "seed" and d in ds.dims]
+    columns = columns_of(ds, dims)
+    frame = paper_table(ds, var, columns if list(columns) != [""] else {var: {}}, rows=None)
+    return table_bars(frame, title=title_of(var, ds), interval=interval_kind(frame))
+
+
+def table_bars(
+    table: pd.DataFrame,
+    title: str = "",
+    interval: str = "",
+    published: pd.DataFrame | None = None,
+    ylabel: str | None = None,
+) -> plt.Figure:
+    """Bars of an :func:`aebench.tables.paper_table` with its own ± as error bars (the report's figure per table).
+
+    One group per row, one bar per column, in the metric's displayed units (its declared
+    ``scale``); ``interval`` (:func:`aebench.tables.interval_kind`) is written under the
+    axis so the figure says what its bars' ± is. ``published`` (row, column, value, ci in
+    the displayed units) adds the paper's values as black marks with their ±.
+    """
+    import textwrap
+
+    import numpy as np
+
+    from aebench.tables import metric_info
+
+    info = metric_info(table.attrs.get("var", ""))
+    labels = list(dict.fromkeys(table.columns.get_level_values(0)))
+    rows = [str(r) for r in table.index]
+    grouped = len(rows) > 1 or published is not None and not published.empty
+    width = 0.8 / max(len(labels), 1) if grouped else 0.7
+    n_bars = len(rows) * len(labels)
+    fig, ax = plt.subplots(figsize=(min(14, max(4.5, 1.0 + 0.6 * n_bars)), 4.0))
+    colors = sns.color_palette("deep", len(labels))
+    x = np.arange(len(rows))
+    marked = False
+    for k, label in enumerate(labels):
+        mean = table[(label, "mean")].to_numpy(float) * info.scale
+        ci = table[(label, "ci")].to_numpy(float) * info.scale
+        err = np.where(np.isfinite(ci), ci, 0)
+        pos = x - 0.4 + width * (k + 0.5) if grouped else np.array([k])
+        ax.bar(pos, mean, width, yerr=err, capsize=3, color=colors[k], ecolor="0.35", label=label)
+        for j, row in enumerate(rows):
+            hit = _published(published, row, label)
+            if hit is not None:  # beside the bar's own error bar, so the two intervals can be told apart
+                at, tag = pos[j] + width * 0.3, None if marked else "paper"
+                ax.errorbar(at, hit[0], yerr=hit[1], fmt="D", color="black", ms=4, capsize=2, label=tag)
+                marked = True
+    if grouped:
+        ax.set_xticks(x, rows)
+        if len(labels) > 1 or marked:
+            ax.legend(fontsize=7, ncol=min(len(labels) + marked, 3), loc="best")
+    else:  # one row: the columns name the bars themselves
+        tilt = len(labels) > 3
+        ax.set_xticks(np.arange(len(labels)), labels, rotation=20 if tilt else 0, ha="right" if tilt else "center")
+    ax.set_ylabel(ylabel if ylabel is not None else info.units)
+    ax.set_title("\n".join(textwrap.wrap(title or info.title, int(11 * fig.get_figwidth()))), fontsize=9)
+    if interval:
+        fig.text(0.01, 0.01, "\n".join(textwrap.wrap(f"error bars: {interval}", 110)), fontsize=7, va="bottom")
+    fig.tight_layout(rect=(0, 0.07 if interval else 0, 1, 1))
     return fig
+
+
+def _published(published: pd.DataFrame | None, row: str, column: str) -> tuple[float, float] | None:
+    if published is None or published.empty:
+        return None
+    hit = published[(published["row"].astype(str) == row) & (published["column"].astype(str) == column)]
+    if not len(hit):
+        return None
+    ci = hit["ci"].iloc[0] if "ci" in hit else None
+    return float(hit["value"].iloc[0]), float(ci) if pd.notna(ci) else 0.0
 
 
 def error_histogram(ds: xr.Dataset, var: str = "finetune_error", by: str | None = None) -> plt.Figure:

@@ -16,15 +16,38 @@ from aebench.engine.checkpoint import atomic_write, write_text
 from aebench.errors import ResultsError
 from aebench.evaluate.stats import scalar_metrics
 from aebench.results import load_results
-from aebench.tables import KNOWN, columns_of, compare_to_paper, format_table, interval_kind, paper_table
+from aebench.tables import (
+    columns_of,
+    compare_to_paper,
+    declared,
+    format_table,
+    interval_kind,
+    key_label,
+    metric_info,
+    paper_table,
+    title_of,
+    units_of,
+    with_derived,
+)
 
 PAGE = (
     "<!doctype html><html><head><meta charset='utf-8'><title>{}</title><style>{}</style></head><body>{}</body></html>"
 )
 STYLE = (
-    "body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}"
-    "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+    "body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse;margin:6px 0}"
+    "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}caption{caption-side:top;text-align:left;"
+    "font-style:italic;padding:2px 0}img{max-width:100%}figure{margin:8px 0}"
 )
+
+
+def metric_frame(ds: xr.Dataset, var: str, rows: str | None = None):
+    """The :func:`aebench.tables.paper_table` of ``var`` over every sweep point: rows = values of ``rows``
+    (e.g. data.name), one column per other sweep point, each named by its keys (``schedule=joint, lr=0.1``)."""
+    dims = [d for d in ds[var].dims if d != "seed" and d in ds.dims and d != rows]
+    columns = columns_of(ds, dims)
+    if list(columns) == [""]:
+        columns = {title_of(var, ds): {}}
+    return paper_table(ds, var, columns, rows if rows in ds.dims else None)
 
 
 def metric_table(ds: xr.Dataset, var: str, rows: str | None = None) -> tuple[list[str], list[list[str]], str]:
@@ -34,54 +57,98 @@ def metric_table(ds: xr.Dataset, var: str, rows: str | None = None) -> tuple[lis
     Built by ``aebench.tables.paper_table`` with every column named by the coordinate
     values it selects, so no cell can land under another's label.
     """
-    title = KNOWN.get(var, (var,))[0]
-    dims = [d for d in ds[var].dims if d != "seed" and d in ds.dims]
-    dims = [d for d in dims if d != rows]
-    columns = columns_of(ds, dims)
-    if list(columns) == [""]:
-        columns = {title: {}}
-    measured = paper_table(ds, var, columns, rows if rows in ds.dims else None)
+    measured = metric_frame(ds, var, rows)
     table = format_table(measured)
-    header = [rows if rows in ds.dims else "experiment", *table.columns]
+    header = [key_label(rows) if rows in ds.dims else "experiment", *table.columns]
     return header, [[str(i), *map(str, r)] for i, r in zip(table.index, table.values)], interval_kind(measured)
 
 
 def _with_derived(ds: xr.Dataset) -> xr.Dataset:
-    if "recon_error_final" in ds:
-        ds = ds.assign(recon_test=ds["recon_error_final"].sel(split="test", drop=True))
-    return ds
+    return with_derived(ds)
+
+
+def table_metrics(ds: xr.Dataset) -> list[str]:
+    """The scalar results that get a table: every declared metric the results hold, in declaration
+    order, then any other scalar result that no declaration names as an interval or estimate."""
+    decl = declared()
+    skip = decl.auxiliary | {"converged"}  # converged: the core's flag, listed in its own section
+    scalars = set(scalar_metrics(ds))
+    order = _evaluate_order(ds)  # the spec's own order of evaluators; the core's metrics last
+    first = sorted(
+        (m for m in decl.metrics if m in scalars),
+        key=lambda m: order.get(decl.owner.get(m, ""), len(order)),
+    )
+    return first + [m for m in scalar_metrics(ds) if m not in decl.metrics and m not in skip]
+
+
+def _evaluate_order(ds: xr.Dataset) -> dict[str, int]:
+    import tomllib
+
+    try:
+        evaluate = tomllib.loads(ds.attrs.get("spec", "")).get("evaluate", {})
+    except (tomllib.TOMLDecodeError, TypeError):
+        return {}
+    return {name: k for k, name in enumerate(evaluate)} if isinstance(evaluate, dict) else {}
 
 
 def figures(ds: xr.Dataset) -> dict[str, object]:
-    """Every figure that the results support, by file name."""
-    from aebench import plots
-
+    """Every figure that the evaluators declare (``Figure``) and the results support, by file name."""
     figs = {}
-    makers = {
-        "recon_curves": ("recon_error", lambda: plots.recon_curves(ds)),
-        "svm_error": ("svm_error", lambda: plots.metric_bars(ds, "svm_error", "svm_error_ci")),
-        "finetune_error": ("finetune_error", lambda: plots.metric_bars(ds, "finetune_error", "finetune_error_ci")),
-        "parzen_ll": ("parzen_ll", lambda: plots.metric_bars(ds, "parzen_ll", "parzen_ll_se")),
-        "filters": ("filters", lambda: plots.filter_grid(ds)),
-        "samples": ("samples", lambda: plots.sample_grid(ds)),
-        "trajectory": ("trajectory_outputs", lambda: plots.trajectory_scatter(ds)),
-        "error_histogram": ("finetune_error", lambda: plots.error_histogram(ds, "finetune_error")),
-    }
-    for name, (var, make) in makers.items():
-        if var in ds and np.isfinite(ds[var].values.astype(float)).any():
-            try:
-                figs[name] = make()
-            except Exception as exc:  # a figure that cannot be drawn must not lose the report
-                figs[name] = exc
+    for fig in declared().figures:
+        if fig.name in figs or fig.needs not in ds:
+            continue
+        values = ds[fig.needs].values
+        if values.dtype.kind in "fiu" and not np.isfinite(values.astype(float)).any():
+            continue
+        try:
+            figs[fig.name] = fig.function()(ds)
+        except Exception as exc:  # a figure that cannot be drawn must not lose the report
+            figs[fig.name] = exc
     return figs
+
+
+def summary(ds: xr.Dataset) -> list[str]:
+    """Terminal lines: per cell (sweep point), the main metrics "mean ± interval", and what each ± is.
+
+    The same tables and the same words as the report (``aebench.tables``), so the ± means
+    one thing in the terminal, the report and a notebook.
+    """
+    import pandas as pd
+
+    ds = with_derived(ds)
+    decl = declared()
+    metrics = [m for m in table_metrics(ds) if decl.metrics.get(m) is None or decl.metrics[m].summary]
+    if not metrics:
+        return []
+    cols, names, kinds = {}, [], {}
+    for var in metrics:
+        dims = [d for d in ds[var].dims if d != "seed" and d in ds.dims]
+        cells = columns_of(ds, dims)
+        if list(cells) == [""]:
+            cells = {"all runs": {}}
+        frame = paper_table(ds, var, cells, rows=None)
+        cols[var] = format_table(frame, steps=False).iloc[0]
+        names.append(f"{var}: {title_of(var, ds)}")
+        kinds[var] = interval_kind(frame)
+    table = pd.DataFrame(cols)
+    header = ["cell", *table.columns]
+    rows = [[str(i), *map(str, r)] for i, r in zip(table.index, table.values)]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    lines = [
+        "  ".join(str(c).ljust(w) if k == 0 else str(c).rjust(w) for k, (c, w) in enumerate(zip(line, widths)))
+        for line in (header, *rows)
+    ]
+    if len(set(kinds.values())) == 1:
+        said = [f"every ±: {next(iter(kinds.values()))}"]
+    else:
+        said = [f"± of {var}: {kind}" for var, kind in kinds.items()]
+    return [*lines, *names, *said]
 
 
 def write_report(out: str | Path) -> tuple[Path, Path]:
     """Write ``out/report.html`` and ``out/report.md`` (figures in ``out/report_files/``)."""
-    import matplotlib.pyplot as plt
-
     out = Path(out)
-    ds = _with_derived(load_results(out))
+    ds = with_derived(load_results(out))
     rows = "data.name" if "data.name" in ds.dims else None
     files = out / "report_files"
     if files.is_symlink():
@@ -97,41 +164,73 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
         if items:
             md += [f"## {heading}", "", *[f"- {r}" for r in items], ""]
             body += [f"<h2>{heading}</h2><ul>", *[f"<li>{html.escape(r)}</li>" for r in items], "</ul>"]
-    metrics = [m for m in KNOWN if m in ds] + [
-        m
-        for m in scalar_metrics(ds)
-        if m not in KNOWN and not m.endswith(("_ci", "_se", "_C", "_sigma", "_at_edge")) and m != "converged"
-    ]
-    for var in metrics:
-        header, table, kind = metric_table(ds, var, rows)
-        name = KNOWN.get(var, (var,))[0]
-        md += [f"## {name}", "", f"*Every sweep point; {kind}.*", "", *_md_table(header, table), ""]
-        body += [f"<h2>{html.escape(name)}</h2>", f"<p><em>Every sweep point; {html.escape(kind)}.</em></p>"]
-        body.append(_html_table(header, table))
+    decl = declared()
+    for var in table_metrics(ds):
+        measured = metric_frame(ds, var, rows)
+        table = format_table(measured)
+        header = [key_label(rows) if rows in ds.dims else "experiment", *table.columns]
+        cells = [[str(i), *map(str, r)] for i, r in zip(table.index, table.values)]
+        caption = f"Every sweep point; {interval_kind(measured)}."
+        sec = Section(title_of(var, ds), tables=[(caption, header, cells)])
+        if metric_info(var, ds).figure == "bars":
+            fig = _bars(measured, title_of(var, ds), interval_kind(measured), ylabel=units_of(var, ds))
+            sec.figures.append((f"table_{var}", fig))
+        md += sec.markdown()
+        body += sec.html()
+        _emit_figures(sec, files, md, body)
     sections = paper_sections(ds)
     if not sections:  # one selection rule per report: the [[report]] tables' own, else this one
         sections = [s for s in [_selection(ds, rows)] if s]
     for sec in [*_flag_sections(ds), *sections]:
         md += sec.markdown()
         body += sec.html()
-    for fname, fig in figures(ds).items():
-        if isinstance(fig, Exception):
-            md += [f"*(figure {fname} could not be drawn: {fig})*", ""]
-            continue
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        plt.close(fig)  # written to a file: in a notebook it must not also show up inline
-        data = buf.getvalue()
-        atomic_write(files / f"{fname}.png", lambda p, data=data: p.write_bytes(data))
-        md += [f"![{fname}](report_files/{fname}.png)", ""]
-        png = base64.b64encode(buf.getvalue()).decode()
-        body.append(f'<h3>{fname}</h3><img alt="{fname}" src="data:image/png;base64,{png}">')
+        _emit_figures(sec, files, md, body)
+    titles = {f.name: f.title or f.name for f in decl.figures}
+    own = Section("Figures", figures=[(name, fig) for name, fig in figures(ds).items()])
+    own.captions = titles
+    if own.figures:
+        md += ["## Figures", ""]
+        body.append("<h2>Figures</h2>")
+        _emit_figures(own, files, md, body)
     md += ["## Spec", "", "```toml", ds.attrs.get("spec", ""), "```"]
     body.append(f"<h2>Spec</h2><pre>{html.escape(ds.attrs.get('spec', ''))}</pre>")
     page = PAGE.format(html.escape(title), STYLE, "\n".join(body))
     write_text(out / "report.html", page)
     write_text(out / "report.md", "\n".join(md))
     return out / "report.html", out / "report.md"
+
+
+def _bars(measured, title: str, kind: str, published=None, ylabel: str | None = None):
+    from aebench.plots import table_bars
+
+    try:
+        return table_bars(measured, title=title, interval=kind, published=published, ylabel=ylabel)
+    except Exception as exc:  # a figure that cannot be drawn must not lose the report
+        return exc
+
+
+def _emit_figures(sec: Section, files: Path, md: list[str], body: list[str]) -> None:
+    """Save ``sec``'s figures in ``files`` and show them in the Markdown and the HTML (after its tables)."""
+    import re
+
+    import matplotlib.pyplot as plt
+
+    for name, fig in sec.figures:
+        fname = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+        caption = sec.captions.get(name, "")
+        if isinstance(fig, Exception):
+            md += [f"*(figure {fname} could not be drawn: {fig})*", ""]
+            body.append(f"<p><em>(figure {html.escape(fname)} could not be drawn: {html.escape(str(fig))})</em></p>")
+            continue
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        plt.close(fig)  # written to a file: in a notebook it must not also show up inline
+        data = buf.getvalue()
+        atomic_write(files / f"{fname}.png", lambda p, data=data: p.write_bytes(data))
+        md += ([f"**{caption}**", ""] if caption else []) + [f"![{fname}](report_files/{fname}.png)", ""]
+        png = base64.b64encode(data).decode()
+        cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+        body.append(f'<figure><img alt="{html.escape(fname)}" src="data:image/png;base64,{png}">{cap}</figure>')
 
 
 PAPER_HEADER = ["row", "column", "paper", "measured", "difference", "z (CI units)"]
@@ -144,6 +243,9 @@ class Section:
     title: str
     notes: list[str] = field(default_factory=list)
     tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)
+    #: (file name, matplotlib figure or the exception that stopped it), shown after the tables
+    figures: list[tuple[str, object]] = field(default_factory=list)
+    captions: dict[str, str] = field(default_factory=dict)
 
     def markdown(self) -> list[str]:
         md = [f"## {self.title}", ""] + [line for n in self.notes for line in (f"*{n}*", "")]
@@ -154,7 +256,7 @@ class Section:
     def html(self) -> list[str]:
         body = [f"<h2>{html.escape(self.title)}</h2>"] + [f"<p><em>{html.escape(n)}</em></p>" for n in self.notes]
         for caption, header, rows in self.tables:
-            body += ([f"<h3>{html.escape(caption)}</h3>"] if caption else []) + [_html_table(header, rows)]
+            body.append(_html_table(header, rows, caption))
         return body
 
     def text(self) -> list[str]:
@@ -202,6 +304,7 @@ def _paper_section(ds: xr.Dataset, raw: dict, runs: list, k: int, entry) -> Sect
         columns = {label: _unswept(raw, ds, where) for label, where in entry.columns.items()}
         chosen, rule = _chosen(ds, entry)
         measured = paper_table(chosen, entry.metric, columns, rows)
+        measured.attrs["title"] = title_of(entry.metric, ds)
     except (KeyError, ValueError) as exc:
         sec.notes.append(f"This table cannot be built from these results: {exc}")
         return sec
@@ -227,6 +330,13 @@ def _paper_section(ds: xr.Dataset, raw: dict, runs: list, k: int, entry) -> Sect
     else:
         published["ci"] = published["ci"] * entry.ci_factor
         sec.tables.append(("", PAPER_HEADER, _paper_rows(compare_to_paper(measured, published), measured)))
+    if metric_info(entry.metric, ds).figure == "bars":
+        name = f"report_{k + 1}_{entry.metric}"
+        fig = _bars(measured, sec.title, interval_kind(measured), published, title_of(entry.metric, ds))
+        sec.figures.append((name, fig))
+        sec.captions[name] = "Measured (error bars: the ± of the table above)" + (
+            "; the paper's values as black marks, with its ± as read above" if not published.empty else ""
+        )
     if chosen is not ds:
         sec.tables.append(_chosen_table(chosen, entry, columns, rows))
     if len(columns) > 1 and (measured.xs("n", axis=1, level="stat") > 1).any().any():
@@ -260,9 +370,18 @@ def _paper_rows(cmp, measured) -> list[list[str]]:
 
 def _chosen_table(chosen: xr.Dataset, entry, columns: dict, rows) -> tuple[str, list[str], list[list[str]]]:
     """The hyper-parameters each cell was chosen with (the same choice as every other part of the section)."""
+    axes = [v[7:] for v in chosen.data_vars if v.startswith("chosen_")]
+    return (
+        "Chosen on validation (every cell above uses these runs)",
+        ["row", *columns],
+        _chosen_rows(chosen, axes, rows, columns),
+    )
+
+
+def _chosen_rows(chosen: xr.Dataset, axes: list[str], rows, columns: dict) -> list[list[str]]:
+    """One row per row label, one cell per column: ``key=value`` of every axis chosen there."""
     from aebench.tables import _row_selections, select
 
-    axes = [v for v in chosen.data_vars if v.startswith("chosen_")]
     out = []
     for rlabel, rwhere in _row_selections(chosen, rows).items():
         part = select(chosen, rwhere)
@@ -270,11 +389,11 @@ def _chosen_table(chosen: xr.Dataset, entry, columns: dict, rows) -> tuple[str, 
         for where in columns.values():
             try:
                 cell = select(part, where)
-                cells.append(", ".join(f"{a[7:]} = {_plain(cell[a])}" for a in axes))
+                cells.append(", ".join(f"{key_label(a, axes)}={_plain(cell[f'chosen_{a}'])}" for a in axes))
             except KeyError:
                 cells.append("n/a")
         out.append([rlabel, *cells])
-    return ("Chosen on validation (every cell above uses these runs)", ["row", *columns], out)
+    return out
 
 
 def _plain(da: xr.DataArray) -> str:
@@ -318,8 +437,8 @@ def _chosen(ds: xr.Dataset, entry) -> tuple[xr.Dataset, str]:
     if not over:
         return ds, "No hyper-parameter axis to choose: every cell is the runs it names."
     by, minimize, words = criterion(ds, entry.metric, entry.by)
-    own = KNOWN.get(entry.metric, (None, None, 1))[1]
-    keep = [entry.metric, "steps", "converged", *([own[0]] if own else [])]
+    own = metric_info(entry.metric, ds).interval
+    keep = [entry.metric, "steps", "converged", *([own] if own else [])]
     chosen = select_best(ds, over=over, by=by, report=[v for v in keep if v in ds], minimize=minimize)
     rule = (
         f"Selection rule: {', '.join(over)} chosen per cell on {words} (seed mean); every part of this "
@@ -328,68 +447,93 @@ def _chosen(ds: xr.Dataset, entry) -> tuple[xr.Dataset, str]:
     return chosen.assign_attrs(ds.attrs), rule
 
 
-#: validation criteria a ``[[report]]`` table's ``by`` may name: variable -> (reduce, lower is better, in words)
-CRITERIA = {
-    "recon_error_final": (lambda da: da.sel(split="valid", drop=True), True, "validation reconstruction error"),
-    "svm_valid_error": (lambda da: da.min("C"), True, "linear SVM validation error (best C)"),
-    "parzen_valid_ll": (lambda da: da.max("sigma"), False, "Parzen validation log-likelihood (best σ)"),
-    "finetune_valid_error": (None, True, "fine-tuned validation error (best epoch)"),
-    "class_error": (
-        lambda da: da.sel(split="valid", drop=True).min("epoch"),
-        True,
-        "supervised validation error (best epoch)",
-    ),
-}
-DEFAULT_CRITERION = {
-    "svm_error": "svm_valid_error",
-    "parzen_ll": "parzen_valid_ll",
-    "finetune_error": "finetune_valid_error",
-}
+def criteria() -> dict[str, object]:
+    """Every validation criterion a ``[[report]]`` table's ``by`` may name, as the evaluators declare them."""
+    return dict(declared().criteria)
 
 
 def criterion(ds: xr.Dataset, metric: str, by: str = "") -> tuple[xr.DataArray, bool, str]:
-    """The validation measure that chooses hyper-parameters for ``metric``, whether lower is better, and its name."""
-    name = by or DEFAULT_CRITERION.get(metric, "recon_error_final")
-    if name == "finetune_valid_error":
-        if "finetune_curve" not in ds:
-            raise KeyError("by = 'finetune_valid_error' needs the finetune evaluator's results")
-        return ds["finetune_curve"].sel(split="valid", drop=True).min("finetune_epoch"), True, CRITERIA[name][2]
-    if name in CRITERIA:
+    """The validation measure that chooses hyper-parameters for ``metric``, whether lower is better, and its name.
+
+    ``by`` names a declared :class:`aebench.hookspecs.Criterion` or a result variable; without it,
+    the metric's own declared criterion, else the one declared ``default`` (validation reconstruction).
+    """
+    decl = declared()
+    own = metric_info(metric, ds).criterion
+    fallback = decl.default_criterion(ds)
+    name = by or (own.name if own else (fallback.name if fallback else ""))
+    if not name:
+        raise KeyError(f"{metric} declares no validation criterion and none is declared as the default: name `by`")
+    crit = decl.criteria.get(name)
+    if crit is not None and crit.var not in ds:
+        if by:
+            raise KeyError(f"by = {by!r}: the results have no {crit.var}")
+        if fallback is None:
+            raise KeyError(f"the results have no {crit.var} to choose {metric} on: name `by`")
+        crit = fallback
+    if crit is None:
         if name not in ds:
-            if by:
-                raise KeyError(f"by = {by!r}: the results have no {name}")
-            name = "recon_error_final"
-        reduce, minimize, words = CRITERIA[name]
-        return reduce(ds[name]), minimize, words
-    if name not in ds:
-        raise KeyError(f"by = {name!r}: no such result variable")
-    da = ds[name].sel(split="valid", drop=True) if "split" in ds[name].dims else ds[name]
-    minimize = not (name.endswith("_ll") or name.startswith("parzen"))
-    return da, minimize, f"validation {name} ({'lower' if minimize else 'higher'} is better)"
+            raise KeyError(f"by = {name!r}: no such result variable")
+        da = ds[name]
+        best_over = tuple(d for d in da.dims if d not in ds.dims and d not in ("split", "seed"))
+        declared_metric = decl.metrics.get(name)
+        higher = bool(declared_metric and declared_metric.higher_is_better)
+        words = f"validation {name} ({'higher' if higher else 'lower'} is better)"
+        crit_da = da.sel(split="valid", drop=True) if "split" in da.dims else da
+        return _best(crit_da, best_over, higher), not higher, words
+    da = ds[crit.var]
+    if crit.split and "split" in da.dims:
+        da = da.sel(split=crit.split, drop=True)
+    return _best(da, crit.best_over, crit.higher_is_better), not crit.higher_is_better, crit.words or crit.name
+
+
+def _best(da: xr.DataArray, over: tuple[str, ...], higher: bool) -> xr.DataArray:
+    over = tuple(d for d in over if d in da.dims)
+    if not over:
+        return da
+    return da.max(over) if higher else da.min(over)
 
 
 SCHEME_DIMS = ("schedule.name", "data.name", "model.layers", "point")
 
 
 def _selection(ds: xr.Dataset, rows: str | None) -> Section | None:
-    """Without ``[[report]]`` tables: the paper's protocol on every hyper-parameter axis, by one declared rule."""
+    """Without ``[[report]]`` tables: the paper's protocol on every hyper-parameter axis, by one declared rule
+    (the criterion an evaluator declares ``default``: validation reconstruction for the built-ins)."""
     from aebench.evaluate.select import select_best
 
+    decl = declared()
+    rule = decl.default_criterion(ds)
     over = [d for d in ds["status"].dims if d not in (*SCHEME_DIMS, "seed")]
-    if not over or "recon_error_final" not in ds:
+    if not over or rule is None:
         return None
-    report = [m for m in ("recon_test", "svm_error", "finetune_error", "parzen_ll") if m in ds]
-    keep = [*report, "steps", "converged", *(KNOWN[m][1][0] for m in report if KNOWN[m][1] and KNOWN[m][1][0] in ds)]
-    sel = select_best(ds, over=over, by="recon_error_final", report=[v for v in keep if v in ds])
+    by, minimize, words = criterion(ds, "", rule.name)
+    report = [m for m in table_metrics(ds) if m in decl.metrics]
+    keep = [*report, "steps", "converged", *(decl.metrics[m].interval for m in report if decl.metrics[m].interval)]
+    sel = select_best(ds, over=over, by=by, report=[v for v in keep if v in ds], minimize=minimize)
+    sel = sel.assign_attrs(ds.attrs)
     sec = Section(
         "Chosen on validation, reported on test",
-        [f"Selection rule: {', '.join(over)} chosen by validation reconstruction error (seed mean), for every metric."],
+        [f"Selection rule: {', '.join(over)} chosen by {words} (seed mean), for every metric."],
     )
     for var in report:
-        header, table, kind = metric_table(sel.assign_attrs(ds.attrs), var, rows)
-        sec.tables.append((f"{KNOWN.get(var, (var,))[0]}; {kind}", header, table))
-    chosen = [[k, ", ".join(str(v) for v in np.ravel(sel[f"chosen_{k}"].values))] for k in over]
-    sec.tables.append(("Chosen values", ["axis", "chosen"], chosen))
+        header, table, kind = metric_table(sel, var, rows)
+        sec.tables.append((f"{title_of(var, ds)}; {kind}", header, table))
+        if metric_info(var, ds).figure == "bars":
+            name = f"chosen_{var}"
+            sec.figures.append((name, _bars(metric_frame(sel, var, rows), title_of(var, ds), kind)))
+            sec.captions[name] = f"{title_of(var, ds)}, chosen on validation ({kind})"
+    dims = [d for d in sel[f"chosen_{over[0]}"].dims if d != rows]
+    columns = columns_of(sel, dims)
+    if list(columns) == [""]:
+        columns = {"chosen": {}}
+    sec.tables.append(
+        (
+            "Chosen values (every table above uses these runs)",
+            [key_label(rows) if rows in sel.dims else "experiment", *columns],
+            _chosen_rows(sel, over, rows if rows in sel.dims else None, columns),
+        )
+    )
     return sec
 
 
@@ -432,14 +576,18 @@ def _unconverged(ds: xr.Dataset) -> list[str]:
 def _flag_sections(ds: xr.Dataset) -> list[Section]:
     """Estimates stopped at the edge of what was tried (a limit, not an optimum), named run by run."""
     out = []
-    for var, what in (("parzen_sigma_at_edge", "Parzen σ"), ("svm_C_at_edge", "SVM C")):
+    for est in declared().estimates:
+        var, what = est.at_edge, est.what
         if var not in ds or not bool((ds[var] == 1).any()):
             continue
         flag = ds[var].stack(run=ds[var].dims)
         hits = np.flatnonzero(flag.values == 1)
-        chosen = ds[var.replace("_at_edge", "")].stack(run=ds[var].dims)
+        chosen = ds[est.var].stack(run=ds[var].dims) if est.var in ds else None
         rows = [
-            [", ".join(f"{d} = {flag[d].values[k]}" for d in ds[var].dims), f"{float(chosen.values[k]):g}"]
+            [
+                ", ".join(f"{d} = {flag[d].values[k]}" for d in ds[var].dims),
+                f"{float(chosen.values[k]):g}" if chosen is not None else "n/a",
+            ]
             for k in hits
         ]
         out.append(
@@ -455,7 +603,8 @@ def _flag_sections(ds: xr.Dataset) -> list[Section]:
     return out
 
 
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
+def _html_table(header: list[str], rows: list[list[str]], caption: str = "") -> str:
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

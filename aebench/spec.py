@@ -152,6 +152,10 @@ class Spec:
     @classmethod
     def from_toml(cls, path: str | Path, reg: Registry | None = None) -> Spec:
         path = Path(path)
+        if path.is_dir():
+            inside = path / "spec.toml"
+            hint = f"; it holds a spec: {inside}" if inside.is_file() else "; name a .toml file"
+            raise SpecError(f"{path} is a folder, not a spec file{hint}.")
         if not path.is_file():
             raise SpecError(f"spec file {path} does not exist.")
         try:
@@ -162,11 +166,17 @@ class Spec:
             raise SpecError(f"spec file {path} is not a UTF-8 text file.") from None
         except OSError as exc:
             raise SpecError(f"spec file {path} cannot be read ({exc.strerror or exc}).") from None
+        unread = []  # a published file that cannot be read is one problem among the spec's others
         try:
             resolve_reports(data, path.parent)
         except SpecError as exc:
-            raise SpecError(f"invalid spec {path}: report.published: {exc}") from None
-        return cls.from_dict(data, source=str(path), reg=reg)
+            unread = [f"report.published: {str(exc).rstrip('.')}"]
+        try:
+            spec = cls.from_dict(data, source=str(path), reg=reg)
+        except SpecError as exc:
+            _raise([*unread, *getattr(exc, "problems", [str(exc)])], str(path))
+        _raise(unread, str(path))
+        return spec
 
     @classmethod
     def from_text(cls, text: str, source: str = "<spec>", reg: Registry | None = None) -> Spec:
@@ -180,13 +190,28 @@ class Spec:
     def from_dict(cls, data: dict[str, Any], source: str = "<spec>", reg: Registry | None = None) -> Spec:
         reg = reg or registry()
         raw = copy.deepcopy(data)
-        _check_top(raw, source)
-        spec = cls(raw=raw, source=source)
-        spec.runs = [
-            resolve(run_raw, i, seed, point, reg, source)
-            for i, (point, seed, run_raw) in enumerate(expand(raw, source))
-        ]
-        return spec
+        # Every problem at once: the top level's, the sweep's and every run's, in one message
+        # (a missing `name` must not hide a mistyped model key).
+        problems = _top_level_problems(raw)
+        runs: list[RunSpec] = []
+        try:
+            expanded = expand(_expandable(raw), source)
+        except SpecError as exc:
+            problems += [p for p in getattr(exc, "problems", [str(exc)]) if p not in problems]
+            expanded = []
+        # one message per problem, not one per sweep point: a problem every run shares names no point
+        found: dict[str, list[str]] = {}
+        for i, (point, seed, run_raw) in enumerate(expanded):
+            try:
+                runs.append(resolve(run_raw, i, seed, point, reg, source))
+            except SpecError as exc:
+                for problem in getattr(exc, "problems", [str(exc)]):
+                    found.setdefault(problem.removeprefix(_point_label(point)), []).append(problem)
+        for bare, where in found.items():
+            everywhere = len(where) == len(expanded)
+            problems += [bare] if everywhere else [where[0]] if where[0] not in problems else []
+        _raise(problems, source)
+        return cls(raw=raw, source=source, runs=runs)
 
     # ------------------------------------------------------------------------ output
     @property
@@ -201,7 +226,8 @@ class Spec:
 
 
 # ---------------------------------------------------------------------- validation
-def _check_top(raw: dict[str, Any], source: str) -> None:
+def _top_level_problems(raw: dict[str, Any]) -> list[str]:
+    """Every problem of the typed top level and the ``[[report]]`` tables (not raised: collected)."""
     try:
         SpecModel.model_validate(raw)
         problems = []
@@ -213,7 +239,16 @@ def _check_top(raw: dict[str, Any], source: str) -> None:
             'precision = "float16" with ensemble = true: ensembles train in float32 or bfloat16 '
             "(float16 needs loss scaling per run); use bfloat16 or train the runs apart"
         )
-    _raise(problems, source)
+    return problems
+
+
+def _expandable(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with what cannot be expanded into runs set aside (its problem is already collected):
+    unusable seeds become one seed, so the runs' own problems can still be found."""
+    seeds = raw.get("seeds", [0])
+    if isinstance(seeds, list) and seeds and all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
+        return raw
+    return {**raw, "seeds": [0]}
 
 
 def _top_problems(raw: dict[str, Any], keys: set[str]) -> list[str]:
@@ -227,7 +262,9 @@ def _top_problems(raw: dict[str, Any], keys: set[str]) -> list[str]:
 
 def _raise(problems: list[str], source: str) -> None:
     if problems:
-        raise SpecError(f"invalid spec {source}: " + "; ".join(problems) + ".")
+        err = SpecError(f"invalid spec {source}: " + "; ".join(problems) + ".")
+        err.problems = list(problems)  # so that callers can gather every problem into one message
+        raise err
 
 
 def _component(kind: str, where: str, table: Any, reg: Registry) -> ComponentSpec:
@@ -305,17 +342,18 @@ def resolve(raw: dict[str, Any], index: int, seed: int, point: dict[str, Any], r
 
     if point:  # a swept top-level key (precision, ...) gets the checks the spec's own value got
         problems += [f"{prefix}{p}" for p in _top_problems(raw, {k.split(".")[0] for k in point})]
-    data = attempt(_component, "dataset", "data", raw["data"], reg)
-    model = attempt(_component, "model", "model", raw["model"], reg)
+    # a required table left out is the top level's problem (already collected): its run checks the rest
+    data = attempt(_component, "dataset", "data", raw["data"], reg) if "data" in raw else None
+    model = attempt(_component, "model", "model", raw["model"], reg) if "model" in raw else None
     corruptions = listed("corruption", "corruption", raw["corruption"], per_layer=True)
     if not isinstance(raw["regularizers"], list):
         problems.append(f"{prefix}regularizers = {raw['regularizers']!r}: must be a list of tables")
         regularizers = []
     else:
         regularizers = listed("regularizer", "regularizers", raw["regularizers"], per_layer=False)
-    if raw["schedule"] == []:
+    if raw.get("schedule") == []:
         problems.append(f"{prefix}schedule = []: name at least one schedule")
-    schedules = listed("schedule", "schedule", raw["schedule"], per_layer=False)
+    schedules = listed("schedule", "schedule", raw["schedule"], per_layer=False) if "schedule" in raw else []
     if model is not None:
         problems += [f"{prefix}{p}" for p in _layer_problems(model, corruptions, regularizers, raw)]
     optimizer = attempt(

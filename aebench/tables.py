@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,17 +22,115 @@ import pandas as pd
 import xarray as xr
 
 from aebench.evaluate.stats import t_interval
+from aebench.hookspecs import REPORT_DECLARATIONS, Criterion, Estimate, Figure, Metric
 from aebench.results import _coord  # the merge's own encoding of list values as coordinates
 
-#: metric -> (title, its own 95 % half-width variable and the factor to a 95 % half-width, scale to the papers' units)
-KNOWN: dict[str, tuple[str, tuple[str, float] | None, float]] = {
-    "svm_error": ("Linear SVM test error (%)", ("svm_error_ci", 1.0), 100),
-    "finetune_error": ("Fine-tuned test error (%)", ("finetune_error_ci", 1.0), 100),
-    "parzen_ll": ("Parzen test log-likelihood (nats)", ("parzen_ll_se", 1.96), 1),
-    "recon_test": ("Test reconstruction error (whole stack)", None, 1),
-    "train_seconds": ("Training time (s)", None, 1),
-}
 STATS = ("mean", "ci", "n", "steps", "dropped")
+
+#: what aebench's core itself writes into every run (not any evaluator's): declared the same way
+CORE_REPORTS: tuple[Metric | Criterion, ...] = (
+    Metric("train_seconds", title="Training time", units="s"),
+    Criterion("class_error", words="supervised validation error (best epoch)", best_over=("epoch",)),
+)
+
+
+@dataclass
+class Declared:
+    """Every evaluator's report declarations (``Evaluator.reports``, see :func:`aebench.hookspecs.aebench_evaluators`),
+    in registry order (built-ins first): the first declaration of a variable or criterion name wins."""
+
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    criteria: dict[str, Criterion] = field(default_factory=dict)
+    figures: list[Figure] = field(default_factory=list)
+    #: the evaluator that declared each metric ("" for the core's)
+    owner: dict[str, str] = field(default_factory=dict)
+
+    def add(self, item: object, owner: str = "") -> None:
+        if isinstance(item, Metric):
+            self.owner.setdefault(item.var, owner)
+            self.metrics.setdefault(item.var, item)
+            if item.criterion is not None:
+                self.criteria.setdefault(item.criterion.name, item.criterion)
+        elif isinstance(item, Criterion):
+            self.criteria.setdefault(item.name, item)
+        elif isinstance(item, Figure):
+            self.figures.append(item)
+
+    @property
+    def auxiliary(self) -> set[str]:
+        """Variables named as an interval or an estimate: shown beside their metric, not as tables."""
+        out: set[str] = set()
+        for m in self.metrics.values():
+            out |= {m.interval} if m.interval else set()
+            out |= {v for e in m.estimates for v in (e.var, e.at_edge)}
+        return out
+
+    @property
+    def estimates(self) -> list[Estimate]:
+        return list(dict.fromkeys(e for m in self.metrics.values() for e in m.estimates))
+
+    def default_criterion(self, ds: xr.Dataset | None = None) -> Criterion | None:
+        """The criterion declared ``default=True`` (whose variable ``ds`` holds, when given)."""
+        return next(
+            (c for c in self.criteria.values() if c.default and (ds is None or c.var in ds)),
+            None,
+        )
+
+
+def declared(reg: Any = None) -> Declared:
+    """The report declarations of every registered evaluator (``reports``) and of the core (``CORE_REPORTS``)."""
+    from aebench.plugins import registry
+
+    reg = reg or registry()
+    out = Declared()
+    for name in reg.names("evaluator"):
+        try:
+            cls = reg.get("evaluator", name)
+        except Exception:  # a name two plug-ins claim: neither's declarations are trusted
+            continue
+        for item in getattr(cls, "reports", ()) or ():
+            if isinstance(item, REPORT_DECLARATIONS):
+                out.add(item, name)
+    for item in CORE_REPORTS:
+        out.add(item)
+    return out
+
+
+def metric_info(var: str, ds: xr.Dataset | None = None) -> Metric:
+    """How ``var`` is reported: its evaluator's :class:`~aebench.hookspecs.Metric`, or a plain one
+    (titled by the variable's ``long_name`` in ``ds``, its own units, scale 1, no interval of its own)."""
+    found = declared().metrics.get(var)
+    if found is not None:
+        return found
+    if not var:  # a table without a variable (built by hand): plain numbers
+        return Metric("value")
+    attrs = ds[var].attrs if ds is not None and var in ds else {}
+    units = str(attrs.get("units", ""))
+    return Metric(var, title=str(attrs.get("long_name", var)), units="" if units == "1" else units)
+
+
+def with_derived(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with every declared metric that is read from another variable (``source`` at ``where``) added."""
+    for m in declared().metrics.values():
+        if m.source and m.source in ds and m.var not in ds:
+            try:
+                ds = ds.assign({m.var: ds[m.source].sel(dict(m.where), drop=True)})
+            except (KeyError, ValueError):
+                continue
+    return ds
+
+
+def title_of(var: str, ds: xr.Dataset | None = None) -> str:
+    """The metric's title with its displayed units: "Linear SVM test error (%)"."""
+    m = metric_info(var, ds)
+    units = units_of(var, ds)
+    return f"{m.title} ({units})" if units and f"({units})" not in m.title else m.title
+
+
+def units_of(var: str, ds: xr.Dataset | None = None) -> str:
+    """The units ``var`` is shown in: its declared ``Metric.units``, else its ``units`` attribute ("" for 1)."""
+    units = metric_info(var, ds).units or (str(ds[var].attrs.get("units", "")) if ds is not None and var in ds else "")
+    return "" if units == "1" else units
 
 
 def relabel(ds: xr.Dataset, coord: str, mapping: Mapping[Any, Any], name: str | None = None) -> xr.Dataset:
@@ -89,10 +188,10 @@ def cell_stats(ds: xr.Dataset, var: str, level: float = 0.95) -> dict[str, float
     """mean, 95 % half-width, seeds, mean gradient steps and runs left out of one cell (``ds`` already selected).
 
     Over several seeds the interval is the t-interval of the seed mean; with one seed it is
-    the metric's own interval (binomial CI of an error, 1.96 × standard error of a
-    log-likelihood), which covers test sampling only (see :func:`interval_kind`). Runs
-    marked ``converged = 0`` (:mod:`aebench.evaluate.flags`) are left out and counted in
-    ``dropped``.
+    the metric's own interval as its evaluator declares it (``Metric.interval``: a binomial
+    CI of an error, 1.96 × standard error of a log-likelihood), which covers test sampling
+    only (see :func:`interval_kind`). Runs marked ``converged = 0``
+    (:mod:`aebench.evaluate.flags`) are left out and counted in ``dropped``.
     """
     da = ds[var]
     extra = [d for d in da.dims if d != "seed"]
@@ -106,9 +205,9 @@ def cell_stats(ds: xr.Dataset, var: str, level: float = 0.95) -> dict[str, float
         values = np.where(bad, np.nan, values)
     mean, _, ci = t_interval(values, level)
     n = int(np.isfinite(values).sum())
-    own = KNOWN.get(var, (None, None, 1))[1]
-    if n == 1 and own and own[0] in ds:
-        ci = float(np.nanmean(np.atleast_1d(ds[own[0]].values.astype(float)))) * own[1]
+    own = metric_info(var)
+    if n == 1 and own.interval and own.interval in ds:
+        ci = float(np.nanmean(np.atleast_1d(ds[own.interval].values.astype(float)))) * own.interval_factor
     steps = math.nan
     if "steps" in ds:
         s = ds["steps"].max("epoch") if "epoch" in ds["steps"].dims else ds["steps"]
@@ -121,18 +220,33 @@ def cell_stats(ds: xr.Dataset, var: str, level: float = 0.95) -> dict[str, float
 
 
 def interval_kind(table: pd.DataFrame) -> str:
-    """What the ± of a :func:`paper_table` is, in words (the same text in terminal, report and notebook)."""
+    """What the ± of a :func:`paper_table` is, in words (the same text in terminal, report and notebook).
+
+    Over several seeds: the t-interval of the seed mean. With one seed: the metric's own
+    interval as its evaluator declares it (``Metric.interval_words``), which covers test
+    sampling only, or no interval at all.
+    """
     level = f"{table.attrs.get('level', 0.95):.0%}"
     ns = sorted({int(n) for n in table.xs("n", axis=1, level="stat").values.ravel() if n > 0})
     if not ns:
         return "no finished runs"
+    own = metric_info(table.attrs.get("var", ""))
+    single = table.xs("n", axis=1, level="stat").values.astype(float) == 1
+    ci = table.xs("ci", axis=1, level="stat").values.astype(float)
+    has_own = bool(own.interval) and bool(np.isfinite(ci[single]).any())  # a one-seed cell that has one
+    what = f" ({own.interval_words})" if own.interval_words else ""
+    one = (
+        f"the metric's own {level} interval from one seed{what}: test sampling only, it says nothing "
+        "about how much the result moves with the seed"
+        if has_own
+        else "one seed: no interval (a single run says nothing about how much the result moves with the seed)"
+    )
     if ns == [1]:
-        return (
-            f"± is the metric's own {level} interval from one seed (test sampling only: it says nothing "
-            "about how much the result moves with the seed)"
-        )
-    seeds = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
-    return f"mean ± {level} t-interval over {seeds} seeds"
+        return f"± is {one}" if has_own else one
+    several = [n for n in ns if n > 1]
+    seeds = f"{several[0]}" if len(several) == 1 else f"{several[0]}–{several[-1]}"
+    text = f"mean ± {level} t-interval over {seeds} seeds"
+    return f"{text}; cells with {one}" if 1 in ns else text
 
 
 def paired_difference(
@@ -246,7 +360,7 @@ def _unique(values: np.ndarray) -> list:
 def format_table(table: pd.DataFrame, scale: float | None = None, digits: int = 2, steps: bool = True) -> pd.DataFrame:
     """ "mean ± ci" strings (× ``scale``, by default the metric's: 100 for error rates), with the gradient steps."""
     var = table.attrs.get("var", "")
-    scale = KNOWN.get(var, (None, None, 1))[2] if scale is None else scale
+    scale = metric_info(var).scale if scale is None else scale
     out = {}
     for label in dict.fromkeys(table.columns.get_level_values(0)):
         cells = []
@@ -277,7 +391,7 @@ def _steps(n: float) -> str:
 def format_paired(diff: pd.DataFrame, scale: float | None = None, digits: int = 2) -> pd.DataFrame:
     """ "mean ± ci (n pairs)" strings of a :func:`paired_table`, marked where the interval excludes 0."""
     var = diff.attrs.get("var", "")
-    scale = KNOWN.get(var, (None, None, 1))[2] if scale is None else scale
+    scale = metric_info(var).scale if scale is None else scale
     out = {}
     for label in dict.fromkeys(diff.columns.get_level_values(0)):
         cells = []
@@ -290,19 +404,39 @@ def format_paired(diff: pd.DataFrame, scale: float | None = None, digits: int = 
     return pd.DataFrame(out, index=diff.index)
 
 
+def key_label(key: str, keys: list[str] | None = None) -> str:
+    """A sweep key as a column header names it: ``schedule.name`` -> ``schedule``, ``optimizer.lr`` -> ``lr``;
+    the whole dotted key where the short name would be ambiguous among ``keys``."""
+    parts = key.split(".")
+    if parts[-1] == "name" and len(parts) > 1:
+        parts = parts[:-1]
+    short = ".".join(p for p in parts[-1:])
+    if parts[-1].isdigit() and len(parts) > 1:  # schedule.0.name -> schedule.0
+        short = ".".join(parts[-2:])
+    others = [k for k in (keys or []) if k != key]
+    if any(key_label(k) == short for k in others):
+        return key
+    return short
+
+
 def columns_of(ds: xr.Dataset, dims: list[str]) -> dict[str, dict[str, Any]]:
-    """Every combination of ``dims``' values as a labelled column, in the axes' own order."""
+    """Every combination of ``dims``' values as a labelled column, in the axes' own order.
+
+    Each label names its keys: ``"schedule=joint, lr=0.1"`` (see :func:`key_label`); a zip
+    sweep's or ``[[runs]]``' ``point`` is named by the values swept along it.
+    """
     if not dims:
         return {"": {}}
     import itertools
 
     axes = [[(d, v.item() if hasattr(v, "item") else v) for v in _unique(ds[d].values)] for d in dims]
     along_point = [c for c in ds.coords if c != "point" and ds[c].dims == ("point",)]
+    keys = [*[d for d in dims if d != "point"], *along_point]
 
     def label(d: str, v: Any) -> str:
         if d == "point" and along_point:  # a zip sweep / [[runs]]: name the point by its swept values
-            return ", ".join(str(ds[c].sel(point=v).item()) for c in along_point)
-        return str(v)
+            return ", ".join(f"{key_label(c, keys)}={ds[c].sel(point=v).item()}" for c in along_point)
+        return f"{key_label(d, keys)}={v}"
 
     return {", ".join(label(d, v) for d, v in combo): dict(combo) for combo in itertools.product(*axes)}
 
@@ -315,7 +449,7 @@ def compare_to_paper(measured: pd.DataFrame, published: pd.DataFrame, scale: flo
     the two 95 % intervals' combined width does not cover the difference.
     """
     var = measured.attrs.get("var", "")
-    scale = KNOWN.get(var, (None, None, 1))[2] if scale is None else scale
+    scale = metric_info(var).scale if scale is None else scale
     out = []
     for rec in published.itertuples(index=False):
         row, col = str(rec.row), str(rec.column)
@@ -343,7 +477,14 @@ def compare_to_paper(measured: pd.DataFrame, published: pd.DataFrame, scale: flo
 
 
 __all__ = [
-    "KNOWN",
+    "CORE_REPORTS",
+    "Declared",
+    "declared",
+    "metric_info",
+    "with_derived",
+    "title_of",
+    "units_of",
+    "key_label",
     "paper_table",
     "format_table",
     "select",

@@ -21,7 +21,13 @@ def test_demo_quick_writes_results_plot_and_table(cli, tmp_path):
     png = (tmp_path / "demo" / "recon_curves.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     lines = out.splitlines()
-    assert lines[0].split()[:4] == ["scheme", "train", "valid", "test"]
-    assert lines[1].startswith("joint") and lines[2].startswith("layerwise") and "nats per example" in lines[3]
+    # it says the width it trains (it once said 1000 units and trained 64), and so does its spec
+    assert lines[0].startswith("demo: ") and "2 tied sigmoid layers of 64 units" in lines[0]
+    assert lines[1].split()[:4] == ["scheme", "train", "valid", "test"]
+    assert lines[2].startswith("joint") and lines[3].startswith("layerwise") and "nats per example" in lines[4]
+    # the ± is the report's: a t-interval over the two seeds, said in the same words
+    assert "mean ± 95% t-interval over 2 seeds" in lines[4] and "std" not in out
+    assert "aebench report" in out
     ds = aebench.load_results(tmp_path / "demo")
     assert set(ds["status"].values.ravel()) == {"done"}
+    assert "layers of 64 units" in ds.attrs["spec"]

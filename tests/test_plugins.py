@@ -184,3 +184,177 @@ def test_every_hook_is_called(tmp_path, tiny_spec):
     assert calls[0] == "start run-0000" and calls[-1] == "end True"
     assert calls[1].startswith("epoch 1 ") and "recon_error/test" in calls[1] and "loss" in calls[1]
     assert len(calls) == 4
+
+
+PROBE_EVALUATE = "seeds = [0]\nevaluate = { recon = { every = 0 }, probe-score = {} }"
+PROBE_REPORTED = (
+    TINY.replace("seeds = [0]", PROBE_EVALUATE)
+    + """
+[sweep]
+"optimizer.lr" = [0.01, 0.02]
+
+[[report]]
+title = "Probe table"
+metric = "probe_score"
+rows = "data.name"
+select = ["optimizer.lr"]
+[report.columns]
+"joint" = { "schedule.name" = "joint" }
+"""
+)
+
+
+def _probe_plugin():
+    """A third party's evaluator that declares its report metadata and nothing else: no core edit."""
+    import types
+
+    import matplotlib.pyplot as plt
+    import xarray as xr
+    from pydantic import Field
+
+    from aebench.components import Evaluator, Params
+    from aebench.hookspecs import Criterion, Figure, Metric, Note
+
+    def probe_figure(ds):
+        fig, ax = plt.subplots()
+        ax.plot(ds["probe_score"].values.ravel())
+        return fig
+
+    class ProbeParams(Params):
+        knobs: list[int] = Field([0, 1], description="Knob values tried.")
+
+    class ProbeScore(Evaluator):
+        name = "probe-score"
+        Params = ProbeParams
+        summary = "A score that is 10 × the learning rate; its validation twin prefers the smaller one."
+        reports = (
+            Metric(
+                "probe_score",
+                title="Probe score",
+                units="%",
+                scale=100,
+                higher_is_better=True,
+                interval="probe_score_ci",
+                interval_factor=2.0,
+                interval_words="twice the probe's own spread",
+                criterion=Criterion("probe_valid", words="validation probe score (best knob)", best_over=("knob",)),
+            ),
+            Figure("probe_figure", needs="probe_score", draw=probe_figure, title="The probe's own figure"),
+            Note(lambda values: f"probe knob grid {values['knobs']}"),
+        )
+
+        def evaluate(self, ctx):
+            lr = ctx.spec.optimizer.lr
+            return {
+                "probe_score": xr.DataArray(10 * lr, attrs={"long_name": "probe", "units": "1"}),
+                "probe_score_ci": xr.DataArray(0.025, attrs={"long_name": "spread", "units": "1"}),
+                # lower is better (the default): the smaller lr wins, whatever the probe_score says
+                "probe_valid": xr.DataArray([lr, lr + 1], dims="knob", coords={"knob": [0, 1]}),
+            }
+
+    mod = types.ModuleType("probe_report_plugin")
+    mod.aebench_evaluators = aebench.hookimpl(lambda: [ProbeScore])
+    return mod
+
+
+def test_a_plugin_evaluator_reports_like_a_builtin(tmp_path, cli):
+    """Title, interval, selection rule and figures come from the plug-in's declarations alone."""
+    from aebench import plugins
+
+    aebench.register_plugin(_probe_plugin())
+    try:
+        out = tmp_path / "o"
+        aebench.run(aebench.Spec.from_text(PROBE_REPORTED), out=out, progress=False)
+        code, stdout, err = cli("report", out)
+    finally:
+        plugins._EXTRA.clear()
+        aebench.registry(refresh=True)
+    assert code == 0, err
+    md = (out / "report.md").read_text()
+    # its own titled table, in its units, with its own interval (one seed: the declared one, × 2, in words)
+    assert "## Probe score (%)" in md
+    assert "| lr=0.01 | lr=0.02 |" in md.replace("experiment | ", "")
+    assert "10.00 ± 5.00" in md and "20.00 ± 5.00" in md
+    assert "the metric's own 95% interval from one seed (twice the probe's own spread)" in md
+    # the [[report]] table chose lr by the plug-in's criterion (lower probe_valid: 0.01), not by reconstruction
+    assert "optimizer.lr chosen per cell on validation probe score (best knob)" in md
+    assert "Left open by the paper, chosen here: probe knob grid [0, 1]." in md  # its own Note
+    section = md[md.index("## Paper vs measured: Probe table") :]
+    assert "10.00 ± 5.00" in section and "| lr=0.01 |" in section and "20.00" not in section.split("## Spec")[0]
+    # a figure per table and its own declared figure, beside the report and in the HTML
+    files = {p.name for p in (out / "report_files").iterdir()}
+    assert {"table_probe_score.png", "report_1_probe_score.png", "probe_figure.png"} <= files
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3 and "The probe&#x27;s own figure" in page
+    assert "<h2>Probe score (%)</h2>" in page and "<caption>" in page
+
+
+def test_a_wrong_report_declaration_fails_where_it_is_made():
+    """Checked when the plug-in's module defines it (so an entry-point plug-in is listed as broken)."""
+    from aebench.hookspecs import Criterion, Figure, Metric
+
+    with pytest.raises(TypeError, match="Metric.scale must be a positive number"):
+        Metric("x", scale=0)
+    with pytest.raises(TypeError, match="Metric.figure"):
+        Metric("x", figure="pie")
+    with pytest.raises(TypeError, match="Metric.criterion must be a Criterion"):
+        Metric("x", criterion="valid_x")
+    with pytest.raises(TypeError, match="Figure.draw"):
+        Figure("f", needs="x", draw="not a path")
+    with pytest.raises(TypeError, match="Criterion.var must be a non-empty string"):
+        Criterion("")
+    assert Criterion("valid_x").name == "valid_x" and Metric("x").title == "x"
+
+
+def test_a_broken_declaration_lists_the_plugin_as_broken():
+    """A declaration that fails while the plug-in hands over its classes: the plug-in is broken, the rest load."""
+    import types
+
+    from aebench.components import Evaluator
+    from aebench.hookspecs import Metric
+
+    def evaluators():
+        class Bad(Evaluator):
+            name = "bad-report"
+            summary = "declares a scale of zero"
+            reports = (Metric("bad", scale=0),)
+
+        return [Bad]
+
+    mod = types.ModuleType("bad_report_plugin")
+    mod.aebench_evaluators = aebench.hookimpl(evaluators)
+    with pytest.warns(Warning, match="bad_report_plugin"):
+        reg = build_registry(extra_plugins=[mod])
+    (broken,) = [b for b in reg.broken if b.plugin == "bad_report_plugin"]
+    assert "Metric.scale must be a positive number" in broken.error and "svm" in reg.names("evaluator")
+
+
+def test_the_report_core_names_no_evaluators_variable():
+    """What the report knows about an evaluator comes from its declarations: no built-in evaluator's variable,
+    criterion or figure is spelled in the report, the tables, the reference notes or the CLI (docstrings aside)."""
+    import ast
+    import re
+
+    from aebench.tables import declared
+
+    decl = declared()
+    names = set(decl.metrics) | decl.auxiliary | {f.name for f in decl.figures} | {f.needs for f in decl.figures}
+    names |= {c.var for c in decl.criteria.values()} | set(decl.criteria)
+    names -= {"train_seconds", "class_error"}  # the core's own variables (tables.CORE_REPORTS)
+    assert {"svm_error", "parzen_ll_se", "svm_valid_error", "svm_C_at_edge", "recon_curves"} <= names
+    for module in ("report", "tables", "reference", "cli"):
+        tree = ast.parse((Path(aebench.__file__).parent / f"{module}.py").read_text())
+        docs = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef)
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        words = {
+            word
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs
+            for word in re.findall(r"\w+", n.value)
+        }
+        assert not words & names, (module, sorted(words & names))

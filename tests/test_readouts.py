@@ -193,8 +193,28 @@ def test_paired_table_marks_intervals_that_exclude_zero_and_interval_kind_says_w
     assert list(diff.columns.get_level_values(0).unique()) == ["J − L"]
     assert excludes_zero(diff).iloc[0, 0] == 1
     assert "t-interval over 5 seeds" in interval_kind(paper_table(_two_schemes(), "parzen_ll", cols, rows=None))
-    one = paper_table(_two_schemes().sel(seed=[0]), "parzen_ll", cols, rows=None)
-    assert "one seed" in interval_kind(one) and "test sampling" in interval_kind(one)
+    bare = paper_table(_two_schemes().sel(seed=[0]), "parzen_ll", cols, rows=None)
+    assert interval_kind(bare).startswith("one seed: no interval")  # no parzen_ll_se: no ± to explain
+    with_se = _two_schemes().sel(seed=[0]).assign(parzen_ll_se=lambda d: 0 * d["parzen_ll"] + 0.5)
+    one = paper_table(with_se, "parzen_ll", cols, rows=None)
+    assert one[("J", "ci")].item() == pytest.approx(1.96 * 0.5)  # the factor the Parzen evaluator declares
+    kind = interval_kind(one)
+    assert "one seed" in kind and "test sampling" in kind and "standard error over the test rows" in kind
+    mixed = paper_table(
+        _two_schemes()
+        .assign(parzen_ll_se=lambda d: 0 * d["parzen_ll"] + 0.5)
+        .where(lambda d: (d["schedule.name"] == "joint") | (d.seed == 0)),
+        "parzen_ll",
+        cols,
+        rows=None,
+    )
+    assert interval_kind(mixed).startswith("mean ± 95% t-interval over 5 seeds; cells with the metric's own")
+    bare_mixed = paper_table(
+        _two_schemes().where(lambda d: (d["schedule.name"] == "joint") | (d.seed == 0)), "parzen_ll", cols, rows=None
+    )
+    assert interval_kind(bare_mixed).endswith(
+        "cells with one seed: no interval (a single run says nothing about how much the result moves with the seed)"
+    )
     single = paired_difference(_two_schemes().sel(seed=[0]), "parzen_ll", cols["J"], cols["L"])
     assert single["n"] == 1 and math.isnan(single["ci"])
 
@@ -242,13 +262,15 @@ def test_report_uses_the_tables_declared_rule_everywhere(tmp_path, cli):
     assert "optimizer.lr chosen per cell on validation reconstruction error" in md
     assert "Chosen on validation, reported on test" not in md  # no second rule in the same report
     assert "t-interval over 2 seeds" in md and "As run: 2 seed(s)" in md and "digits 300/100/100" in md
+    # the SVM evaluator's own Note says the choice the paper leaves open (the core knows no evaluator)
+    assert "Left open by the paper, chosen here: linear SVM C grid [0.1, 1.0] (extended by decades" in md
     sel = select_best(ds, over=["optimizer.lr"], by="recon_error_final", report=["svm_error"])
     for label, scheme in (("L", "layerwise"), ("J", "joint")):
         chosen = sel["chosen_optimizer.lr"].sel({"schedule.name": scheme}).item()
         line = next(ln for ln in md.splitlines() if ln.startswith(f"| digits | {label} |"))
         mean = 100 * float(sel["svm_error"].sel({"schedule.name": scheme}).mean())
         assert f"{mean:.2f} ±" in line, (line, mean)
-        assert f"optimizer.lr = {chosen}" in md
+        assert f"| lr={chosen} |" in md  # the chosen table names the key
     assert "Each column minus L, seed by seed" in md and "(2 pairs)" in md
     assert "SVM by reconstruction" in stdout and "Selection rule" in stdout
 
@@ -284,3 +306,39 @@ def test_interval_words_are_the_same_in_the_table_helpers_and_the_report():
     frame.columns = pd.MultiIndex.from_tuples(frame.columns, names=["column", "stat"])
     frame.attrs = {"level": 0.95}
     assert interval_kind(frame) == "mean ± 95% t-interval over 3 seeds"
+
+
+def test_without_report_tables_the_chosen_values_are_a_table_named_by_keys(tmp_path):
+    """The one "Chosen on validation" section: each cell's chosen value in its own table cell, not a list."""
+    from aebench.report import write_report
+    from aebench.results import write_results
+
+    lrs, schemes = [0.001, 0.01], ["joint", "layerwise"]
+    # validation reconstruction: joint is best at 0.01, layer-wise at 0.001 (seed means)
+    valid = np.array([[[30.0, 31.0], [20.0, 21.0]], [[10.0, 11.0], [40.0, 41.0]]])  # scheme, lr, seed
+    recon = np.stack([valid + 1, valid, valid + 2], axis=-1)  # split: train, valid, test
+    dims = ("schedule.name", "optimizer.lr", "seed")
+    ds = xr.Dataset(
+        {
+            "recon_error_final": ((*dims, "split"), recon, {"units": "nats per example"}),
+            "svm_error": (dims, np.full((2, 2, 2), 0.1) + np.arange(2)[None, :, None] / 10),
+            "status": (dims, np.full((2, 2, 2), "done")),
+            "reason": (dims, np.full((2, 2, 2), "")),
+        },
+        coords={"schedule.name": schemes, "optimizer.lr": lrs, "seed": [0, 1], "split": ["train", "valid", "test"]},
+    )
+    ds.attrs = {"title": "exp", "spec": "", "aebench_version": "x", "torch_version": "x", "device": "cpu"}
+    (tmp_path / "r").mkdir()
+    write_results(ds, tmp_path / "r")
+    html_path, md_path = write_report(tmp_path / "r")
+    md = md_path.read_text()
+    section = md[md.index("## Chosen on validation, reported on test") :]
+    assert "optimizer.lr chosen by validation reconstruction error (seed mean)" in section
+    assert "| experiment | schedule=joint | schedule=layerwise |" in section
+    assert "| exp | lr=0.01 | lr=0.001 |" in section
+    # the test reconstruction of the chosen runs: joint at 0.01 (20.5 + 2), layer-wise at 0.001 (10.5 + 2)
+    assert "22.50 ± " in section and "12.50 ± " in section
+    page = html_path.read_text()
+    assert "<caption>Chosen values (every table above uses these runs)</caption>" in page
+    assert "<td>lr=0.01</td><td>lr=0.001</td>" in page and "<pre>optimizer" not in page
+    assert (tmp_path / "r" / "report_files" / "chosen_svm_error.png").is_file()  # a figure per table

@@ -213,8 +213,73 @@ def test_spec_round_trips_through_toml():
 
 
 def test_help_is_written_for_new_users(cli):
-    with pytest.raises(SystemExit):
-        cli("--help")
+    code, out, _ = cli("--help")
+    assert code == 0 and "examples:" in out and "aebench run exp.toml --out runs/exp" in out
+
+
+@pytest.mark.parametrize(
+    "args, close",
+    [(["rn"], "'run'"), (["valdate", "x.toml"], "'validate'"), (["data", "mkae", "rect"], "'make'")],
+)
+def test_a_mistyped_command_suggests_the_close_one(cli, args, close):
+    code, _, err = cli(*args)
+    assert code == 2 and f"did you mean {close}?" in err and "Traceback" not in err
+
+
+def test_every_spec_error_is_reported_at_once(cli, tmp_path):
+    """A missing name used to hide every other problem: now each is named, in one message."""
+    text = TINY.replace('name = "tiny"\n', "").replace("subset = 300", "subst = 300").replace("layers =", "layer =")
+    text = text.replace("epochs = 2", "epochs = 0") + '[sweep]\n"optimizer.lr" = [0.1, 0.2]\n'
+    code, _, err = cli("validate", write_spec(tmp_path, text))
+    assert code == 2 and err.count("aebench: error:") == 1 and "Traceback" not in err
+    for field in ("name is required", "data.subst: unknown key", "model.layer: unknown key", "schedule.epochs = 0"):
+        assert field in err, (field, err)
+    assert "in sweep point" not in err  # a problem every point shares is said once, without a point
+    unread = text + '[[report]]\nmetric = "svm_error"\npublished = "nowhere.csv"\ncolumns = { J = { x = 1 } }\n'
+    code, _, err = cli("validate", write_spec(tmp_path, unread, "unread.toml"))
+    assert code == 2 and "nowhere.csv" in err and "name is required" in err and "model.layer: unknown key" in err
+    one_point = TINY + '[sweep]\n"optimizer.lr" = [0.1, -1.0]\n'
+    with pytest.raises(aebench.SpecError, match="in sweep point optimizer.lr = -1.0: optimizer.lr = -1.0"):
+        Spec.from_text(one_point)
+
+
+def test_validate_on_a_folder_says_so_and_names_its_spec(cli, tmp_path, tiny_spec):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = cli("validate", empty)
+    assert code == 2 and f"{empty} is a folder, not a spec file" in err and "does not exist" not in err
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "spec.toml").write_text(tiny_spec.read_text())
+    code, _, err = cli("validate", out)
+    assert code == 2 and f"it holds a spec: {out / 'spec.toml'}" in err
+
+
+def test_run_ends_with_a_summary_whose_pm_is_the_reports(cli, tmp_path):
+    """Per cell, the main metrics with their ± and what it is; the same numbers and words as the report."""
+    spec = write_spec(
+        tmp_path,
+        TINY.replace("seeds = [0]", "seeds = [0, 1]\nevaluate = { recon = { every = 0 }, svm = { C = [1.0] } }")
+        + '[sweep]\n"schedule.name" = ["joint", "layerwise"]\n',
+    )
+    out = tmp_path / "out"
+    code, stdout, err = cli("run", spec, "--out", out, "--quiet")
+    assert code == 0, err
+    lines = stdout.splitlines()
+    header = next(ln for ln in lines if ln.startswith("cell "))
+    assert header.split() == ["cell", "recon_test", "svm_error", "train_seconds"]
+    assert "svm_error: Linear SVM test error (%)" in stdout
+    assert "every ±: mean ± 95% t-interval over 2 seeds" in stdout
+    assert lines[-1] == f"tables and figures: aebench report {out}"
+    joint = next(ln for ln in lines if ln.startswith("schedule=joint "))
+    svm_cell = " ".join(joint.split()[4:7])  # recon_test's "m ± c", then svm_error's
+    code, again, _ = cli("report", out)
+    assert code == 0 and joint in again.splitlines()  # `aebench report` prints the same summary
+    md = (out / "report.md").read_text()
+    row = next(ln for ln in md.splitlines() if ln.startswith("| tiny |") and svm_cell in ln)
+    svm = md[md.index("## Linear SVM test error (%)") :]
+    assert row in svm and "mean ± 95% t-interval over 2 seeds" in svm.split("##")[1]
+    assert "| experiment | schedule=joint | schedule=layerwise |" in svm
 
 
 def test_run_twice_into_one_folder_keeps_results(cli, tmp_path, tiny_spec):

@@ -18,7 +18,7 @@ from aebench.evaluate.chain import markov_chain, mean_nearest_distance, nearest_
 from aebench.evaluate.search import search_optimum
 from aebench.evaluate.stats import binomial_ci
 from aebench.functional import parzen_log_likelihood
-from aebench.hookspecs import hookimpl
+from aebench.hookspecs import Criterion, Estimate, Figure, Metric, Note, hookimpl
 from aebench.training import train
 
 
@@ -46,6 +46,16 @@ class Recon(Evaluator):
     name = "recon"
     summary = "Input-space reconstruction error per epoch on train/valid/test, through the whole stack and per depth."
     Params = ReconParams
+    reports = (
+        Metric(
+            "recon_test",
+            title="Test reconstruction error through the whole stack",
+            source="recon_error_final",
+            where={"split": "test"},
+        ),
+        Criterion("recon_error_final", words="validation reconstruction error", default=True),
+        Figure("recon_curves", needs="recon_error", draw="aebench.plots:recon_curves", title="Reconstruction curves"),
+    )
     last: xr.DataArray | None = None
     _seen: tuple = ()
 
@@ -166,6 +176,24 @@ class Svm(Evaluator):
         "test error ± 95% binomial CI (Zhou et al. Tables II–IV)."
     )
     Params = SvmParams
+    reports = (
+        Metric(
+            "svm_error",
+            title="Linear SVM test error",
+            units="%",
+            scale=100,
+            interval="svm_error_ci",
+            interval_words="binomial interval over the test examples",
+            criterion=Criterion("svm_valid_error", words="linear SVM validation error (best C)", best_over=("C",)),
+            estimates=(Estimate("svm_C", at_edge="svm_C_at_edge", what="SVM C"),),
+        ),
+        Note(
+            lambda v: (
+                f"linear SVM C grid {v['C']} "
+                + ("(extended by decades while the best C is at an edge)" if "True" in v["search"] else "(fixed)")
+            )
+        ),
+    )
 
     def evaluate(self, ctx):
         import warnings
@@ -222,6 +250,34 @@ class Finetune(Evaluator):
     name = "finetune"
     summary = "A copy of the encoder + softmax trained on labels with early stopping; test error ± 95% CI."
     Params = FinetuneParams
+    reports = (
+        Metric(
+            "finetune_error",
+            title="Fine-tuned test error",
+            units="%",
+            scale=100,
+            interval="finetune_error_ci",
+            interval_words="binomial interval over the test examples",
+            criterion=Criterion(
+                "finetune_curve",
+                name="finetune_valid_error",
+                words="fine-tuned validation error (best epoch)",
+                best_over=("finetune_epoch",),
+            ),
+        ),
+        Note(
+            lambda v: (
+                f"fine-tuning at most {v['epochs']} epochs with patience {v['patience']} on validation "
+                "error, learning rate " + ("= the pre-training learning rate" if v["lr"] == "default" else v["lr"])
+            )
+        ),
+        Figure(
+            "error_histogram",
+            needs="finetune_error",
+            draw="aebench.plots:error_histogram",
+            title="Fine-tuned test error over seeds",
+        ),
+    )
 
     def evaluate(self, ctx):
         p = self.params
@@ -311,6 +367,45 @@ class Parzen(Evaluator):
         "σ chosen on validation, searched until interior."
     )
     Params = ParzenParams
+    reports = (
+        Metric(
+            "parzen_ll",
+            title="Parzen test log-likelihood",
+            units="nats",
+            higher_is_better=True,
+            interval="parzen_ll_se",
+            interval_factor=1.96,
+            interval_words="1.96 × the standard error over the test rows",
+            criterion=Criterion(
+                "parzen_valid_ll",
+                words="Parzen validation log-likelihood (best σ)",
+                higher_is_better=True,
+                best_over=("sigma",),
+            ),
+            estimates=(Estimate("parzen_sigma", at_edge="parzen_sigma_at_edge", what="Parzen σ"),),
+        ),
+        Note(
+            lambda v: (
+                f"Parzen σ grid {v['sigma']} "
+                + ("(extended while the best σ is at an edge, then refined)" if "True" in v["search"] else "(fixed)")
+                + f"; chain of {v['samples']} samples in {v['chains']} chain(s), start {v['start']}, burn-in "
+                + v["burn_in"]
+                + (", Bernoulli draws" if "True" in v["bernoulli"] else ", samples are reconstruction means")
+            )
+        ),
+        Metric(
+            "parzen_sample_distance",
+            title="Distance from a chain sample to its nearest training row",
+            figure="none",
+            summary=False,
+        ),
+        Metric(
+            "parzen_test_distance",
+            title="Distance from a test row to its nearest training row",
+            figure="none",
+            summary=False,
+        ),
+    )
 
     def evaluate(self, ctx):
         p = self.params
@@ -379,6 +474,7 @@ class Samples(Evaluator):
         "(Zhou et al. Fig. 2/4)."
     )
     Params = SamplesParams
+    reports = (Figure("samples", needs="samples", draw="aebench.plots:sample_grid", title="Markov chain samples"),)
 
     def evaluate(self, ctx):
         p = self.params
@@ -415,6 +511,7 @@ class Filters(Evaluator):
     name = "filters"
     summary = "First-layer weights as images, one per hidden unit (Erhan et al. Fig. 2)."
     Params = FiltersParams
+    reports = (Figure("filters", needs="filters", draw="aebench.plots:filter_grid", title="First-layer filters"),)
 
     def evaluate(self, ctx):
         W = ctx.model.layer_view(0).weight[: self.params.units]
@@ -439,6 +536,14 @@ class Trajectory(Evaluator):
         "(Erhan et al. Fig. 5)."
     )
     Params = TrajectoryParams
+    reports = (
+        Figure(
+            "trajectory",
+            needs="trajectory_outputs",
+            draw="aebench.plots:trajectory_scatter",
+            title="Function-space trajectories",
+        ),
+    )
 
     def on_epoch(self, ctx, epoch):
         x = ctx.splits["test"].rows(slice(0, self.params.probes))

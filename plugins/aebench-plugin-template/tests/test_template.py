@@ -36,3 +36,10 @@ def test_runs_from_a_spec(tmp_path):
     )
     ds = aebench.run(spec, out=tmp_path / "o", progress=False)
     assert str(ds["status"].item()) == "done" and "code_saturated" in ds
+
+
+def test_declares_how_its_results_are_reported():
+    from aebench.tables import metric_info, title_of
+
+    assert title_of("code_saturated") == "Saturated top-layer units (%)"
+    assert metric_info("code_saturated").scale == 100 and metric_info("code_mean").summary is False

@@ -22,6 +22,7 @@ from aebench.components import (
     Split,
     Stage,
 )
+from aebench.hookspecs import Metric
 from aebench.models import Stacked, StackedParams
 
 
@@ -123,6 +124,12 @@ class CodeStats(Evaluator):
     summary = "Mean activation and fraction of saturated units of the top code (test split)."
     example = True  # a template to copy: the Workbench's pickers hide it unless asked
     Params = CodeStatsParams
+    # How `aebench report`, `aebench.tables` and the summary of `aebench run` show these results:
+    # a titled table (in %, a figure of bars with the ± over seeds) for one, a table only for the other.
+    reports = (
+        Metric("code_saturated", title="Saturated top-layer units", units="%", scale=100),
+        Metric("code_mean", title="Mean top-layer activation", figure="none", summary=False),
+    )
 
     def evaluate(self, ctx):
         with torch.no_grad():
