@@ -205,7 +205,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     import aebench
-    from aebench.sweep import statuses
+    from aebench.execution import statuses
 
     ds = aebench.run(
         args.spec,
@@ -292,7 +292,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from aebench.demo import final_table, run_demo
-    from aebench.sweep import statuses
+    from aebench.execution import statuses
 
     ds = run_demo(args.out, quick=args.quick, progress=not args.quiet, device=args.device)
     print(final_table(ds))

@@ -59,8 +59,8 @@ def modules(folder: Path) -> list[Path]:
 
 
 RULES = [
-    ("aebench/engine", ("aebench.builtin", "aebench.ui", "aebench.cli", "aebench.sweep", "aebench.report")),
-    ("aebench/builtin", ("aebench.ui", "aebench.cli", "aebench.sweep", "aebench.report")),
+    ("aebench/engine", ("aebench.builtin", "aebench.ui", "aebench.cli", "aebench.execution", "aebench.report")),
+    ("aebench/builtin", ("aebench.ui", "aebench.cli", "aebench.execution", "aebench.report")),
     ("aebench/ui", ("aebench.engine", "aebench.builtin", "aebench.cli")),
 ]
 
