@@ -11,6 +11,7 @@ import threading
 import warnings
 from pathlib import Path
 
+from aebench import options
 from aebench.errors import AebenchError, StopSignal
 from aebench.options import DEVICES, EXECUTORS
 
@@ -118,7 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--executor", default="local", choices=EXECUTORS, help="local (default), process or dask")
     s.add_argument("--workers", type=int, default=None, help="worker processes (process/dask executors)")
     s.add_argument("--scheduler", default=None, help="address of an existing dask scheduler")
-    s.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA when available")
+    s.add_argument(
+        "--device", default="auto", type=options.device, help="auto (CUDA if any), cpu, cuda (every GPU), cuda:K"
+    )
+    s.add_argument(
+        "--checkpoints", default=None, metavar="URL", help="fsspec store for resumable checkpoints (default: --out)"
+    )
     s.add_argument(
         "--resume", action="store_true", help="skip finished runs, continue the others from their checkpoints"
     )
@@ -219,6 +225,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         ensemble=args.ensemble,
         force=args.force,
         compile=args.compile,
+        checkpoints=args.checkpoints,
     )
     return _report_status(ds, Path(args.out), statuses(ds))
 

@@ -44,10 +44,11 @@ class RunOptions:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        from aebench.errors import AebenchError
-
-        raise AebenchError("--device cuda was asked for, but torch sees no CUDA device on this machine.")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise AebenchError(f"--device {name} was asked for, but torch sees no CUDA device on this machine.")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise AebenchError(f"--device {name} was asked for, but torch sees {n} CUDA device(s): cuda:0..cuda:{n - 1}.")
     return torch.device(name)
 
 

@@ -106,8 +106,7 @@ class LocalExecutor(Executor):
 
     def map(self, tasks, rec, place, local) -> None:
         for task in tasks:
-            task = replace(task, checkpoints=place)
-            rec.start(task)
+            task = rec.start(replace(task, checkpoints=place))
             record_all(rec, task, train_task(task, position=1, **local))
 
 
@@ -126,9 +125,7 @@ class ProcessExecutor(Executor):
 
         devices = plan_devices(self.device)
         workers = self.workers or (len(devices) if devices else min(4, os.cpu_count() or 1))
-        tasks = [replace(t, checkpoints=place) for t in tasks]
-        for t in tasks:
-            rec.start(t)
+        tasks = [rec.start(replace(t, checkpoints=place)) for t in tasks]
 
         def died(task: Task, reason: str) -> None:
             for run in task.runs:
@@ -209,8 +206,7 @@ class DaskExecutor(Executor):
         from dask.distributed import as_completed
         from distributed.scheduler import KilledWorker
 
-        for t in tasks:
-            rec.start(t)
+        tasks = [rec.start(t) for t in tasks]
         resources = {"GPU": 1} if gpus else None
         futures = {client.submit(train_task, t, pure=False, key=t.key, resources=resources): t for t in tasks}
         try:

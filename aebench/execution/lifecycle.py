@@ -317,8 +317,12 @@ class Recorder:
             return False
         return True
 
-    def start(self, task: Task) -> None:
-        """Mark ``task``'s runs ``running`` (submitted) and write their specs."""
+    def start(self, task: Task) -> Task:
+        """Mark ``task``'s runs ``running`` (submitted), write their specs, clear a checkpoint
+        that is not to be resumed; returns the task to send, which resumes whatever checkpoint
+        it finds (so a task retried after its worker died continues where it was)."""
+        if not self.resume and task.checkpoints is not None:
+            task.checkpoints.slot(task.runs).remove()
         for run in task.runs:
             store = self.store(run)
             previous = store.status()
@@ -329,6 +333,7 @@ class Recorder:
             info = {"digest": run.digest(), "seed": run.seed, "point": run.point, "started": now(), "reason": ""}
             store.set_status("running", **info, device=task.device)
             self.pending[run.run_id] = run
+        return replace(task, resume=True)
 
     def worker(self, task: Task, pid: int) -> None:
         """The process now training ``task`` (status.json ``pid``: a dead worker's runs are failed by name)."""
