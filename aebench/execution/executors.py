@@ -120,11 +120,15 @@ class ProcessExecutor(Executor):
 
     name = "process"
 
+    def plan(self) -> tuple[int, list[str] | None]:
+        """How many workers, and the device each is pinned to (by its index), if any."""
+        devices = plan_devices(self.device)
+        return self.workers or (len(devices) if devices else min(4, os.cpu_count() or 1)), devices
+
     def map(self, tasks, rec, place, local) -> None:
         from aebench.execution.procpool import map_tasks
 
-        devices = plan_devices(self.device)
-        workers = self.workers or (len(devices) if devices else min(4, os.cpu_count() or 1))
+        workers, devices = self.plan()
         tasks = [rec.start(replace(t, checkpoints=place)) for t in tasks]
 
         def died(task: Task, reason: str) -> None:

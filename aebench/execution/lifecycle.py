@@ -121,6 +121,11 @@ def pin_device(device: str | None) -> None:
         torch.cuda.set_device(torch.device(device))
 
 
+def whoami(_: Any = None) -> dict[str, Any]:
+    """This worker: its host, process and pinned device (the cluster's pre-flight shows them)."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "device": PINNED_DEVICE}
+
+
 def worker_device(requested: str) -> torch.device:
     from aebench.engine.runner import resolve_device
 
