@@ -357,6 +357,7 @@ class Recorder:
                 "device": result.device,
                 "host": result.host,
                 "pid": result.pid,
+                "worker_seconds": round(result.seconds, 3),  # on the worker: build, train, evaluate
             }
             if result.status == "done":
                 write_bytes(store.checkpoint_path, result.weights or b"")
