@@ -55,9 +55,12 @@ def isolation() -> list[str] | None:
 
 
 @contextlib.contextmanager
-def dask_cluster(tmp_path: Path, workers: int = 2, hide: Path | None = None, isolate: list[str] | None = None):
+def dask_cluster(
+    tmp_path: Path, workers: int = 2, hide: Path | None = None, isolate: list[str] | None = None, env=None
+):
     """A scheduler and ``workers`` worker processes (no nanny: a killed worker stays dead).
-    ``hide``: each worker sees an empty tmpfs there and works in a folder of its own."""
+    ``hide``: each worker sees an empty tmpfs there and works in a folder of its own;
+    ``env``: more environment for the workers."""
     from dask.distributed import Client
 
     addr = f"tcp://127.0.0.1:{_free_port()}"
@@ -65,13 +68,15 @@ def dask_cluster(tmp_path: Path, workers: int = 2, hide: Path | None = None, iso
     logs.mkdir()
     procs: list[subprocess.Popen] = []
 
-    def start(args: list[str], name: str, prefix: list[str] | None = None, cwd: Path | None = None):
+    def start(args: list[str], name: str, prefix: list[str] | None = None, cwd: Path | None = None, extra=None):
         log = open(logs / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
         cmd = [sys.executable, "-m", "dask", *args]
         if prefix is not None:  # mount the tmpfs in the worker's namespace, then become the worker
             inner = f'mount -t tmpfs tmpfs "{hide}" && cd "{cwd}" && exec "$@"'
             cmd = [*prefix, "sh", "-c", inner, "sh", *cmd]
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=cwd, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**_env(), **(extra or {})}, cwd=cwd, start_new_session=True
+        )
         procs.append(proc)
         return proc
 
@@ -82,7 +87,7 @@ def dask_cluster(tmp_path: Path, workers: int = 2, hide: Path | None = None, iso
         cwd.mkdir()
         args = ["worker", addr, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", f"w{k}"]
         args += ["--local-directory", str(cwd)]
-        worker_procs.append(start(args, f"w{k}", isolate if hide else None, cwd))
+        worker_procs.append(start(args, f"w{k}", isolate if hide else None, cwd, env))
     try:
         with Client(addr, timeout="60s") as client:
             client.wait_for_workers(workers, timeout=120)
@@ -122,12 +127,18 @@ def _local(tmp_path: Path, spec: Path) -> Path:
     return ref
 
 
+MNIST = TWO.replace('name = "digits", subset = 300', 'name = "mnist", subset = 300')
+
+
 def test_a_cluster_on_a_shared_disk_equals_a_local_run(tmp_path):
-    spec = write_spec(tmp_path, TWO)
-    with dask_cluster(tmp_path) as (addr, _):
+    """The workers cannot load MNIST (AEBENCH_MNIST names no folder there): the client sends it."""
+    spec = write_spec(tmp_path, MNIST)
+    with dask_cluster(tmp_path, env={"AEBENCH_MNIST": str(tmp_path / "no-mnist-here")}) as (addr, _):
         res = _run_cli(spec, "--out", tmp_path / "out", "--executor", "dask", "--scheduler", addr)
     assert res.returncode == 0, res.stderr
     assert "do not see --out" not in res.stderr  # they do: checkpoints go to --out, nothing to say
+    assert res.stderr.count("data set 'mnist' cannot be loaded here") == 2, res.stderr  # one line per worker
+    assert "sent from this machine" in res.stderr
     _same_results(tmp_path / "out", _local(tmp_path, spec))
 
 

@@ -107,21 +107,32 @@ def test_each_process_worker_is_pinned_to_its_own_gpu(tmp_path):
 
 
 # ------------------------------------------------------------------ cluster pre-flight
+class _Data:
+    name, checksums = "digits", {"x": "1"}
+
+
 def _facts(**change) -> dict:
-    return {"version": aebench.__version__, "missing": [], "checksums": {"digits": {"x": "1"}}, **change}
+    return {"version": aebench.__version__, "missing": [], "checksums": {"digits{}": {"x": "1"}}, **change}
 
 
 def test_every_worker_must_match_the_client():
-    sums = {"digits": {"x": "1"}}
-    check_workers({"tcp://a:1": _facts(), "tcp://b:2": _facts()}, sums)
+    data = {"digits{}": _Data()}
+    check_workers({"tcp://a:1": _facts(), "tcp://b:2": _facts()}, data)
     with pytest.raises(aebench.AebenchError, match=r"worker tcp://b:2 runs aebench 0\.0\.1, this client"):
-        check_workers({"tcp://a:1": _facts(), "tcp://b:2": _facts(version="0.0.1")}, sums)
+        check_workers({"tcp://a:1": _facts(), "tcp://b:2": _facts(version="0.0.1")}, data)
     with pytest.raises(aebench.AebenchError, match=r"worker tcp://b:2 lacks the plug-in the spec names: model 'rbm'"):
-        check_workers({"tcp://b:2": _facts(missing=["model 'rbm'"])}, sums)
+        check_workers({"tcp://b:2": _facts(missing=["model 'rbm'"])}, data)
     with pytest.raises(aebench.AebenchError, match=r"data set 'digits' on worker tcp://a:1 differs"):
-        check_workers({"tcp://a:1": _facts(checksums={"digits": {"x": "2"}})}, sums)
+        check_workers({"tcp://a:1": _facts(checksums={"digits{}": {"x": "2"}})}, data)
     with pytest.raises(aebench.AebenchError, match="no workers"):
-        check_workers({}, sums)
+        check_workers({}, data)
+    sent = []
+    lacking = _facts(checksums={"digits{}": "cannot be loaded here (DataError: no cache)"})
+    with pytest.warns(
+        UserWarning, match="'digits' cannot be loaded here .* on worker tcp://a:1: sent from this machine"
+    ):
+        check_workers({"tcp://a:1": lacking}, data, lambda addr, key, d: sent.append((addr, key, d)))
+    assert sent == [("tcp://a:1", "digits{}", data["digits{}"])]
 
 
 NOTEBOOK_PLUGIN = """

@@ -52,10 +52,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_context(run, device: torch.device, reg: Registry | None = None) -> RunContext:
-    """Build model, data, corruptions, regularizers and stages for ``run`` (a RunSpec)."""
+def build_context(run, device: torch.device, reg: Registry | None = None, data=None) -> RunContext:
+    """Build model, data, corruptions, regularizers and stages for ``run`` (a RunSpec);
+    ``data``: its DataSplits when already loaded (sent to a cluster worker that lacks them)."""
     reg = reg or registry()
-    data = run.data.build(reg).load()
+    data = data if data is not None else run.data.build(reg).load()
     init_gen = torch.Generator().manual_seed(run.seed)  # CPU: same init on every device
     model = run.model.cls(reg)(run.model.params, data.n_inputs, init_gen).to(device)
     stages = [s for sched in run.schedules for s in sched.build(reg).stages(model.n_layers)]

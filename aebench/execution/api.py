@@ -87,7 +87,7 @@ def run(
     rows: dict[str, list[dict[str, int]]] = {}
     checksums = preflight(spec, rows)
     ex = make_executor(executor, workers, scheduler, device)
-    ex.spec, ex.checksums = spec, checksums
+    ex.spec = spec
     open_out(out, force)
     with OutputLock(out) as lock:
         ex.lock = lock

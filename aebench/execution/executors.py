@@ -22,7 +22,15 @@ import torch
 
 from aebench import options
 from aebench.errors import AebenchError
-from aebench.execution.lifecycle import CheckpointPlace, Recorder, RunResult, Task, pin_device, train_task
+from aebench.execution.lifecycle import (
+    CheckpointPlace,
+    Recorder,
+    RunResult,
+    Task,
+    pin_device,
+    receive_data,
+    train_task,
+)
 
 
 def threads_per_worker(workers: int) -> int:
@@ -193,9 +201,8 @@ class DaskExecutor(Executor):
             if cluster is not None:
                 cluster.close()
 
-    #: set by run(): the spec and its data checksums, for the cluster's pre-flight
+    #: set by run(): the spec, for the cluster's pre-flight
     spec: Any = None
-    checksums: dict[str, Any] | None = None
 
     def check(self, client) -> None:
         """Every worker: same aebench version, the spec's plug-ins, the same data."""
@@ -203,8 +210,14 @@ class DaskExecutor(Executor):
 
         if self.spec is None:
             return
-        facts = client.run(worker_facts, components_named(self.spec), datasets_named(self.spec))
-        check_workers(facts, self.checksums or {})
+        named = datasets_named(self.spec)
+        facts = client.run(worker_facts, components_named(self.spec), named)
+        data = {key: reg_load(name, params) for key, (name, params) in named.items()}
+
+        def send(addr: str, key: str, splits: Any) -> None:
+            client.run(receive_data, key, splits, workers=[addr])
+
+        check_workers(facts, data, send)
 
     def _submit(self, client, tasks: list[Task], rec: Recorder, gpus: bool) -> None:
         from dask.distributed import as_completed
@@ -226,6 +239,14 @@ class DaskExecutor(Executor):
         except BaseException:
             client.cancel(list(futures))
             raise
+
+
+def reg_load(name: str, params: str) -> Any:
+    """A data set loaded here, by registry name and Params JSON."""
+    from aebench.plugins import registry
+
+    cls = registry().get("dataset", name)
+    return cls(cls.Params.model_validate_json(params)).load()
 
 
 def _local_cluster(workers: int | None, devices: list[str] | None):

@@ -121,6 +121,19 @@ def pin_device(device: str | None) -> None:
         torch.cuda.set_device(torch.device(device))
 
 
+#: data sets the client sent to this worker (it could not load them itself), by :func:`data_key`
+SENT_DATA: dict[str, Any] = {}
+
+
+def data_key(run: RunSpec) -> str:
+    return run.data.name + run.data.params.model_dump_json()
+
+
+def receive_data(key: str, data: Any) -> None:
+    """On a worker: keep a data set the client sent (its DataSplits), for the tasks that need it."""
+    SENT_DATA[key] = data
+
+
 def whoami(_: Any = None) -> dict[str, Any]:
     """This worker: its host, process and pinned device (the cluster's pre-flight shows them)."""
     return {"host": socket.gethostname(), "pid": os.getpid(), "device": PINNED_DEVICE}
@@ -157,7 +170,7 @@ def train_task(
     dev = worker_device(task.device)
     ctxs: list[RunContext] = []
     try:
-        ctxs = [build_context(r, dev, reg) for r in runs]
+        ctxs = [build_context(r, dev, reg, SENT_DATA.get(data_key(r))) for r in runs]
         evaluators = [[e.build(reg) for e in r.evaluators] for r in runs]
         opts = RunOptions(dev, progress, task.resume, stop, position, on_epoch, compile=task.compile)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aebench.errors import SpecError
@@ -53,12 +54,14 @@ def components_named(spec: Spec) -> list[tuple[str, str]]:
     return list(found)
 
 
-def datasets_named(spec: Spec) -> list[tuple[str, str]]:
-    """Every data set of the spec, as (name, its Params as JSON)."""
-    return list(dict.fromkeys((r.data.name, r.data.params.model_dump_json()) for r in spec.runs))
+def datasets_named(spec: Spec) -> dict[str, tuple[str, str]]:
+    """Every data set of the spec: its key (as the runs look it up) -> (name, its Params as JSON)."""
+    return {
+        r.data.name + r.data.params.model_dump_json(): (r.data.name, r.data.params.model_dump_json()) for r in spec.runs
+    }
 
 
-def worker_facts(components: list[tuple[str, str]], datasets: list[tuple[str, str]]) -> dict[str, Any]:
+def worker_facts(components: list[tuple[str, str]], datasets: dict[str, tuple[str, str]]) -> dict[str, Any]:
     """Run on each worker: its aebench version, the named plug-ins it lacks, the checksums of
     the data it loads (generated or downloaded into its own cache when absent)."""
     import aebench
@@ -73,18 +76,25 @@ def worker_facts(components: list[tuple[str, str]], datasets: list[tuple[str, st
             missing.append(f"{kind} {name!r}")
     sums: dict[str, Any] = {}
     if not missing:
-        for name, params in datasets:
+        for key, (name, params) in datasets.items():
             cls = reg.get("dataset", name)
             try:
-                data = cls(cls.Params.model_validate_json(params)).load()
-                sums[data.name] = data.checksums
-            except Exception as exc:  # reported by the client, naming this worker
-                sums[name] = f"cannot be loaded ({type(exc).__name__}: {exc})"
+                sums[key] = cls(cls.Params.model_validate_json(params)).load().checksums
+            except Exception as exc:  # the client sends it (or says why not), naming this worker
+                sums[key] = f"cannot be loaded here ({type(exc).__name__}: {exc})"
     return {"version": aebench.__version__, "missing": missing, "checksums": sums}
 
 
-def check_workers(facts: dict[str, dict[str, Any]], checksums: dict[str, Any]) -> None:
-    """Refuse a cluster whose workers cannot run the spec: a clear error naming the worker."""
+def check_workers(
+    facts: dict[str, dict[str, Any]], data: dict[str, Any], send: Callable[[str, str, Any], None] | None = None
+) -> None:
+    """Refuse a cluster whose workers cannot run the spec: a clear error naming the worker.
+
+    ``data``: the spec's data sets as this client loaded them (by key); a worker that cannot
+    load one gets it through ``send(worker, key, data)`` (with a warning), one that loads
+    different data is an error."""
+    import warnings
+
     import aebench
     from aebench.errors import AebenchError
 
@@ -102,10 +112,14 @@ def check_workers(facts: dict[str, dict[str, Any]], checksums: dict[str, Any]) -
                 f"{', '.join(f['missing'])}; install {'them' if len(f['missing']) > 1 else 'it'} on every worker "
                 "(pip install the distribution that provides it)."
             )
-        for name, sums in f["checksums"].items():
-            if sums != checksums.get(name):
+        for key, sums in f["checksums"].items():
+            mine = data[key]
+            if isinstance(sums, str) and send is not None:
+                warnings.warn(f"data set {mine.name!r} {sums} on worker {addr}: sent from this machine.", stacklevel=2)
+                send(addr, key, mine)
+            elif sums != mine.checksums:
                 what = sums if isinstance(sums, str) else "differs from this machine's (checksums differ)"
                 raise AebenchError(
-                    f"data set {name!r} on worker {addr} {what}; give every worker the same data "
+                    f"data set {mine.name!r} on worker {addr} {what}; give every worker the same data "
                     "(the same AEBENCH_DATA contents, or let each generate or download it)."
                 )
