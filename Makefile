@@ -29,6 +29,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	# Cluster: 2 dask workers vs 1 without a shared disk, bytes each run ships back
+	$(BIN)/python benchmarks/cluster.py
 	# Data fidelity: RBF-SVM error on every generated variation set vs Larochelle et al.'s
 	$(BIN)/python benchmarks/fidelity.py
 

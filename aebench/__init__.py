@@ -17,11 +17,11 @@ def _launched_as_cli() -> bool:
 
 try:  # torch takes seconds to import: a Ctrl-C then is the command's to report, in one line
     from aebench.errors import AebenchError, DataError, PluginError, ResultsError, SpecError
+    from aebench.execution import run
     from aebench.hookspecs import hookimpl
     from aebench.plugins import register_plugin, registry
     from aebench.results import load_model, load_results
     from aebench.spec import Spec
-    from aebench.sweep import run
 except KeyboardInterrupt:
     if not _launched_as_cli():
         raise

@@ -13,6 +13,7 @@ import threading
 import warnings
 from pathlib import Path
 
+from aebench import options
 from aebench.errors import AebenchError, StopSignal
 from aebench.options import DEVICES, EXECUTORS
 
@@ -136,7 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--executor", default="local", choices=EXECUTORS, help="local (default), process or dask")
     s.add_argument("--workers", type=int, default=None, help="worker processes (process/dask executors)")
     s.add_argument("--scheduler", default=None, help="address of an existing dask scheduler")
-    s.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA when available")
+    s.add_argument(
+        "--device", default="auto", type=options.device, help="auto (CUDA if any), cpu, cuda (every GPU), cuda:K"
+    )
+    s.add_argument(
+        "--checkpoints", default=None, metavar="URL", help="fsspec store for resumable checkpoints (default: --out)"
+    )
     s.add_argument(
         "--resume", action="store_true", help="skip finished runs, continue the others from their checkpoints"
     )
@@ -223,7 +229,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     import aebench
-    from aebench.sweep import statuses
+    from aebench.execution import statuses
 
     ds = aebench.run(
         args.spec,
@@ -237,6 +243,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         ensemble=args.ensemble,
         force=args.force,
         compile=args.compile,
+        checkpoints=args.checkpoints,
     )
     from aebench.report import summary
 
@@ -324,7 +331,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from aebench.demo import FIGURE, describe, final_table, run_demo
-    from aebench.sweep import statuses
+    from aebench.execution import statuses
 
     print(describe(args.quick))
     ds = run_demo(args.out, quick=args.quick, progress=not args.quiet, device=args.device)

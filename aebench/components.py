@@ -19,8 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
-    from aebench.engine.context import RunContext
-
 
 class Params(BaseModel):
     """Base of every component's ``Params``: unknown keys, non-finite numbers (inf, nan),
@@ -266,7 +264,7 @@ class Stage:
 class Objective:
     """The batch loss of a ``custom`` stage, for every member of a batch at once.
 
-    ``__call__(batch, x, y)`` gets the stage's :class:`aebench.engine.stage.StageBatch`:
+    ``__call__(batch, x, y)`` gets the stage's :class:`aebench.context.StageBatch`:
     ``batch.net`` (the model, or with S > 1 members its batched form: see
     :meth:`Model.batch`), ``batch.stages[s]`` (member s's own Stage: ``lr``, ``alpha``,
     ``options``), ``batch.stage`` (member 0's), ``batch.contexts`` and
@@ -361,14 +359,17 @@ class Dataset(Component):
 
 # -------------------------------------------------------------------------- evaluators
 class Evaluator(Component):
-    """A measurement; see :func:`aebench.hookspecs.aebench_evaluators`."""
+    """A measurement; see :func:`aebench.hookspecs.aebench_evaluators`.
+
+    ``ctx`` is the run's :class:`aebench.context.RunContext` (typed ``Any`` here: that module
+    is built from these classes, and components import nothing of it)."""
 
     kind: ClassVar[str] = "evaluator"
 
-    def on_epoch(self, ctx: RunContext, epoch: int) -> dict[str, xr.DataArray] | None:
+    def on_epoch(self, ctx: Any, epoch: int) -> dict[str, xr.DataArray] | None:
         return None
 
-    def evaluate(self, ctx: RunContext) -> dict[str, xr.DataArray]:
+    def evaluate(self, ctx: Any) -> dict[str, xr.DataArray]:
         return {}
 
 

@@ -132,7 +132,7 @@ def aebench_evaluators() -> list[type]:
     of per-epoch values (``name -> {dims..., value}`` as small ``xarray.DataArray``)
     recorded along the ``epoch`` dimension; ``evaluate(ctx)`` runs once at the end and
     returns a dict of ``xarray.DataArray`` (each with ``long_name`` and ``units``
-    attributes). ``ctx`` is the :class:`aebench.engine.RunContext` (model, data, device,
+    attributes). ``ctx`` is the :class:`aebench.context.RunContext` (model, data, device,
     generator).
 
     **How its results are reported.** An evaluator class may declare, in a class attribute

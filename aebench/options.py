@@ -14,3 +14,10 @@ Precision = Literal["float32", "bfloat16", "float16"]
 DEVICES: tuple[str, ...] = get_args(Device)
 EXECUTORS: tuple[str, ...] = get_args(Executor)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
+
+
+def device(text: str) -> str:
+    """A ``--device`` value: one of :data:`DEVICES`, or ``cuda:K`` (one GPU by its index)."""
+    if text in DEVICES or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise ValueError(f"{text!r} is not a device: choose {', '.join(DEVICES)} or cuda:K")

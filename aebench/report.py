@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from aebench.engine.checkpoint import atomic_write, write_text
+from aebench.atomic import atomic_write, write_text
 from aebench.errors import ResultsError
 from aebench.evaluate.stats import scalar_metrics
 from aebench.results import load_results

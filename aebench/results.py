@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from aebench.engine.checkpoint import atomic_write, write_json
+from aebench.atomic import atomic_write, write_json
 from aebench.errors import ResultsError, SaveError
 from aebench.evaluate.flags import flag_unconverged
 
@@ -192,114 +191,6 @@ def _fill_strings(da: xr.DataArray, fill: str) -> xr.DataArray:
     return da.copy(data=values.reshape(da.shape).astype(str))
 
 
-class OutputLock:
-    """``DIR/.lock``: one ``aebench run`` per output directory at a time.
-
-    A real lock: ``fcntl.flock`` on the open file, taken without waiting. The kernel
-    releases it when the holder dies (however it dies), so a stale lock cannot exist and
-    two processes entering at once cannot both hold it. The file records the holder's pid
-    and its worker processes' pids; a new holder waits briefly for workers of a killed run
-    to exit (they die with their parent) and refuses if any are still alive.
-    """
-
-    def __init__(self, out: Path) -> None:
-        self.path = Path(out) / ".lock"
-        self.fd: int | None = None
-
-    def __enter__(self) -> OutputLock:
-        import fcntl
-
-        from aebench.outdir import check_own
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        check_own(self.path.parent, self.path)  # a link or a folder named .lock: one message, not OSError
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
-        except OSError as exc:
-            raise ResultsError(f"{self.path} cannot be opened as aebench's lock ({exc.strerror or exc}).") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            holder = _read_lock(self.path).get("pid", "?")
-            raise ResultsError(
-                f"{self.path.parent} is in use by another aebench run (process {holder}); "
-                "wait for it or choose another --out."
-            ) from None
-        self.fd = fd
-        try:
-            _wait_for_workers(_read_lock(self.path).get("workers", []), self.path.parent)
-            self._write({"pid": os.getpid(), "workers": []})
-        except OSError as exc:  # a disk full before anything started: say so, not a traceback
-            self.__exit__()
-            raise SaveError(
-                f"cannot write the lock file {self.path} ({exc.strerror or exc}); nothing was started: free some "
-                "space or fix the folder, then run again."
-            ) from None
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def add_workers(self, pids: list[int]) -> None:
-        """Record worker processes, so that a later run can wait for any a kill left behind."""
-        if self.fd is not None:
-            info = _read_lock(self.path)
-            self._write({"pid": os.getpid(), "workers": sorted(set(info.get("workers", [])) | set(pids))})
-
-    def _write(self, info: dict) -> None:
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, json.dumps(info).encode(), 0)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.fd is not None:
-            try:
-                self._write({"pid": None, "workers": []})
-            except OSError:
-                pass
-            os.close(self.fd)  # closing the descriptor releases the flock
-            self.fd = None
-
-
-def _read_lock(path: Path) -> dict:
-    try:
-        info = json.loads(path.read_text() or "{}")
-        return info if isinstance(info, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _wait_for_workers(pids: list[int], out: Path, timeout: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    alive = [p for p in pids if _alive(p)]
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.1)
-        alive = [p for p in alive if _alive(p)]
-    if alive:
-        raise ResultsError(
-            f"worker processes {alive} of an earlier run in {out} are still alive; "
-            "stop them before running there again."
-        )
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) is not alive
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def write_results(ds: xr.Dataset, out: Path) -> Path:
     """Write ``out/results.nc`` atomically; a failed write (disk full) keeps the previous file."""
     path = Path(out) / RESULTS
@@ -313,4 +204,4 @@ def write_results(ds: xr.Dataset, out: Path) -> Path:
     return path
 
 
-__all__ = ["RunStore", "OutputLock", "load_model", "merge_runs", "load_results", "write_results", "write_json"]
+__all__ = ["RunStore", "load_model", "merge_runs", "load_results", "write_results", "write_json"]

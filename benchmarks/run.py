@@ -101,7 +101,7 @@ def bench_engine(device, rows: int, width: int = 1000) -> dict:
         c = build_context(spec.runs[0], device)
         trainer = Trainer(c, [], RunOptions(device, progress=False), None, aebench.registry())
         trainer.run()
-        train_s.append(sum(r["seconds"] for r in trainer.records[0]))
+        train_s.append(sum(r.seconds for r in trainer.records[0]))
 
     x = ctx.splits["train"].x
     t = alternating({"ours": ours, "plain": lambda: plain_loop(x, width, 1, device)}, 3)

@@ -3,7 +3,10 @@
 - the engine never imports the built-ins, the UI, the CLI, sweeps or reports;
 - the built-ins import only the public API (as a third party's plug-in would);
 - the plug-ins in plugins/ import only aebench's public API;
-- the UI and the CLI reach the engine only through Spec / run / the registry.
+- the UI and the CLI reach the engine only through Spec / run / the registry;
+- the data package never imports the engine;
+- no two modules of aebench import each other, directly or through others (module-level
+  imports, ``if TYPE_CHECKING:`` blocks included; imports inside functions are deferred).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import aebench
 PUBLIC = {
     "aebench",
     "aebench.components",
+    "aebench.context",
     "aebench.models",
     "aebench.functional",
     "aebench.hookspecs",
@@ -59,9 +63,10 @@ def modules(folder: Path) -> list[Path]:
 
 
 RULES = [
-    ("aebench/engine", ("aebench.builtin", "aebench.ui", "aebench.cli", "aebench.sweep", "aebench.report")),
-    ("aebench/builtin", ("aebench.ui", "aebench.cli", "aebench.sweep", "aebench.report")),
+    ("aebench/engine", ("aebench.builtin", "aebench.ui", "aebench.cli", "aebench.execution", "aebench.report")),
+    ("aebench/builtin", ("aebench.ui", "aebench.cli", "aebench.execution", "aebench.report")),
     ("aebench/ui", ("aebench.engine", "aebench.builtin", "aebench.cli")),
+    ("aebench/data", ("aebench.engine", "aebench.execution", "aebench.builtin")),
 ]
 
 
@@ -99,3 +104,64 @@ def test_the_checker_sees_imports_inside_functions(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("def f():\n    from aebench.builtin.models import Stacked\n    import aebench.ui\n")
     assert {"aebench.builtin.models", "aebench.ui"} <= imports(probe)
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """aebench modules imported when ``path`` is imported (or type-checked): not inside functions."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+
+    def visit(nodes) -> None:
+        for node in nodes:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+                found.update(f"{node.module}.{a.name}" for a in node.names)  # a submodule, if it is one
+            visit(ast.iter_child_nodes(node))
+
+    visit(tree.body)
+    return found
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    paths = modules(ROOT / "aebench")
+    names = {module_name(p) for p in paths}
+    return {module_name(p): {m for m in top_level_imports(p) if m in names} - {module_name(p)} for p in paths}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every import cycle that does not pass through a package's ``__init__`` re-exports
+    (``import aebench`` from a submodule is Python's normal package loading)."""
+    packages = {m for m in graph if any(o.startswith(m + ".") for o in graph)}
+    found, state = [], {}
+
+    def walk(m: str, path: list[str]) -> None:
+        state[m] = "open"
+        for n in sorted(graph[m] - packages):
+            if state.get(n) == "open":
+                found.append(path[path.index(n) :] + [n])
+            elif n not in state:
+                walk(n, path + [n])
+        state[m] = "done"
+
+    for m in sorted(graph):
+        if m not in state and m not in packages:
+            walk(m, [m])
+    return found
+
+
+def test_no_import_cycle_between_modules():
+    assert not cycles(import_graph())
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c", "a"]]

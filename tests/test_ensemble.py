@@ -10,8 +10,8 @@ import xarray as xr
 from conftest import TINY, write_spec
 
 import aebench
+from aebench.execution import group_runs
 from aebench.spec import Spec
-from aebench.sweep import group_runs
 
 SWEEP = (
     TINY.replace("seeds = [0]", "seeds = [0, 1, 2]")

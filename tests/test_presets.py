@@ -67,7 +67,7 @@ def test_paper_scale_presets_use_the_papers_protocol(path):
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
 def test_every_preset_passes_its_preflight_as_shipped(path):
     """Every run of the file as it is: every data set loaded at the sizes it asks for."""
-    from aebench.sweep import preflight
+    from aebench.execution import preflight
 
     spec = aebench.Spec.from_toml(path)
     rows: dict = {}

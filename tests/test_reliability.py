@@ -22,7 +22,7 @@ from conftest import TINY, make_distribution, pip_install_target, run_aebench, w
 import aebench
 from aebench.data import download as dl
 from aebench.errors import DataError
-from aebench.results import OutputLock
+from aebench.execution.output import OutputLock
 
 FOUR = TINY.replace("seeds = [0]", "seeds = [0, 1, 2, 3]")
 
@@ -538,14 +538,14 @@ def test_the_lab_server_is_tried_over_https_first():
 
 # ------------------------------------------------------------------------ permissions
 def test_result_files_respect_the_umask(tmp_path, tiny_spec, cli):
-    from aebench.engine import checkpoint
+    from aebench import atomic
 
     mask = os.umask(0o022)
     os.umask(mask)
-    assert checkpoint.UMASK == mask
+    assert atomic.UMASK == mask
     out = tmp_path / "out"
     assert cli("run", tiny_spec, "--out", out, "--quiet")[0] == 0
-    expected = 0o666 & ~checkpoint.UMASK
+    expected = 0o666 & ~atomic.UMASK
     for name in (
         "results.nc",
         "spec.toml",
@@ -557,7 +557,7 @@ def test_result_files_respect_the_umask(tmp_path, tiny_spec, cli):
 
 
 def test_disk_errors_keep_their_errno_meaning():
-    from aebench.sweep import _is_save_failure
+    from aebench.execution.lifecycle import is_save_failure as _is_save_failure
 
     assert _is_save_failure(OSError(errno.ENOSPC, "No space left on device"))
     assert _is_save_failure(RuntimeError("NetCDF: HDF error: No space left on device"))
@@ -816,12 +816,12 @@ def test_a_disk_full_before_the_run_starts_is_one_message(tmp_path, tiny_spec, c
 
 
 def test_a_full_disk_while_writing_the_spec_is_one_message(tmp_path, tiny_spec, cli, monkeypatch):
-    from aebench import sweep
+    from aebench.execution import output
 
     def full(path, text):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(sweep, "write_text", full)
+    monkeypatch.setattr(output, "write_text", full)
     code, _, err = cli("run", tiny_spec, "--out", tmp_path / "out", "--quiet")
     assert code == 1 and "Traceback" not in err and err.count("\n") == 1, err
     assert err.startswith(f"aebench: error: {tmp_path / 'out' / 'spec.toml'}: No space left on device; free some")
@@ -833,9 +833,7 @@ def test_a_full_disk_under_torch_save_names_no_torch_internals(tmp_path, tiny_sp
     def full(path, state):
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
 
-    monkeypatch.setattr(checkpoint, "save_checkpoint", full)
-    monkeypatch.setattr("aebench.engine.runner.save_checkpoint", full)
-    monkeypatch.setattr("aebench.sweep.save_checkpoint", full)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", full)  # the epoch checkpoints of the run's slot
     code, _, err = cli("run", tiny_spec, "--out", tmp_path / "out", "--quiet")
     assert code == 1 and "Traceback" not in err and "inline_container" not in err, err
     assert "a checkpoint could not be written: is the disk full?" in err and "--resume" in err, err

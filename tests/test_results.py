@@ -11,8 +11,8 @@ import xarray as xr
 from conftest import TINY, write_spec
 
 import aebench
-from aebench.engine.checkpoint import atomic_write
-from aebench.results import OutputLock
+from aebench.atomic import atomic_write
+from aebench.execution.output import OutputLock
 
 
 def test_run_folder_and_merged_dataset(tmp_path):

@@ -321,5 +321,6 @@ def test_the_top_level_is_one_typed_model_shared_by_cli_and_workbench():
     assert DEFAULTS["optimizer"] == SpecModel.model_fields["optimizer"].default
     parser = cli.build_parser()._subparsers._group_actions[0].choices["run"]
     run = next(a for a in parser._actions if a.dest == "device")
-    assert tuple(run.choices) == options.DEVICES
+    assert run.type is options.device  # the names of options.DEVICES, or cuda:K
+    assert [options.device(d) for d in options.DEVICES] == list(options.DEVICES)
     assert SpecModel.model_json_schema()["properties"]["precision"]["enum"] == list(options.PRECISIONS)

@@ -14,7 +14,7 @@ import xarray as xr
 from conftest import TINY, write_spec
 
 import aebench
-from aebench.results import OutputLock
+from aebench.execution.output import OutputLock
 
 SIXTEEN = (
     TINY.replace("seeds = [0]", "seeds = [0, 1]")

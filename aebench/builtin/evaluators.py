@@ -283,7 +283,7 @@ class Finetune(Evaluator):
         p = self.params
         sub = copy.copy(ctx)
         sub.model = copy.deepcopy(ctx.model)  # the run's own model is left as trained
-        sub.extras = {}  # the run's records stay the run's
+        sub.records, sub.hook_errors, sub.files = [], [], {}  # the run's own stay the run's
         # Its own stream: fine-tuning must not move the run's generator, or running this
         # evaluator would change what the evaluators after it (Parzen chains, samples) see.
         sub.generator = torch.Generator(ctx.generator.device).manual_seed(_derived_seed(ctx, "finetune"))
@@ -294,11 +294,11 @@ class Finetune(Evaluator):
         params = schedules.Finetune.Params(epochs=p.epochs, patience=p.patience, lr=p.lr)
         sub.stages = schedules.Finetune(params).stages(sub.model.n_layers)
         try:
-            curve = [r["vars"]["class_error"]["data"] for r in train(sub)]
+            curve = [r.by_split("class_error") for r in train(sub)]
         except RunFailed as exc:
             raise RunFailed(f"the finetune evaluator's training failed: {exc}") from None
-        best_state = min(curve, key=lambda errs: errs[1])  # first epoch with the best validation error
-        test_err = best_state[2]
+        best = min(curve, key=lambda errs: errs["valid"])  # first epoch with the best validation error
+        test_err = best["test"]
         return {
             "finetune_error": xr.DataArray(test_err, attrs=_attrs("fine-tuned MLP test error (best validation epoch)")),
             "finetune_error_ci": xr.DataArray(
@@ -306,7 +306,7 @@ class Finetune(Evaluator):
                 attrs=_attrs("95% binomial CI half-width of finetune_error"),
             ),
             "finetune_curve": xr.DataArray(
-                np.array(curve),
+                np.array([[errs[s] for s in SPLITS] for errs in curve]),
                 dims=("finetune_epoch", "split"),
                 coords={"finetune_epoch": np.arange(1, len(curve) + 1), "split": list(SPLITS)},
                 attrs=_attrs("classification error per fine-tuning epoch"),
@@ -490,15 +490,18 @@ class Samples(Evaluator):
                 _attrs("nearest training image to each chain's last sample")
             ),
         }
-        run_dir = ctx.extras.get("run_dir")
-        if run_dir is not None and "pixel_y" in out["samples"].dims:
+        if "pixel_y" in out["samples"].dims:  # a figure for the run folder, written by whoever owns it
+            import io
+
             import matplotlib.pyplot as plt
 
             from aebench.plots import sample_grid
 
             fig = sample_grid(xr.Dataset(out))
-            fig.savefig(run_dir / "samples.png", dpi=100)
+            buf = io.BytesIO()
+            fig.savefig(buf, dpi=100, format="png")
             plt.close(fig)
+            ctx.files["samples.png"] = buf.getvalue()
         return out
 
 
@@ -565,11 +568,11 @@ class Timing(Evaluator):
     summary = "Training seconds and examples per second of every stage."
 
     def evaluate(self, ctx):
-        records = ctx.extras.get("records", [])
-        stages = list(dict.fromkeys(r["stage"] for r in records))
+        records = ctx.records
+        stages = list(dict.fromkeys(r.stage for r in records))
         rows = len(ctx.splits["train"])
-        secs = [sum(r["seconds"] for r in records if r["stage"] == s) for s in stages]
-        epochs = [sum(1 for r in records if r["stage"] == s) for s in stages]
+        secs = [sum(r.seconds for r in records if r.stage == s) for s in stages]
+        epochs = [sum(1 for r in records if r.stage == s) for s in stages]
         coords = {"stage_name": stages}
         return {
             "stage_seconds": xr.DataArray(

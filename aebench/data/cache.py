@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aebench.engine.checkpoint import atomic_write
+from aebench.atomic import atomic_write
 from aebench.errors import DataError
 
 KEYS = ("train_x", "train_y", "valid_x", "valid_y", "test_x", "test_y")

@@ -7,7 +7,7 @@ import urllib.request
 import warnings
 from pathlib import Path
 
-from aebench.engine.checkpoint import atomic_write
+from aebench.atomic import atomic_write
 from aebench.errors import DataError
 
 MNIST_MIRRORS = [

@@ -1,5 +1,4 @@
-"""The training engine: run contexts, member batches, stage losses, the trainer, optimizers, checkpoints."""
+"""The training engine: member batches, stage losses, the trainer, optimizers, checkpoints.
 
-from aebench.engine.context import RunContext
-
-__all__ = ["RunContext"]
+What plug-ins receive (``RunContext``, ``StageBatch``, records, results) is public API in
+:mod:`aebench.context`."""

@@ -1,90 +1,20 @@
-"""Atomic files: checkpoints (``weights_only`` loadable), JSON and netCDF."""
+"""Checkpoints: ``weights_only`` loadable files, written atomically, in the output folder or
+in any fsspec store (``--checkpoints URL``)."""
 
 from __future__ import annotations
 
-import json
-import os
+import io
 import pickle
 import re
-import tempfile
+import uuid
 import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
+from aebench.atomic import atomic_write
 from aebench.errors import ResultsError
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-#: the process's umask, read once: result files get the mode a plain ``open`` would give them
-UMASK = _umask()
-TMP_SUFFIX = ".tmp"
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, fsync, then rename over ``path``.
-
-    A crash (or a full disk) leaves either the old file or the new one, never half of one.
-    A symbolic link at ``path`` is refused rather than followed (or replaced): aebench
-    writes plain files only, inside its folders. The file gets ``0666 & ~umask``, so a
-    group can read a shared results folder.
-    """
-    if path.is_symlink():
-        raise ResultsError(
-            f"{path} is a symbolic link; aebench writes only plain files and will not follow it. Remove the link."
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-    except OSError as exc:  # a read-only or full folder: name the file that could not be written
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        with open(tmp_path, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp_path, 0o666 & ~UMASK)
-        os.replace(tmp_path, path)
-    except OSError as exc:  # name the file the user knows, not our temporary one (or none at all)
-        tmp_path.unlink(missing_ok=True)
-        if exc.filename in (None, tmp, str(tmp_path)) and exc.errno is not None:
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
-        raise
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-
-
-def write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda p: p.write_text(text))
-
-
-def clean_temporaries(folder: Path) -> list[Path]:
-    """Remove the temporary files a killed write left in ``folder`` and its run folders (the caller holds the lock)."""
-    removed = []
-    for pattern in (
-        f".*{TMP_SUFFIX}",
-        f"runs/*/.*{TMP_SUFFIX}",
-        f"runs/.*{TMP_SUFFIX}",
-        f"report_files/.*{TMP_SUFFIX}",
-    ):
-        for p in folder.glob(pattern):
-            if p.is_file() and not p.is_symlink():
-                p.unlink(missing_ok=True)
-                removed.append(p)
-    return removed
-
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str)))
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -119,3 +49,87 @@ def _why_unloadable(exc: Exception) -> str:
             "never runs; it was not loaded (aebench writes tensors and plain data only)"
         )
     return f"is unreadable ({type(exc).__name__})"
+
+
+class CheckpointSlot(Protocol):
+    """Where one batch's checkpoint lives between epochs: ``save`` replaces it whole,
+    ``load`` returns it (None if absent or unreadable), ``remove`` deletes it."""
+
+    def save(self, state: dict[str, Any]) -> None: ...
+
+    def load(self, map_location: torch.device | str = "cpu") -> dict[str, Any] | None: ...
+
+    def remove(self) -> None: ...
+
+
+class FileSlot:
+    """A checkpoint file on a local (or shared) disk, replaced atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def save(self, state: dict[str, Any]) -> None:
+        save_checkpoint(self.path, state)
+
+    def load(self, map_location: torch.device | str = "cpu") -> dict[str, Any] | None:
+        return load_checkpoint(self.path, map_location)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def __repr__(self) -> str:
+        return str(self.path)
+
+
+class UrlSlot:
+    """A checkpoint in an fsspec store (``file://``, ``s3://``, ``gcs://``, ``memory://`` ...):
+    written to a temporary name, then moved over the checkpoint (a rename on file systems that
+    have one; object stores replace an object whole anyway)."""
+
+    def __init__(self, url: str) -> None:
+        import fsspec
+
+        self.url = url
+        self.fs, self.path = fsspec.core.url_to_fs(url)
+
+    def save(self, state: dict[str, Any]) -> None:
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        tmp = f"{self.path}.{uuid.uuid4().hex[:8]}.tmp"
+        parent = self.path.rsplit("/", 1)[0]
+        if parent:
+            self.fs.makedirs(parent, exist_ok=True)
+        with self.fs.open(tmp, "wb") as fh:
+            fh.write(buf.getvalue())
+        self.fs.mv(tmp, self.path)
+
+    def load(self, map_location: torch.device | str = "cpu") -> dict[str, Any] | None:
+        try:
+            if not self.fs.exists(self.path):
+                return None
+            with self.fs.open(self.path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            warnings.warn(f"checkpoint {self.url} cannot be read ({exc}); the run restarts from scratch.", stacklevel=2)
+            return None
+        try:
+            return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+        except Exception as exc:
+            warnings.warn(f"checkpoint {self.url} {_why_unloadable(exc)}; the run restarts from scratch.", stacklevel=2)
+            return None
+
+    def remove(self) -> None:
+        try:
+            self.fs.rm(self.path)
+        except FileNotFoundError:
+            pass
+
+    def __repr__(self) -> str:
+        return self.url
+
+
+def checkpoint_slot(where: str | Path) -> CheckpointSlot:
+    """A slot for a local path, or for a URL with a protocol (``memory://...``, ``s3://...``)."""
+    if isinstance(where, str) and "://" in where:
+        return UrlSlot(where)
+    return FileSlot(Path(where))

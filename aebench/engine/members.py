@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from aebench.components import LayerView, Model, objective_batches, per_member_fields
-from aebench.engine.context import RunContext
+from aebench.context import RunContext
 from aebench.errors import AebenchError
 from aebench.functional import batched_linear
 

@@ -15,8 +15,9 @@ import torch
 import xarray as xr
 
 from aebench.components import Stage
-from aebench.engine.checkpoint import load_checkpoint, save_checkpoint
-from aebench.engine.context import RunContext, to_device
+from aebench.context import EpochRecord, MemberResult, RunContext
+from aebench.engine.checkpoint import CheckpointSlot, checkpoint_slot
+from aebench.engine.context import to_device
 from aebench.engine.members import Members
 from aebench.engine.optim import make_member_optimizer
 from aebench.engine.stage import StageBatch
@@ -43,17 +44,19 @@ class RunOptions:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        from aebench.errors import AebenchError
-
-        raise AebenchError("--device cuda was asked for, but torch sees no CUDA device on this machine.")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise AebenchError(f"--device {name} was asked for, but torch sees no CUDA device on this machine.")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise AebenchError(f"--device {name} was asked for, but torch sees {n} CUDA device(s): cuda:0..cuda:{n - 1}.")
     return torch.device(name)
 
 
-def build_context(run, device: torch.device, reg: Registry | None = None) -> RunContext:
-    """Build model, data, corruptions, regularizers and stages for ``run`` (a RunSpec)."""
+def build_context(run, device: torch.device, reg: Registry | None = None, data=None) -> RunContext:
+    """Build model, data, corruptions, regularizers and stages for ``run`` (a RunSpec);
+    ``data``: its DataSplits when already loaded (sent to a cluster worker that lacks them)."""
     reg = reg or registry()
-    data = run.data.build(reg).load()
+    data = data if data is not None else run.data.build(reg).load()
     init_gen = torch.Generator().manual_seed(run.seed)  # CPU: same init on every device
     model = run.model.cls(reg)(run.model.params, data.n_inputs, init_gen).to(device)
     stages = [s for sched in run.schedules for s in sched.build(reg).stages(model.n_layers)]
@@ -91,18 +94,19 @@ class Trainer:
         ctxs: RunContext | list[RunContext],
         evaluators: list,
         opts: RunOptions,
-        checkpoint: Path | None = None,
+        checkpoint: Path | CheckpointSlot | None = None,
         reg: Registry | None = None,
     ) -> None:
         if isinstance(ctxs, RunContext):  # one run: Trainer(ctx, evaluators, ...)
             ctxs, evaluators = [ctxs], [evaluators]
         if len(ctxs) > 1 and ctxs[0].spec.precision == "float16":  # the spec refuses this too
             raise AebenchError("ensemble = true trains in float32 or bfloat16: float16 needs loss scaling per run.")
-        self.ctxs, self.evaluators, self.opts, self.checkpoint = ctxs, evaluators, opts, checkpoint
+        self.ctxs, self.evaluators, self.opts = ctxs, evaluators, opts
+        self.checkpoint = checkpoint_slot(checkpoint) if isinstance(checkpoint, Path) else checkpoint
         self.reg = reg or registry()
         self.members = Members(ctxs)
         S = len(ctxs)
-        self.records: list[list[dict[str, Any]]] = [[] for _ in ctxs]
+        self.records: list[list[EpochRecord]] = [[] for _ in ctxs]
         self.steps = [0] * S
         self.stage_idx = self.stage_epoch = 0
         self.stage_ref: list[float | None] = [None] * S  # each member's first loss of the stage: the blow-up yardstick
@@ -114,7 +118,7 @@ class Trainer:
         self.initial = self.members.state_dict()
         self.bar = _bar(0, self._label(), RunOptions(opts.device, progress=False))  # run() opens the real one
         for ctx, records in zip(ctxs, self.records):
-            ctx.extras["records"] = records
+            ctx.records = records  # the same list: evaluators see the epochs as they come
 
     # ---------------------------------------------------------------- checkpoints
     def state(self, optimizer) -> dict[str, Any]:
@@ -134,14 +138,14 @@ class Trainer:
             "steps": self.steps,
             "stage_ref": self.stage_ref,
             "generators": [c.generator.get_state() for c in self.ctxs],
-            "records": json.dumps(self.records),
+            "records": json.dumps([[r.to_json() for r in rs] for rs in self.records]),
         }
 
     def restore(self) -> bool:
         """Continue from the checkpoint, if it is a readable one of these very members."""
         if self.checkpoint is None or not self.opts.resume:
             return False
-        st = load_checkpoint(self.checkpoint, self.ctxs[0].device)
+        st = self.checkpoint.load(self.ctxs[0].device)
         if st is None or st.get("format") != 2 or st.get("members") != [c.run_id for c in self.ctxs]:
             return False  # absent, unreadable, of other members, or a finished run's final weights
         self.members.load_state_dict(st["tensors"])
@@ -154,18 +158,17 @@ class Trainer:
             ctx.generator.set_state(g.cpu())
         self.stage_idx, self.stage_epoch = st["stage_idx"], st["stage_epoch"]
         self.steps, self.stage_ref = list(st["steps"]), list(st["stage_ref"])
-        self.records = json.loads(st["records"])
+        self.records = [[EpochRecord.from_json(r) for r in rs] for rs in json.loads(st["records"])]
         for ctx, records in zip(self.ctxs, self.records):
-            ctx.extras["records"] = records
+            ctx.records = records
         return True
 
     # ------------------------------------------------------------------- training
     def _alive(self) -> list[int]:
         return [s for s in range(len(self.ctxs)) if s not in self.finished and s not in self.failed]
 
-    def run(self) -> list[list[dict[str, Any]]]:
-        """Train every stage; returns each member's records (``ctx.extras["failed"]`` says why
-        a member failed)."""
+    def run(self) -> list[MemberResult]:
+        """Train every stage; returns each member's result (records, failure, stop reason, hook errors)."""
         stages = self.ctxs[0].stages
         bar = self.bar = _bar(sum(s.epochs for s in stages), self._label(), self.opts)
         bar.update(max(len(r) for r in self.records))
@@ -179,9 +182,17 @@ class Trainer:
         for s, weights in self.pinned.items():  # a member stopped by its callback keeps the weights it stopped with
             self.members.load_member_state(s, weights)
         self.members.write_back()
-        for s, reason in self.failed.items():
-            self.ctxs[s].extras["failed"] = reason
-        return self.records
+        return [
+            MemberResult(
+                run_id=ctx.run_id,
+                records=records,
+                failure=self.failed.get(s),
+                stop_reason=ctx.checked_stop_reason(),
+                hook_errors=ctx.hook_errors,
+                train_seconds=float(sum(r.seconds for r in records)),
+            )
+            for s, (ctx, records) in enumerate(zip(self.ctxs, self.records))
+        ]
 
     def train_stage(self, index: int) -> None:
         """Train stage ``index`` from its first epoch (one step of :meth:`run`; for tests and
@@ -232,7 +243,7 @@ class Trainer:
                 f"{stage.label} loss {float(totals.mean()) / max(n_batches, 1):.4g}", refresh=False
             )
             if self.checkpoint is not None:
-                save_checkpoint(self.checkpoint, self.state(optimizer))
+                self.checkpoint.save(self.state(optimizer))
 
     def _training(self) -> bool:
         """Who trains this epoch: members neither failed, finished nor stopped in this stage."""
@@ -318,13 +329,13 @@ class Trainer:
             return
         record = epoch_record(ctx, self.evaluators[s], stage, epoch, mean, self.steps[s], seconds)
         if stage.target in ("labels", "hybrid"):
-            record["vars"]["class_error"] = _class_error(ctx).to_dict()
+            record.values["class_error"] = _class_error(ctx)
         self.records[s].append(record)
         self.early_stopping(s, stage, record)
         metrics = _scalars(record)
         total = sum(x.epochs for x in ctx.stages)
         if self.opts.hooks:  # each member's callbacks and live view, named by its run id
-            note_hook_errors(ctx, call_hook(self.reg, "aebench_on_epoch_end", run=ctx, epoch=epoch, metrics=metrics))
+            ctx.note_hook_errors(call_hook(self.reg, "aebench_on_epoch_end", run=ctx, epoch=epoch, metrics=metrics))
         if self.opts.on_epoch is not None:
             self.opts.on_epoch(ctx.run_id, {**metrics, "epoch": epoch, "total_epochs": total})
         reason = ctx.checked_stop_reason()
@@ -333,15 +344,15 @@ class Trainer:
                 self.finished.add(s)
             self.pinned[s] = self.members.member_state(s)
 
-    def early_stopping(self, s: int, stage: Stage, record: dict[str, Any]) -> None:
+    def early_stopping(self, s: int, stage: Stage, record: EpochRecord) -> None:
         if stage.patience is None:
             return
-        err = record["vars"]["class_error"]["data"][1]  # the valid split
+        err = record.by_split("class_error")["valid"]
         best = self.best[s]
         if best is None or err < best["error"]:
-            self.best[s] = {"error": err, "epoch": record["epoch"], "weights": self.members.member_state(s)}
-        elif record["epoch"] - best["epoch"] >= stage.patience:
-            self.ctxs[s].stop_reason = f"stage: early stop of {stage.label} at epoch {record['epoch']}"
+            self.best[s] = {"error": err, "epoch": record.epoch, "weights": self.members.member_state(s)}
+        elif record.epoch - best["epoch"] >= stage.patience:
+            self.ctxs[s].stop_reason = f"stage: early stop of {stage.label} at epoch {record.epoch}"
 
 
 #: an epoch's mean loss this many times its stage's first batch (and above ``BLOWUP_FLOOR``) is a blow-up
@@ -364,23 +375,16 @@ def check_divergence(loss: float, start: float | None, params: list[torch.Tensor
         raise RunFailed(f"training diverged: a weight became non-finite in epoch {epoch} ({label}).")
 
 
-def note_hook_errors(ctx: RunContext, errors: list[str]) -> None:
-    """Keep a callback's errors with the run (status.json ``hook_errors``), once each."""
-    seen = ctx.extras.setdefault("hook_errors", [])
-    seen.extend(e for e in errors if e not in seen)
-
-
 def epoch_record(
     ctx: RunContext, evaluators: list, stage: Stage, epoch: int, loss: float, steps: int, seconds: float
-) -> dict[str, Any]:
+) -> EpochRecord:
     """One epoch's row of metrics: the training numbers, then every evaluator's ``on_epoch``
     (model in eval mode, no gradient)."""
-    record = {"epoch": epoch, "stage": stage.label, "loss": loss, "steps": steps, "seconds": seconds, "vars": {}}
+    record = EpochRecord(epoch, stage.label, loss, steps, seconds)
     ctx.model.eval()
     with torch.no_grad():
         for ev in evaluators:
-            for name, da in (ev.on_epoch(ctx, epoch) or {}).items():
-                record["vars"][name] = da.to_dict()
+            record.values.update(ev.on_epoch(ctx, epoch) or {})
     return record
 
 
@@ -409,12 +413,11 @@ def _class_error(ctx: RunContext) -> xr.DataArray:
     return xr.DataArray(errs, dims="split", coords={"split": ["train", "valid", "test"]}, attrs=attrs)
 
 
-def _scalars(record: dict[str, Any]) -> dict[str, Any]:
-    out = {"loss": record["loss"], "stage": record["stage"], "steps": record["steps"]}
-    for name, d in record["vars"].items():
-        da = xr.DataArray.from_dict(d)
+def _scalars(record: EpochRecord) -> dict[str, Any]:
+    out = {"loss": record.loss, "stage": record.stage, "steps": record.steps}
+    for name, da in record.values.items():
         if da.dims == ("split",):
-            out.update({f"{name}/{s}": float(v) for s, v in zip(da["split"].values, da.values)})
+            out.update({f"{name}/{s}": v for s, v in record.by_split(name).items()})
     return out
 
 
@@ -424,32 +427,28 @@ def _bar(total: int, label: str, opts: RunOptions):
     return tqdm(total=total, desc=label, unit="epoch", disable=not opts.progress, position=opts.position, leave=False)
 
 
-def records_to_dataset(records: list[dict[str, Any]]) -> xr.Dataset:
+def records_to_dataset(records: list[EpochRecord]) -> xr.Dataset:
     """Per-epoch records -> Dataset along ``epoch`` (``stage`` names the stage of each epoch)."""
-    epochs = [r["epoch"] for r in records]
+    epochs = [r.epoch for r in records]
     ds = xr.Dataset(coords={"epoch": ("epoch", np.array(epochs, dtype=np.int64), {"long_name": "epoch (all stages)"})})
-    ds["stage"] = ("epoch", np.array([r["stage"] for r in records], dtype=str), {"long_name": "training stage"})
+    ds["stage"] = ("epoch", np.array([r.stage for r in records], dtype=str), {"long_name": "training stage"})
     ds["loss"] = (
         "epoch",
-        [r["loss"] for r in records],
+        [r.loss for r in records],
         {"long_name": "training objective (mean over batches)", "units": "nats per example"},
     )
     ds["steps"] = (
         "epoch",
-        np.array([r["steps"] for r in records], dtype=np.int64),
+        np.array([r.steps for r in records], dtype=np.int64),
         {"long_name": "gradient steps taken so far", "units": "1"},
     )
     ds["epoch_seconds"] = (
         "epoch",
-        [r["seconds"] for r in records],
+        [r.seconds for r in records],
         {"long_name": "training time of the epoch", "units": "s"},
     )
-    names = dict.fromkeys(n for r in records for n in r["vars"])
+    names = dict.fromkeys(n for r in records for n in r.values)
     for name in names:
-        arrays = [
-            xr.DataArray.from_dict(r["vars"][name]).expand_dims(epoch=[r["epoch"]])
-            for r in records
-            if name in r["vars"]
-        ]
+        arrays = [r.values[name].expand_dims(epoch=[r.epoch]) for r in records if name in r.values]
         ds[name] = xr.concat(arrays, dim="epoch")
     return ds

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from aebench.components import Stage, objective_batches
-from aebench.engine.context import RunContext
+from aebench.context import RunContext
 from aebench.engine.members import Members
 from aebench.errors import AebenchError
 

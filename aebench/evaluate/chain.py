@@ -9,7 +9,7 @@ import contextlib
 
 import torch
 
-from aebench.engine.context import RunContext
+from aebench.context import RunContext
 
 
 def input_corruption(ctx: RunContext):

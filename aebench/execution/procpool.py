@@ -3,10 +3,10 @@
 A ``concurrent.futures`` pool breaks as a whole when one worker dies (``os._exit`` in a
 plug-in's hook, a signal, the kernel's out-of-memory killer): every pending future fails
 with ``BrokenProcessPool`` and the other workers are terminated. Here that costs only the
-runs the dead worker held: each run's ``status.json`` names the worker that trains it
-(``pid``), the survivors are stopped gracefully (their runs marked ``interrupted``), the
-dead worker's runs are marked ``failed`` with the reason, and the rest go on in a fresh
-pool. ``--resume`` trains the failed ones again.
+runs the dead worker held: each worker writes its pid into a shared array when it starts a
+task (the client records it in the runs' ``status.json``), the survivors are stopped
+gracefully (their tasks go again), the dead worker's runs are marked ``failed`` with the
+reason, and the rest go on in a fresh pool. ``--resume`` trains the failed ones again.
 
 Signals: the workers start with SIGINT ignored, so a Ctrl-C while they import prints no
 traceback; once started, an interruption (Ctrl-C, or SIGTERM / SIGHUP forwarded by the
@@ -17,14 +17,12 @@ and then the worker.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from aebench.errors import StopSignal
@@ -34,6 +32,7 @@ MAX_RESTARTS = 2
 
 _IN_TASK = False  # in a worker: whether a task is running (an interruption then stops it)
 _STOPPING: Any = None  # in a worker: the signal stopping the parent, shared (0: none; queued tasks then start no run)
+_STARTED: Any = None  # in a worker: one slot per task of the pool, set to the pid of the worker that takes it
 
 
 # ------------------------------------------------------------------------ in a worker
@@ -57,10 +56,10 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"aebench: warning: {message}", file=sys.stderr)
 
 
-def init_worker(stopping: Any, init: Callable[..., None], *args: Any) -> None:
+def init_worker(stopping: Any, started: Any, init: Callable[..., None], *args: Any) -> None:
     """The pool's initializer: signals as described above, one-line warnings, then ``init``."""
-    global _STOPPING
-    _STOPPING = stopping
+    global _STOPPING, _STARTED
+    _STOPPING, _STARTED = stopping, started
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _on_signal)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closed terminal is the parent's to report
@@ -75,14 +74,16 @@ def init_worker(stopping: Any, init: Callable[..., None], *args: Any) -> None:
     init(*args)
 
 
-def run_task(fn: Callable[..., list[str]], group: list, **kwargs: Any) -> list[str]:
-    """Run ``fn(group, **kwargs)`` in a worker, interruptible; a SIGTERM ends the worker after."""
+def run_task(fn: Callable[..., list], index: int, task: Any, **kwargs: Any) -> list:
+    """Run ``fn(task, **kwargs)`` in a worker, interruptible; a SIGTERM ends the worker after."""
     global _IN_TASK
     _IN_TASK = True  # first: a stop signalled from here on interrupts; one signalled before set _STOPPING
     try:
         if _STOPPING is not None and _STOPPING.value:
             raise KeyboardInterrupt  # queued before the stop: start no run
-        return fn(group, **kwargs)
+        if _STARTED is not None:
+            _STARTED[index] = os.getpid()
+        return fn(task, **kwargs)
     except StopSignal as stop:
         # a SIGTERM sent to this worker: its runs are marked, now do what SIGTERM asked
         if stop.signum == signal.SIGTERM and not isinstance(stop, _Forwarded):
@@ -124,57 +125,63 @@ def describe_death(exitcode: int | None) -> str:
     return reason
 
 
-def _status(run_dir: Path) -> dict[str, Any]:
-    try:
-        info = json.loads((run_dir / "status.json").read_text())
-        return info if isinstance(info, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def map_groups(
-    groups: list[list],
+def map_tasks(
+    tasks: list,
     kwargs: dict[str, Any],
-    on_done: Callable[[Any, str], None],
+    on_result: Callable[[Any, list], None],
     *,
-    fn: Callable[..., list[str]],
+    fn: Callable[..., list],
     workers: int,
     initializer: Callable[..., None],
-    initargs: tuple,
-    mark_failed: Callable[[Any, str], None],
+    initargs: tuple | Callable[[int], tuple],
+    on_worker: Callable[[Any, int], None],
+    on_death: Callable[[Any, str], None],
     lock: Any = None,
 ) -> None:
-    """Run ``fn(group, **kwargs)`` for every group in worker processes, calling ``on_done(run,
-    status)`` per run; a worker's death fails only its own runs (see the module's doc)."""
+    """Run ``fn(task, **kwargs)`` for every task in worker processes, calling ``on_result(task,
+    results)``; ``on_worker(task, pid)`` when a worker takes a task; a worker's death calls
+    ``on_death(task, reason)`` for its own task only (see the module's doc)."""
     from concurrent.futures.process import BrokenProcessPool
 
-    out = Path(kwargs["out"])
-    remaining = list(groups)
-    restarts: dict[str, int] = {}
+    remaining = list(tasks)
+    restarts: dict[int, int] = {}
     while remaining:
-        pool, procs, futures = _start_pool(remaining, kwargs, fn, workers, initializer, initargs, lock)
+        pool, procs, futures, started = _start_pool(remaining, kwargs, fn, workers, initializer, initargs, lock)
+        seen: set[int] = set()
+        recorded: set[int] = set()
         broken = False
         try:
-            from concurrent.futures import as_completed
+            from concurrent.futures import FIRST_COMPLETED, wait
 
-            for fut in as_completed(futures):
-                try:
-                    result = fut.result()
-                except BrokenProcessPool:
-                    broken = True
-                    break
-                group = futures[fut]
-                remaining = [g for g in remaining if g is not group]
-                for run, status in zip(group, result):
-                    on_done(run, status)
-        except BaseException as exc:  # Ctrl-C, SIGTERM, SIGHUP: the workers mark their runs interrupted
+            pending = set(futures)
+            while pending and not broken:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                _note_started(futures, started, seen, on_worker)
+                for fut in done:
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    index, task = futures[fut]
+                    recorded.add(index)
+                    on_result(task, result)
+        except BaseException as exc:  # Ctrl-C, SIGTERM, SIGHUP: the workers stop their tasks
             _stop_workers(pool, procs, exc.signum if isinstance(exc, StopSignal) else signal.SIGINT)
             raise
         if not broken:
             pool.shutdown(wait=True)
             return
-        pool.shutdown(wait=True)  # the pool has stopped its other workers (their runs: interrupted)
-        remaining = _after_death(remaining, procs, out, on_done, mark_failed, restarts)
+        pool.shutdown(wait=True)  # the pool has stopped its other workers (their tasks go again)
+        _note_started(futures, started, seen, on_worker)
+        remaining = _after_death(futures, recorded, started, procs, on_result, on_death, restarts)
+
+
+def _note_started(futures: dict, started: Any, seen: set[int], on_worker: Callable[[Any, int], None]) -> None:
+    for index, task in futures.values():
+        if index not in seen and started[index]:
+            seen.add(index)
+            on_worker(task, started[index])
 
 
 def _start_pool(remaining, kwargs, fn, workers, initializer, initargs, lock):
@@ -182,20 +189,32 @@ def _start_pool(remaining, kwargs, fn, workers, initializer, initargs, lock):
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
-    stopping = ctx.Value("i", 0, lock=False)  # no lock: no semaphore left behind by a worker that dies
+    # no locks: no semaphore left behind by a worker that dies
+    stopping = ctx.Value("i", 0, lock=False)
+    started = ctx.Array("q", len(remaining), lock=False)
+    n = min(workers, len(remaining))
+    counter = ctx.Value("i", 0)  # each worker's index (which device it is pinned to)
     with interruptions_held():
         pool = ProcessPoolExecutor(
-            min(workers, len(remaining)),
+            n,
             mp_context=ctx,
             initializer=init_worker,
-            initargs=(stopping, initializer, *initargs),
+            initargs=(stopping, started, _indexed, initializer, counter, initargs),
         )
-        futures = {pool.submit(run_task, fn, group, **kwargs): group for group in remaining}
+        futures = {pool.submit(run_task, fn, i, task, **kwargs): (i, task) for i, task in enumerate(remaining)}
     pool.aebench_stopping = stopping  # type: ignore[attr-defined]
     procs = dict(getattr(pool, "_processes", {}) or {})
     if lock is not None:  # the lock file names the workers; a later run waits for them
         lock.add_workers(list(procs))
-    return pool, procs, futures
+    return pool, procs, futures, started
+
+
+def _indexed(initializer: Callable[..., None], counter: Any, initargs: tuple | Callable[[int], tuple]) -> None:
+    """Call ``initializer`` with this worker's arguments: ``initargs(index)`` when it is a function."""
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    initializer(*(initargs(index) if callable(initargs) else initargs))
 
 
 def _stop_workers(pool, procs: dict, signum: int) -> None:
@@ -216,30 +235,31 @@ def _stop_workers(pool, procs: dict, signum: int) -> None:
             signal.signal(s, handler)
 
 
-def _after_death(remaining, procs, out, on_done, mark_failed, restarts) -> list[list]:
-    """After a broken pool: runs a dead worker held are failed; everything else is run again."""
-    # the pool stops the survivors with SIGTERM: those exits are no deaths (their runs go again)
+def _after_death(futures, recorded, started, procs, on_result, on_death, restarts) -> list:
+    """After a broken pool: a task a dead worker held is failed; everything else is run again."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    # the pool stops the survivors with SIGTERM: those exits are no deaths (their tasks go again)
     stopped = (128 + signal.SIGTERM, -signal.SIGTERM)
     dead = {pid: describe_death(p.exitcode) for pid, p in procs.items() if p.exitcode not in stopped}
     again, failed = [], {}
-    for group in remaining:
-        held = [(run, _status(out / "runs" / run.run_id)) for run in group]
-        if all(info.get("status") == "done" for _, info in held):  # finished as the pool broke
-            for run, _ in held:
-                on_done(run, "done")
+    for fut, (index, task) in futures.items():
+        if fut.done() and not fut.cancelled() and fut.exception() is None:
+            if index not in recorded:  # finished as the pool broke
+                on_result(task, fut.result())
             continue
-        killers = [info["pid"] for _, info in held if info.get("status") == "running" and info.get("pid") in dead]
-        key = group[0].run_id
-        restarts[key] = restarts.get(key, 0) + (not killers)
-        if killers or restarts[key] > MAX_RESTARTS:
-            # died hard under these runs (nothing could mark them), or stopped under them again and again
-            reason = dead[killers[0]] if killers else "worker process was stopped repeatedly while training it"
-            for run, _ in held:
-                mark_failed(run, reason)
-                on_done(run, "failed")
-                failed.setdefault(reason, []).append(run.run_id)
+        if fut.done() and not fut.cancelled() and not isinstance(fut.exception(), BrokenProcessPool):
+            raise fut.exception()
+        holder = started[index]
+        key = task.key
+        restarts[key] = restarts.get(key, 0) + (holder not in dead)
+        if holder in dead or restarts[key] > MAX_RESTARTS:
+            # died hard under this task (nothing could mark it), or stopped under it again and again
+            reason = dead[holder] if holder in dead else "worker process was stopped repeatedly while training it"
+            on_death(task, reason)
+            failed.setdefault(reason, []).extend(r.run_id for r in task.runs)
             continue
-        again.append(group)
+        again.append(task)
     for reason, run_ids in failed.items():  # one line per death
         warnings.warn(
             f"{reason} while training {', '.join(run_ids)}: marked failed; --resume runs them again.", stacklevel=2
