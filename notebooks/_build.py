@@ -141,7 +141,9 @@ for label, change in variants.items():
     spec = aebench.Spec.from_dict({**base, **change})
     results[label] = aebench.run(spec, out=f"{OUT}/{label.replace(' ', '_')}", progress=False)
 print(pd.Series({k: float(v["recon_error_final"].sel(split="test").squeeze()) for k, v in results.items()}, name="test recon error").round(1))"""),
-    md("What each corruption process does to the input the first layer sees (the same six test digits, one fixed generator):"),
+    md(
+        "What each corruption process does to the input the first layer sees (the same six test digits, one fixed generator):"
+    ),
     code("""import torch
 mnist = aebench.registry().get("dataset", "mnist")
 digits = mnist(mnist.Params(subset=SUBSET, eval_subset=500)).load()

@@ -6,6 +6,7 @@ import importlib
 import json
 import os
 import sys
+import time
 import tomllib
 import types
 from html import unescape
@@ -321,11 +322,6 @@ def test_a_failed_runs_reason_is_shown_in_the_widgets(tmp_path):
     assert wb._labels["run-0001"] == "lr=1e+06" and not wb.resume_button.disabled
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug, reported to the lead: procpool.interruptions_held / _stop_workers call signal.signal, which "
-    "raises ValueError outside the main thread, so executor='process' fails from the Workbench's launch thread",
-)
 def test_a_dead_worker_is_a_failed_run_with_its_reason(tmp_path, tmp_path_factory):
     """Issue 22: a process worker that dies marks its run failed; the Workbench says why."""
     dying = "import os\nimport aebench\n\n@aebench.hookimpl\ndef aebench_on_epoch_end(run, epoch, metrics):\n"
@@ -350,6 +346,22 @@ def test_a_dead_worker_is_a_failed_run_with_its_reason(tmp_path, tmp_path_factor
         assert "aebench_dying_ui" not in {
             i.plugin_name for i in aebench.registry().manager.hook.aebench_on_epoch_end.get_hookimpls()
         }
+
+
+def test_stop_reaches_process_workers_from_the_launch_thread(tmp_path):
+    """The Workbench launches from its own thread: the process executor must neither set signal
+    handlers there (Python refuses) nor ignore Stop; its workers mark their run interrupted."""
+    wb = Workbench({**TINY, "schedule": {"name": "joint", "epochs": 100_000}}, out=tmp_path)
+    wb.executor.value = "process"
+    wb.launch()
+    status = tmp_path / "ui-1" / "runs" / "run-0000" / "status.json"
+    deadline = time.monotonic() + 240
+    while not (status.is_file() and json.loads(status.read_text()).get("pid")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    wb.stop()
+    wb.wait(timeout=240)
+    assert json.loads(status.read_text())["status"] == "interrupted", wb.status.value
+    assert "Resume" in wb.status.value and "Traceback" not in wb.status.value
 
 
 @pytest.mark.parametrize(

@@ -154,6 +154,7 @@ class ProcessExecutor(Executor):
             on_worker=rec.worker,
             on_death=died,
             lock=self.lock,
+            stop=local.get("stop"),
         )
 
 

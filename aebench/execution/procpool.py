@@ -98,12 +98,23 @@ def run_task(fn: Callable[..., list], index: int, task: Any, **kwargs: Any) -> l
 @contextmanager
 def interruptions_held() -> Iterator[None]:
     """Ignore SIGINT while workers are spawned: they inherit the ignored signal, so a Ctrl-C
-    during their imports cannot print tracebacks (Python keeps an ignored SIGINT ignored)."""
+    during their imports cannot print tracebacks (Python keeps an ignored SIGINT ignored).
+    Outside the main thread (the Workbench launches from its own) signals are not ours to set."""
+    if not _main_thread():
+        yield
+        return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _main_thread() -> bool:
+    """Python lets only the main thread install signal handlers."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def describe_death(exitcode: int | None) -> str:
@@ -137,10 +148,12 @@ def map_tasks(
     on_worker: Callable[[Any, int], None],
     on_death: Callable[[Any, str], None],
     lock: Any = None,
+    stop: Any = None,
 ) -> None:
     """Run ``fn(task, **kwargs)`` for every task in worker processes, calling ``on_result(task,
     results)``; ``on_worker(task, pid)`` when a worker takes a task; a worker's death calls
-    ``on_death(task, reason)`` for its own task only (see the module's doc)."""
+    ``on_death(task, reason)`` for its own task only (see the module's doc). A set ``stop``
+    event (the Workbench's Stop) stops the workers as Ctrl-C does."""
     from concurrent.futures.process import BrokenProcessPool
 
     remaining = list(tasks)
@@ -155,6 +168,8 @@ def map_tasks(
 
             pending = set(futures)
             while pending and not broken:
+                if stop is not None and stop.is_set():
+                    raise KeyboardInterrupt  # the workers stop and mark their runs below
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 _note_started(futures, started, seen, on_worker)
                 for fut in done:
@@ -220,7 +235,8 @@ def _indexed(initializer: Callable[..., None], counter: Any, initargs: tuple | C
 def _stop_workers(pool, procs: dict, signum: int) -> None:
     """Tell every worker to stop its task (SIGINT; queued tasks see the event and start no
     run), then wait for them to mark their runs."""
-    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    stoppers = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if _main_thread() else ()
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in stoppers}
     try:
         pool.aebench_stopping.value = int(signum)
         for pid, proc in procs.items():
