@@ -851,3 +851,39 @@ def test_hook_warnings_from_process_workers_are_one_line_each(tmp_path, dying_si
         line.startswith("aebench: warning: plug-in 'aebench_dying': aebench_on_epoch_end raised RuntimeError")
         for line in lines
     ), res.stderr
+
+
+class LinkPlanter:
+    """Puts a link where the ensemble's checkpoint is, while the sweep runs (after the start-up checks)."""
+
+    out: Path
+    victim: Path
+
+    @staticmethod
+    @aebench.hookimpl
+    def aebench_on_epoch_end(run, epoch, metrics):
+        if epoch == 2:  # the first checkpoint was written after epoch 1
+            for p in (LinkPlanter.out / "runs").glob(".ensemble-*.pt"):
+                p.unlink()
+                p.symlink_to(LinkPlanter.victim)
+
+
+def test_a_checkpoint_link_made_mid_run_is_refused_never_followed(tmp_path):
+    from aebench import plugins
+    from aebench.engine.checkpoint import load_checkpoint
+
+    LinkPlanter.out, LinkPlanter.victim = tmp_path / "out", tmp_path / "victim.pt"
+    LinkPlanter.victim.write_text("not yours")
+    aebench.register_plugin(LinkPlanter)
+    try:
+        spec = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace("epochs = 2", "epochs = 3")
+        ds = aebench.run(aebench.Spec.from_text(spec + "ensemble = true\n"), out=LinkPlanter.out, progress=False)
+    finally:
+        plugins._EXTRA.remove(LinkPlanter)
+        plugins.registry(refresh=True)
+    assert [str(s) for s in ds["status"].values.ravel()] == ["failed", "failed"]
+    assert "is a symbolic link" in str(ds["reason"].sel(seed=0).item())
+    assert LinkPlanter.victim.read_text() == "not yours"  # nothing written through the link
+    (link,) = (LinkPlanter.out / "runs").glob(".ensemble-*.pt")
+    with pytest.raises(aebench.errors.ResultsError, match="symbolic link"):  # nor read through one
+        load_checkpoint(link)

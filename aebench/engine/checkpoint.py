@@ -3,7 +3,9 @@ in any fsspec store (``--checkpoints URL``)."""
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import pickle
 import re
 import uuid
@@ -27,10 +29,21 @@ def load_checkpoint(
     """The checkpoint at ``path``, or None if it is absent; a truncated, corrupt or unsafe one
     is None with a warning (the run restarts from scratch), or with ``strict`` a
     :class:`ResultsError` saying which."""
+    if path.is_symlink():  # e.g. a link put in place of runs/.ensemble-*.pt while the sweep runs
+        raise ResultsError(
+            f"checkpoint {path} is a symbolic link; aebench reads only its own plain files and will not follow it. "
+            "Remove the link."
+        )
     if not path.is_file():
         return None
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        # O_NOFOLLOW: a link swapped in between the check above and this open is refused too
+        with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW)) as fh:
+            return torch.load(fh, map_location=map_location, weights_only=True)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ResultsError(f"checkpoint {path} is a symbolic link; aebench will not follow it.") from None
+        raise
     except Exception as exc:  # any unpickling/zip error means: start this run again
         why = _why_unloadable(exc)
         if strict:
