@@ -25,7 +25,7 @@ from aebench.engine.runner import (
     RunInterrupted,
     RunOptions,
     Trainer,
-    build_context,
+    build_contexts,
     note_hook_errors,
     records_to_dataset,
     resolve_device,
@@ -79,7 +79,7 @@ def execute_group(
     devs = [_start(stores[k], runs[k], device, resume and len(todo) == 1) for k in todo]
     ctxs: list = []
     try:
-        ctxs = [build_context(runs[k], devs[0], reg) for k in todo]
+        ctxs = build_contexts([runs[k] for k in todo], devs[0], reg)
         evaluators = [[e.build(reg) for e in runs[k].evaluators] for k in todo]
         for k, ctx in zip(todo, ctxs):
             ctx.extras["run_dir"] = stores[k].dir

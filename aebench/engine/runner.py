@@ -50,10 +50,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_context(run, device: torch.device, reg: Registry | None = None) -> RunContext:
-    """Build model, data, corruptions, regularizers and stages for ``run`` (a RunSpec)."""
+def build_context(
+    run, device: torch.device, reg: Registry | None = None, shared: RunContext | None = None
+) -> RunContext:
+    """Build model, data, corruptions, regularizers and stages for ``run`` (a RunSpec).
+
+    ``shared``: a context of the same data set (see :func:`build_contexts`), whose data and
+    device copy of the splits this one reads instead of loading its own."""
     reg = reg or registry()
-    data = run.data.build(reg).load()
+    data = shared.data if shared is not None else run.data.build(reg).load()
     init_gen = torch.Generator().manual_seed(run.seed)  # CPU: same init on every device
     model = run.model.cls(reg)(run.model.params, data.n_inputs, init_gen).to(device)
     stages = [s for sched in run.schedules for s in sched.build(reg).stages(model.n_layers)]
@@ -62,7 +67,7 @@ def build_context(run, device: torch.device, reg: Registry | None = None) -> Run
         spec=run,
         model=model,
         data=data,
-        splits=to_device(data, device),
+        splits=shared.splits if shared is not None else to_device(data, device),
         device=device,
         generator=torch.Generator(device=device).manual_seed(run.seed),
         corruptions=[c.build(reg) for c in run.corruptions],
@@ -74,6 +79,16 @@ def build_context(run, device: torch.device, reg: Registry | None = None) -> Run
         torch.nn.init.zeros_(ctx.head.weight)
         torch.nn.init.zeros_(ctx.head.bias)
     return ctx
+
+
+def build_contexts(runs: list, device: torch.device, reg: Registry | None = None) -> list[RunContext]:
+    """The contexts of a batch's members: runs of one data set share one load of it and one
+    device copy of its splits (members only read them), so S members hold the data once."""
+    contexts: list[RunContext] = []
+    for run in runs:
+        shared = next((c for c in contexts if c.spec.data == run.data), None)
+        contexts.append(build_context(run, device, reg, shared))
+    return contexts
 
 
 class Trainer:
