@@ -106,7 +106,7 @@ def hand_epoch(x_u8: torch.Tensor, scale: float, width: int, device: torch.devic
     return seconds
 
 
-def bench_engine(device, rows: int = 10000, width: int = 1000, repeat: int = 7) -> dict:
+def bench_engine(device, rows: int = 10000, width: int = 1000, repeat: int = 21) -> dict:
     """aebench's training seconds (the results' ``train_seconds``: ``Trainer.train_epoch``'s
     clock) against :func:`hand_epoch`'s, one epoch each, taken in turn ``repeat`` times in
     this process after one warm-up each (A B B A ...: a shared VM drifts by ±20 % over
@@ -485,7 +485,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--rows", type=int, default=10000, help="training rows for the engine benchmark")
-    ap.add_argument("--pairs", type=int, default=7, help="alternated pairs of the engine benchmark")
+    ap.add_argument("--pairs", type=int, default=21, help="alternated pairs of the engine benchmark")
     ap.add_argument("--memory-probe", type=int, metavar="S", help=argparse.SUPPRESS)  # bench_memory's child
     ap.add_argument(
         "--only",
