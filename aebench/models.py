@@ -34,6 +34,7 @@ from aebench.functional import (
     member_cross_entropy_from_logits,
     member_squared_error,
     squared_error,
+    tied_decode,
 )
 
 Activation = Literal["sigmoid", "tanh", "relu", "linear"]
@@ -144,7 +145,10 @@ class Stacked(Model):
         return act_fn(self.acts[i], a)
 
     def decode_layer(self, i: int, h: torch.Tensor, activate: bool = True) -> torch.Tensor:
-        pre = F.linear(h, self.decoder_weight(i), self.dec_bias[i])
+        if self.params.tied:
+            pre = tied_decode(h, self.weights[i], self.dec_bias[i])
+        else:
+            pre = F.linear(h, self.dec_weights[i], self.dec_bias[i])
         return act_fn(self.out_activation(i), pre) if activate else pre
 
     def layer_parameters(self, i: int) -> list[torch.nn.Parameter]:

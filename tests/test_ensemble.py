@@ -447,3 +447,61 @@ def test_an_interrupted_batch_with_early_stopped_members_resumes_exactly(tmp_pat
     xr.testing.assert_equal(ds["steps"], reference["steps"])
     for name in ("loss", "class_error", "recon_error_final"):
         xr.testing.assert_allclose(ds[name], reference[name], rtol=1e-6, atol=0)
+
+
+class RunStartLog:
+    """A plug-in that keeps every run context it is shown at run start."""
+
+    contexts: list = []
+
+    @staticmethod
+    @aebench.hookimpl
+    def aebench_on_run_start(run):
+        RunStartLog.contexts.append(run)
+
+
+@pytest.fixture
+def run_start_log():
+    from aebench import plugins
+
+    RunStartLog.contexts = []
+    aebench.register_plugin(RunStartLog)
+    yield RunStartLog
+    plugins._EXTRA.remove(RunStartLog)
+    plugins.registry(refresh=True)
+
+
+def _storages(ctxs, split: str) -> set[int]:
+    return {t.untyped_storage().data_ptr() for c in ctxs for t in (c.splits[split].x, c.splits[split].y)}
+
+
+def test_the_members_of_a_batch_share_one_device_copy_of_each_split(tmp_path, run_start_log):
+    """S members once held S copies of the data set on the device, of which training read one."""
+    ds = aebench.run(
+        Spec.from_text("ensemble = true\n" + TINY.replace("seeds = [0]", "seeds = [0, 1, 2]")),
+        out=tmp_path / "e",
+        progress=False,
+    )
+    assert (ds["status"] == "done").all()
+    ctxs = run_start_log.contexts
+    assert len(ctxs) == 3
+    for split in ("train", "valid", "test"):
+        assert len(_storages(ctxs, split)) == 2, split  # one x and one y for all three members
+        assert all(c.splits[split] is ctxs[0].splits[split] for c in ctxs)
+    assert all(c.data is ctxs[0].data for c in ctxs)
+
+
+def test_runs_of_other_data_keep_their_own_copy():
+    import torch
+
+    from aebench.engine.runner import build_contexts
+
+    text = TINY.replace("seeds = [0]", "seeds = [0, 1]") + '[sweep]\n"data.subset" = [200, 300]\n'
+    runs = Spec.from_text(text).runs
+    ctxs = build_contexts(runs, torch.device("cpu"))
+    by_subset = {}
+    for run, ctx in zip(runs, ctxs):
+        by_subset.setdefault(run.data.params.subset, []).append(ctx)
+        assert len(ctx.splits["train"]) == run.data.params.subset
+    assert {k: len(_storages(v, "train")) for k, v in by_subset.items()} == {200: 2, 300: 2}
+    assert _storages(by_subset[200], "train").isdisjoint(_storages(by_subset[300], "train"))

@@ -16,11 +16,13 @@ def make_optimizer(
 ) -> torch.optim.Optimizer:
     lr = opt.lr if lr is None else lr
     params = list(params)
-    # Fused / multi-tensor kernels: one pass over all parameters instead of one per tensor
-    # (fused Adam measured 6× faster per step than the default on a 2-core CPU).
+    # Fused kernels: one pass over all parameters instead of one per tensor (fused Adam
+    # measured 6× faster per step than the default on a 2-core CPU).
     if opt.name == "rmsprop":
-        # Tieleman & Hinton's RMSprop, decay 0.9 in the paper (torch calls it alpha).
-        return torch.optim.RMSprop(params, lr=lr, alpha=opt.decay, eps=opt.eps, momentum=opt.momentum, foreach=True)
+        # Tieleman & Hinton's RMSprop, decay 0.9 in the paper (torch calls it alpha). It has no
+        # fused kernel; torch's own choice (multi-tensor on CUDA, a per-tensor loop on CPU)
+        # measured 5 % faster per step on CPU than forcing multi-tensor (784-1000-1000, 2 cores).
+        return torch.optim.RMSprop(params, lr=lr, alpha=opt.decay, eps=opt.eps, momentum=opt.momentum)
     if opt.name == "sgd":
         return _fused(torch.optim.SGD, params, lr=lr, momentum=opt.momentum)
     return _fused(torch.optim.Adam, params, lr=lr, betas=(opt.beta1, opt.beta2), eps=opt.eps)

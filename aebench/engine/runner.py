@@ -6,6 +6,7 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,11 +53,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_context(run, device: torch.device, reg: Registry | None = None, data=None) -> RunContext:
-    """Build model, data, corruptions, regularizers and stages for ``run`` (a RunSpec);
-    ``data``: its DataSplits when already loaded (sent to a cluster worker that lacks them)."""
+def build_context(
+    run, device: torch.device, reg: Registry | None = None, data=None, shared: RunContext | None = None
+) -> RunContext:
+    """Build model, data, corruptions, regularizers and stages for ``run`` (a RunSpec).
+
+    ``data``: its DataSplits when already loaded (sent to a cluster worker that lacks them);
+    ``shared``: a context of the same data set (see :func:`build_contexts`), whose data and
+    device copy of the splits this one reads instead of loading its own."""
     reg = reg or registry()
-    data = data if data is not None else run.data.build(reg).load()
+    if shared is not None:
+        data = shared.data
+    elif data is None:
+        data = run.data.build(reg).load()
     init_gen = torch.Generator().manual_seed(run.seed)  # CPU: same init on every device
     model = run.model.cls(reg)(run.model.params, data.n_inputs, init_gen).to(device)
     stages = [s for sched in run.schedules for s in sched.build(reg).stages(model.n_layers)]
@@ -65,7 +74,7 @@ def build_context(run, device: torch.device, reg: Registry | None = None, data=N
         spec=run,
         model=model,
         data=data,
-        splits=to_device(data, device),
+        splits=shared.splits if shared is not None else to_device(data, device),
         device=device,
         generator=torch.Generator(device=device).manual_seed(run.seed),
         corruptions=[c.build(reg) for c in run.corruptions],
@@ -77,6 +86,20 @@ def build_context(run, device: torch.device, reg: Registry | None = None, data=N
         torch.nn.init.zeros_(ctx.head.weight)
         torch.nn.init.zeros_(ctx.head.bias)
     return ctx
+
+
+def build_contexts(
+    runs: list, device: torch.device, reg: Registry | None = None, data_for: Callable[[Any], Any] | None = None
+) -> list[RunContext]:
+    """The contexts of a batch's members: runs of one data set share one load of it and one
+    device copy of its splits (members only read them), so S members hold the data once.
+    ``data_for(run)``: the run's DataSplits when already loaded (or None), as ``build_context``'s ``data``."""
+    contexts: list[RunContext] = []
+    for run in runs:
+        shared = next((c for c in contexts if c.spec.data == run.data), None)
+        data = data_for(run) if data_for is not None and shared is None else None
+        contexts.append(build_context(run, device, reg, data=data, shared=shared))
+    return contexts
 
 
 class Trainer:

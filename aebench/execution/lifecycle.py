@@ -34,7 +34,7 @@ from aebench.atomic import write_bytes, write_json, write_text
 from aebench.context import MemberResult, RunContext
 from aebench.engine.checkpoint import CheckpointSlot, checkpoint_slot
 from aebench.engine.members import CannotBatch
-from aebench.engine.runner import RunInterrupted, RunOptions, Trainer, build_context, records_to_dataset
+from aebench.engine.runner import RunInterrupted, RunOptions, Trainer, build_contexts, records_to_dataset
 from aebench.errors import AebenchError, ResultsError, RunFailed, SaveError, stopped_by
 from aebench.plugins import call_hook, describe_exception, registry
 from aebench.results import RunStore
@@ -170,7 +170,7 @@ def train_task(
     dev = worker_device(task.device)
     ctxs: list[RunContext] = []
     try:
-        ctxs = [build_context(r, dev, reg, SENT_DATA.get(data_key(r))) for r in runs]
+        ctxs = build_contexts(runs, dev, reg, lambda r: SENT_DATA.get(data_key(r)))
         evaluators = [[e.build(reg) for e in r.evaluators] for r in runs]
         opts = RunOptions(dev, progress, task.resume, stop, position, on_epoch, compile=task.compile)
         try:
