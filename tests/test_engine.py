@@ -61,8 +61,8 @@ def test_the_loss_is_evaluated_once_per_training_batch(monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(model, "reconstruction_loss", counting)
-    records = Trainer(ctx, [], RunOptions(torch.device("cpu"), progress=False), None, aebench.registry()).run()[0]
-    assert records[-1]["steps"] == 12
+    result = Trainer(ctx, [], RunOptions(torch.device("cpu"), progress=False), None, aebench.registry()).run()[0]
+    assert result.records[-1].steps == 12
     assert len(calls) == 12
 
 
