@@ -293,23 +293,26 @@ for scheme in ("layerwise", "joint"):
     code("""near = zhou(0.001, ["layerwise", "joint"], "zhou-lr0.001")
 near_diffs = {var: paired_table(near, var, LJ, "DAE-2L") for var in ("parzen_ll", "svm_error", "recon_test")}
 print(format_paired(near_diffs["parzen_ll"]))"""),
-    md("""**Claim 1.** J's samples score a higher Parzen log-likelihood than L's on `mnist-bg-rand`, by
-more than the paired interval, at both learning rates, with half L's gradient steps: the
-paper's Table I direction, on that set. On MNIST and `rect` the seeds disagree more than
-the schemes do: the paired intervals are over a hundred nats wide and include zero at both
-learning rates. A single seed, as an earlier version of this notebook used, could have
-ranked J and L either way there. The absolute values are far from the paper's (hundreds of
-nats below it on MNIST and `rect`): 2,000 samples of a model trained for 200–400 steps on
+    md("""**Claim 1.** The paper's Table I direction — J's samples score a higher Parzen
+log-likelihood than L's — shows on `mnist-bg-rand` only, and only partly: J's mean is ahead
+there at both learning rates, with half L's gradient steps, but the paired interval excludes
+zero at 0.001 alone; at 0.01 it does not (p ≈ 0.08). On MNIST and `rect` the seeds disagree
+more than the schemes do: the paired intervals are over a hundred nats wide and include zero
+at both learning rates. A single seed, as an earlier version of this notebook used, could
+have ranked J and L either way there. The absolute values are far from the paper's (hundreds
+of nats below it on MNIST and `rect`): 2,000 samples of a model trained for 200–400 steps on
 1,000 rows, against 10,000 samples after 300 epochs; the paper's ± is not defined in the
 paper, and reading it as a standard error is an assumption of this table."""),
-    code("""for d in (diffs["parzen_ll"], near_diffs["parzen_ll"]):
-    jl = d["DAE-2J − DAE-2L"]
-    assert jl.loc["mnist-bg-rand", "mean"] > jl.loc["mnist-bg-rand", "ci"], jl
+    code("""at_01, at_001 = diffs["parzen_ll"]["DAE-2J − DAE-2L"], near_diffs["parzen_ll"]["DAE-2J − DAE-2L"]
+for jl in (at_01, at_001):
+    assert jl.loc["mnist-bg-rand", "mean"] > 0, jl
     assert (jl.loc[["mnist", "rect"], "mean"].abs() <= jl.loc[["mnist", "rect"], "ci"]).all(), jl
     assert jl.loc["mnist", "ci"] > 100
+assert at_01.loc["mnist-bg-rand", "mean"] <= at_01.loc["mnist-bg-rand", "ci"], at_01  # not beyond at 0.01
+assert at_001.loc["mnist-bg-rand", "mean"] > at_001.loc["mnist-bg-rand", "ci"], at_001  # beyond at 0.001
 assert (tables["parzen_ll"][("DAE-2J", "steps")] * 2 == tables["parzen_ll"][("DAE-2L", "steps")]).all()
 assert int(ds["parzen_sigma_at_edge"].sum()) == 0
-print("claim 1 holds:", diffs["parzen_ll"][("DAE-2J − DAE-2L", "mean")].round(1).to_dict())"""),
+print("claim 1 holds:", at_01["mean"].round(1).to_dict(), "p on mnist-bg-rand:", round(float(at_01.loc["mnist-bg-rand", "p"]), 3))"""),
     md("### Table II analogue: linear SVM test error (%) on top-layer features, beside raw pixels"),
     code("""from aebench.builtin.evaluators import linear_svm_errors
 from aebench.evaluate.stats import binomial_ci
@@ -385,14 +388,17 @@ width_diff = paired_table(w, "recon_test", LJ, "DAE-2L", rows="model.layers")
 print("final test reconstruction, J − L seed by seed (negative: J better)"); print(format_paired(width_diff))"""),
     md("""**Claim 3.** At this notebook's width (256 units), L's test reconstruction of MNIST is below
 J's at both learning rates, beyond the paired interval — the reverse of the paper's Fig. 3
-— with twice J's gradient steps; on `mnist-bg-rand` J is below L at both. At this width and
-budget the direction depends on the data set. At the paper's width (1000 units, learning
-rate 0.001, the figure's right panel), J reaches L's reconstruction — the difference is
-within its interval — with half L's steps: width changes the answer. (`tests/test_science.py`
-checks that at 1000 units on 5,000 rows for 30 epochs J is below L.)"""),
-    code("""for d in (diffs["recon_test"], near_diffs["recon_test"]):
-    jl = d["DAE-2J − DAE-2L"]
-    assert jl.loc["mnist", "mean"] > jl.loc["mnist", "ci"] and jl.loc["mnist-bg-rand", "mean"] < -jl.loc["mnist-bg-rand", "ci"], jl
+— with twice J's gradient steps; on `mnist-bg-rand` J's mean is below L's at both, beyond
+the interval at 0.001 only. At this width and budget the direction depends on the data set.
+At the paper's width (1000 units, learning rate 0.001, the figure's right panel), J reaches
+L's reconstruction — the difference is within its interval — with half L's steps: width
+changes the answer. (`tests/test_science.py` checks that at 1000 units on 5,000 rows for 30
+epochs J is below L.)"""),
+    code("""at_01, at_001 = diffs["recon_test"]["DAE-2J − DAE-2L"], near_diffs["recon_test"]["DAE-2J − DAE-2L"]
+for jl in (at_01, at_001):
+    assert jl.loc["mnist", "mean"] > jl.loc["mnist", "ci"] and jl.loc["mnist-bg-rand", "mean"] < 0, jl
+assert -at_001.loc["mnist-bg-rand", "mean"] > at_001.loc["mnist-bg-rand", "ci"], at_001
+assert -at_01.loc["mnist-bg-rand", "mean"] <= at_01.loc["mnist-bg-rand", "ci"], at_01
 jl = width_diff["DAE-2J − DAE-2L"]
 narrow, paper_width = f"[{WIDTH}, {WIDTH}]", "[1000, 1000]"
 assert jl.loc[narrow, "mean"] > jl.loc[narrow, "ci"] and abs(jl.loc[paper_width, "mean"]) <= jl.loc[paper_width, "ci"], jl
