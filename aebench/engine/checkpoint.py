@@ -38,12 +38,14 @@ def load_checkpoint(
         return None
     try:
         # O_NOFOLLOW: a link swapped in between the check above and this open is refused too
-        with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW)) as fh:
-            return torch.load(fh, map_location=map_location, weights_only=True)
+        fh = open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW))
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise ResultsError(f"checkpoint {path} is a symbolic link; aebench will not follow it.") from None
         raise
+    try:
+        with fh:
+            return torch.load(fh, map_location=map_location, weights_only=True)
     except Exception as exc:  # any unpickling/zip error means: start this run again
         why = _why_unloadable(exc)
         if strict:
