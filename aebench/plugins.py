@@ -161,6 +161,20 @@ def _check_component(kind: str, cls: Any) -> str | None:
             f"{cls.__name__}.Params must subclass {base.Params.__module__}.{base.Params.__name__} "
             f"(the {kind} base, which declares fields such as {', '.join(base.Params.model_fields) or 'none'})"
         )
+    return _check_reports(cls) if kind == "evaluator" else _check_params(cls)
+
+
+def _check_reports(cls: type) -> str | None:
+    """An evaluator's ``reports`` must hold report declarations only: anything else would be
+    silently ignored, so the plug-in's results would go unreported without a word."""
+    from aebench.hookspecs import REPORT_DECLARATIONS
+
+    reports = getattr(cls, "reports", ())
+    items = reports if isinstance(reports, (tuple, list)) else [reports]
+    wrong = [item for item in items if not isinstance(item, REPORT_DECLARATIONS)]
+    if wrong:
+        names = ", ".join(k.__name__ for k in REPORT_DECLARATIONS)
+        return f"{cls.__name__}.reports must hold {names} declarations (aebench.hookspecs), not {wrong[0]!r}"
     return _check_params(cls)
 
 

@@ -329,6 +329,30 @@ def test_a_broken_declaration_lists_the_plugin_as_broken():
     assert "Metric.scale must be a positive number" in broken.error and "svm" in reg.names("evaluator")
 
 
+def test_reports_holding_something_else_list_the_plugin_as_broken():
+    """A ``reports`` item that is not a declaration (a bare variable name, say) would be ignored, and the
+    plug-in's results go unreported without a word: the plug-in is listed as broken instead."""
+    import types
+
+    from aebench.components import Evaluator
+
+    def evaluators():
+        class Loose(Evaluator):
+            name = "loose-report"
+            summary = "names its metric as a bare string"
+            reports = ("loose_error",)
+
+        return [Loose]
+
+    mod = types.ModuleType("loose_report_plugin")
+    mod.aebench_evaluators = aebench.hookimpl(evaluators)
+    with pytest.warns(Warning, match="loose_report_plugin"):
+        reg = build_registry(extra_plugins=[mod])
+    (broken,) = [b for b in reg.broken if b.plugin == "loose_report_plugin"]
+    assert "Loose.reports must hold Metric" in broken.error and "'loose_error'" in broken.error
+    assert "loose-report" not in reg.names("evaluator") and "svm" in reg.names("evaluator")
+
+
 def test_the_report_core_names_no_evaluators_variable():
     """What the report knows about an evaluator comes from its declarations: no built-in evaluator's variable,
     criterion or figure is spelled in the report, the tables, the reference notes or the CLI (docstrings aside)."""
