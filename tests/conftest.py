@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import aebench
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -126,3 +128,21 @@ def run_aebench(
         cwd=cwd,
         timeout=600,
     )
+
+
+@pytest.fixture
+def in_process_plugin():
+    """Register in-process plug-ins for one test (call it with each); the registry is rebuilt without them after."""
+    from aebench import plugins
+
+    added = []
+
+    def register(plugin):
+        added.append(plugin)
+        return aebench.register_plugin(plugin)
+
+    yield register
+    for plugin in added:
+        if plugin in plugins._EXTRA:
+            plugins._EXTRA.remove(plugin)
+    plugins.registry(refresh=True)

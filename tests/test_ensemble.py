@@ -359,14 +359,10 @@ class EpochLog:
 
 
 @pytest.fixture
-def epoch_log():
-    from aebench import plugins
-
+def epoch_log(in_process_plugin):
     EpochLog.seen = []
-    aebench.register_plugin(EpochLog)
-    yield EpochLog
-    plugins._EXTRA.remove(EpochLog)
-    plugins.registry(refresh=True)
+    in_process_plugin(EpochLog)
+    return EpochLog
 
 
 def test_callbacks_see_every_members_epochs_and_stop_one_member(tmp_path, epoch_log):
@@ -461,14 +457,10 @@ class RunStartLog:
 
 
 @pytest.fixture
-def run_start_log():
-    from aebench import plugins
-
+def run_start_log(in_process_plugin):
     RunStartLog.contexts = []
-    aebench.register_plugin(RunStartLog)
-    yield RunStartLog
-    plugins._EXTRA.remove(RunStartLog)
-    plugins.registry(refresh=True)
+    in_process_plugin(RunStartLog)
+    return RunStartLog
 
 
 def _storages(ctxs, split: str) -> set[int]:

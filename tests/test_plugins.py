@@ -306,51 +306,43 @@ def test_a_wrong_report_declaration_fails_where_it_is_made():
     assert Criterion("valid_x").name == "valid_x" and Metric("x").title == "x"
 
 
-def test_a_broken_declaration_lists_the_plugin_as_broken():
-    """A declaration that fails while the plug-in hands over its classes: the plug-in is broken, the rest load."""
+def _report_plugin(plugin: str, reports):
+    """Register a plug-in with one evaluator whose ``reports`` is built by ``reports()`` while the
+    plug-in hands over its classes; return the registry and the plug-in's ``broken`` entry."""
     import types
 
     from aebench.components import Evaluator
-    from aebench.hookspecs import Metric
 
     def evaluators():
-        class Bad(Evaluator):
-            name = "bad-report"
-            summary = "declares a scale of zero"
-            reports = (Metric("bad", scale=0),)
+        class Reporting(Evaluator):
+            name = "reporting"
+            summary = "an evaluator with a report declaration under test"
 
-        return [Bad]
+        Reporting.reports = reports()
+        return [Reporting]
 
-    mod = types.ModuleType("bad_report_plugin")
+    mod = types.ModuleType(plugin)
     mod.aebench_evaluators = aebench.hookimpl(evaluators)
-    with pytest.warns(Warning, match="bad_report_plugin"):
+    with pytest.warns(Warning, match=plugin):
         reg = build_registry(extra_plugins=[mod])
-    (broken,) = [b for b in reg.broken if b.plugin == "bad_report_plugin"]
+    (broken,) = [b for b in reg.broken if b.plugin == plugin]
+    return reg, broken
+
+
+def test_a_broken_declaration_lists_the_plugin_as_broken():
+    """A declaration that fails while the plug-in hands over its classes: the plug-in is broken, the rest load."""
+    from aebench.hookspecs import Metric
+
+    reg, broken = _report_plugin("bad_report_plugin", lambda: (Metric("bad", scale=0),))
     assert "Metric.scale must be a positive number" in broken.error and "svm" in reg.names("evaluator")
 
 
 def test_reports_holding_something_else_list_the_plugin_as_broken():
     """A ``reports`` item that is not a declaration (a bare variable name, say) would be ignored, and the
     plug-in's results go unreported without a word: the plug-in is listed as broken instead."""
-    import types
-
-    from aebench.components import Evaluator
-
-    def evaluators():
-        class Loose(Evaluator):
-            name = "loose-report"
-            summary = "names its metric as a bare string"
-            reports = ("loose_error",)
-
-        return [Loose]
-
-    mod = types.ModuleType("loose_report_plugin")
-    mod.aebench_evaluators = aebench.hookimpl(evaluators)
-    with pytest.warns(Warning, match="loose_report_plugin"):
-        reg = build_registry(extra_plugins=[mod])
-    (broken,) = [b for b in reg.broken if b.plugin == "loose_report_plugin"]
-    assert "Loose.reports must hold Metric" in broken.error and "'loose_error'" in broken.error
-    assert "loose-report" not in reg.names("evaluator") and "svm" in reg.names("evaluator")
+    reg, broken = _report_plugin("loose_report_plugin", lambda: ("loose_error",))
+    assert "Reporting.reports must hold Metric" in broken.error and "'loose_error'" in broken.error
+    assert "reporting" not in reg.names("evaluator") and "svm" in reg.names("evaluator")
 
 
 def test_the_report_core_names_no_evaluators_variable():

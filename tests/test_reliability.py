@@ -131,13 +131,8 @@ class Hostile:
 
 
 @pytest.fixture
-def hostile_plugin():
-    from aebench import plugins
-
-    aebench.register_plugin(Hostile)
-    yield
-    plugins._EXTRA.remove(Hostile)
-    plugins.registry(refresh=True)
+def hostile_plugin(in_process_plugin):
+    in_process_plugin(Hostile)
 
 
 def test_a_raising_callback_is_reported_and_the_sweep_of_four_finishes(tmp_path, hostile_plugin):
@@ -171,13 +166,8 @@ class Pathological:
 
 
 @pytest.fixture
-def pathological_plugin():
-    from aebench import plugins
-
-    aebench.register_plugin(Pathological)
-    yield
-    plugins._EXTRA.remove(Pathological)
-    plugins.registry(refresh=True)
+def pathological_plugin(in_process_plugin):
+    in_process_plugin(Pathological)
 
 
 def test_hooks_whose_errors_cannot_be_printed_or_stop_with_junk_never_fail_a_run(tmp_path, pathological_plugin):
@@ -868,19 +858,14 @@ class LinkPlanter:
                 p.symlink_to(LinkPlanter.victim)
 
 
-def test_a_checkpoint_link_made_mid_run_is_refused_never_followed(tmp_path):
-    from aebench import plugins
+def test_a_checkpoint_link_made_mid_run_is_refused_never_followed(tmp_path, in_process_plugin):
     from aebench.engine.checkpoint import load_checkpoint
 
     LinkPlanter.out, LinkPlanter.victim = tmp_path / "out", tmp_path / "victim.pt"
     LinkPlanter.victim.write_text("not yours")
-    aebench.register_plugin(LinkPlanter)
-    try:
-        spec = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace("epochs = 2", "epochs = 3")
-        ds = aebench.run(aebench.Spec.from_text(spec + "ensemble = true\n"), out=LinkPlanter.out, progress=False)
-    finally:
-        plugins._EXTRA.remove(LinkPlanter)
-        plugins.registry(refresh=True)
+    in_process_plugin(LinkPlanter)
+    spec = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace("epochs = 2", "epochs = 3")
+    ds = aebench.run(aebench.Spec.from_text(spec + "ensemble = true\n"), out=LinkPlanter.out, progress=False)
     assert [str(s) for s in ds["status"].values.ravel()] == ["failed", "failed"]
     assert "is a symbolic link" in str(ds["reason"].sel(seed=0).item())
     assert LinkPlanter.victim.read_text() == "not yours"  # nothing written through the link

@@ -31,16 +31,6 @@ TINY = {**tomllib.loads(CONFTEST_TINY), "name": "ui"}
 PRESETS = sorted((Path(__file__).parent.parent / "experiments").glob("*.toml"))
 
 
-@pytest.fixture
-def in_process_plugin():
-    """Register in-process plug-ins for one test; the registry is rebuilt without them after."""
-    from aebench import plugins
-
-    yield aebench.register_plugin
-    plugins._EXTRA.clear()
-    aebench.registry(refresh=True)
-
-
 def test_pickers_are_filled_from_the_registry(tmp_path):
     wb = Workbench(TINY, out=tmp_path)
     reg = aebench.registry()
