@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -66,8 +67,6 @@ def init_worker(stopping: Any, started: Any, init: Callable[..., None], *args: A
     warnings.showwarning = _one_line_warning
     # tqdm would make a multiprocessing lock (a named semaphore) for its (disabled) bars here; one
     # left by a worker that dies is reported by Python's resource tracker as "leaked" at exit
-    import threading
-
     from tqdm import tqdm
 
     tqdm.set_lock(threading.RLock())
@@ -112,8 +111,6 @@ def interruptions_held() -> Iterator[None]:
 
 def _main_thread() -> bool:
     """Python lets only the main thread install signal handlers."""
-    import threading
-
     return threading.current_thread() is threading.main_thread()
 
 
