@@ -29,19 +29,20 @@ def load_checkpoint(
     """The checkpoint at ``path``, or None if it is absent; a truncated, corrupt or unsafe one
     is None with a warning (the run restarts from scratch), or with ``strict`` a
     :class:`ResultsError` saying which."""
-    if path.is_symlink():  # e.g. a link put in place of runs/.ensemble-*.pt while the sweep runs
-        raise ResultsError(
-            f"checkpoint {path} is a symbolic link; aebench reads only its own plain files and will not follow it. "
-            "Remove the link."
-        )
-    if not path.is_file():
+    if not (path.is_file() or path.is_symlink()):  # absent, or a folder or pipe: nothing to resume
         return None
     try:
-        # O_NOFOLLOW: a link swapped in between the check above and this open is refused too
+        # O_NOFOLLOW: a link (e.g. one put in place of runs/.ensemble-*.pt while the sweep runs)
+        # is refused by the open itself, so none can be swapped in after a check
         fh = open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW))
+    except FileNotFoundError:  # removed since the check
+        return None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise ResultsError(f"checkpoint {path} is a symbolic link; aebench will not follow it.") from None
+            raise ResultsError(
+                f"checkpoint {path} is a symbolic link; aebench reads only its own plain files and will not follow "
+                "it. Remove the link."
+            ) from None
         raise
     try:
         with fh:
