@@ -4,17 +4,36 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench clean lock
 
 PLUGINS := plugins/aebench-rbm plugins/aebench-plugin-template
 
-$(STAMP): pyproject.toml plugins/aebench-rbm/pyproject.toml plugins/aebench-plugin-template/pyproject.toml
+# The environment is the lock, not whatever the ranges in pyproject.toml resolve to today:
+# every dependency at an exact version and hash (requirements/cpu.lock; LOCK=requirements/gpu.lock
+# for the CUDA build), then aebench and its plug-ins on top without resolving anything again.
+LOCK ?= requirements/cpu.lock
+
+$(STAMP): pyproject.toml $(LOCK) $(addsuffix /pyproject.toml,$(PLUGINS))
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	# CPU build from local disk; an open range would pull a multi-GB CUDA build.
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev]' $(addprefix -e ,$(PLUGINS))
+	$(BIN)/python -m pip install -q pip==26.3
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e . $(addprefix -e ,$(PLUGINS))
+	$(BIN)/python -m pip check
 	touch $(STAMP)
+
+# Regenerate both locks from requirements/*.in (uv, pinned; Linux x86_64, Python 3.11).
+# The CPU lock takes torch from /opt/wheels (this machine's CPU build), the GPU lock from PyPI.
+LOCK_TOOL := .venv-lock/bin/uv
+$(LOCK_TOOL):
+	$(PY) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q uv==0.13.9
+
+UV_COMPILE = $(LOCK_TOOL) pip compile --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 $(foreach p,aebench $(notdir $(PLUGINS)),--no-emit-package $(p))
+
+lock: $(LOCK_TOOL)
+	$(UV_COMPILE) --find-links /opt/wheels requirements/cpu.in -o requirements/cpu.lock
+	$(UV_COMPILE) requirements/gpu.in -o requirements/gpu.lock
 
 install: $(STAMP)
 
@@ -41,4 +60,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/fidelity.py
 
 clean:
-	rm -rf $(VENV) demo-results .pytest_cache
+	rm -rf $(VENV) .venv-lock demo-results .pytest_cache
