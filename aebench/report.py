@@ -342,10 +342,7 @@ def _paper_section(ds: xr.Dataset, raw: dict, runs: list, k: int, entry) -> Sect
     if len(columns) > 1 and (measured.xs("n", axis=1, level="stat") > 1).any().any():
         base = entry.baseline_column
         diff = format_paired(paired_table(chosen, entry.metric, columns, base, rows))
-        caption = (
-            f"Each column minus {base}, seed by seed: mean ± 95 % t-interval of the paired differences "
-            "(* where the interval excludes 0)"
-        )
+        caption = f"Each column minus {base}, seed by seed ({diff.attrs['note']})"
         sec.tables.append((caption, ["row", *diff.columns], [[str(i), *map(str, r)] for i, r in diff.iterrows()]))
     return sec
 

@@ -287,7 +287,9 @@ def paired_table(
     level: float = 0.95,
 ) -> pd.DataFrame:
     """Every column minus ``baseline``, seed by seed, per row: columns ``(label − baseline, stat)``
-    with stat in mean, ci, n, p; ``ahead`` says where the interval excludes 0 and which side is ahead."""
+    with stat in :data:`PAIRED_STATS` (mean, ci, n, p, p_holm). ``p_holm`` is ``p`` adjusted by Holm's
+    method over every comparison of the table (all rows and columns, ``attrs["comparisons"]``);
+    :func:`ahead` says which differences survive it and which side is ahead."""
     if baseline not in columns:
         raise KeyError(f"baseline column {baseline!r} is not one of {list(columns)}")
     row_sel = _row_selections(ds, rows)
@@ -304,15 +306,75 @@ def paired_table(
         data[rlabel] = cells
     frame = pd.DataFrame.from_dict(data, orient="index")
     frame.columns = pd.MultiIndex.from_tuples(frame.columns, names=["difference", "stat"])
-    frame.attrs = {"var": var, "level": level, "baseline": baseline}
+    frame = _with_holm(frame)
+    frame.attrs = {"var": var, "level": level, "baseline": baseline, "comparisons": comparisons(frame)}
     return frame
 
 
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment of p-values (NaN entries are not comparisons and stay NaN).
+
+    The k-th smallest of m p-values becomes max over j <= k of min(1, (m − j + 1) p_(j)): a family
+    of m comparisons then has at most ``1 − level`` chance of any false star, whatever their
+    dependence (Holm 1979; ``statsmodels``' ``multipletests(method="holm")`` gives the same).
+    """
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    m = int(ok.sum())
+    if m == 0:
+        return out
+    order = np.argsort(p[ok])
+    stepped = np.minimum(1.0, (m - np.arange(m)) * p[ok][order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.maximum.accumulate(stepped)
+    out[ok] = adjusted
+    return out
+
+
+def _with_holm(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``p_holm`` to every difference: p adjusted over all comparisons of the table (rows × columns)."""
+    p = frame.xs("p", axis=1, level="stat")
+    adjusted = pd.DataFrame(holm(p.values.ravel()).reshape(p.shape), index=p.index, columns=p.columns)
+    for label in p.columns:
+        frame[(label, "p_holm")] = adjusted[label]
+    order = [(label, stat) for label in dict.fromkeys(frame.columns.get_level_values(0)) for stat in PAIRED_STATS]
+    return frame[order]
+
+
+#: the statistics of each difference in a :func:`paired_table`
+PAIRED_STATS = ("mean", "ci", "n", "p", "p_holm")
+
+
+def comparisons(diff: pd.DataFrame) -> int:
+    """How many comparisons a :func:`paired_table` makes: the differences with a p-value (the Holm family)."""
+    return int(np.isfinite(diff.xs("p", axis=1, level="stat").values.astype(float)).sum())
+
+
 def excludes_zero(diff: pd.DataFrame) -> pd.DataFrame:
-    """+1 / −1 where a :func:`paired_table` interval lies wholly above / below 0, else 0."""
+    """+1 / −1 where a :func:`paired_table` interval lies wholly above / below 0, else 0 (unadjusted)."""
     mean = diff.xs("mean", axis=1, level="stat")
     ci = diff.xs("ci", axis=1, level="stat")
     return (np.sign(mean) * ((mean.abs() > ci) & np.isfinite(ci))).astype(int)
+
+
+def ahead(diff: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
+    """+1 / −1 where a :func:`paired_table` difference survives Holm's adjustment over the whole table
+    (``p_holm < 1 − level``) and which side is ahead, else 0: what the tables star."""
+    alpha = 1 - (diff.attrs.get("level", 0.95) if level is None else level)
+    mean = diff.xs("mean", axis=1, level="stat")
+    p = diff.xs("p_holm", axis=1, level="stat")
+    return (np.sign(mean) * (p < alpha)).astype(int)
+
+
+def multiplicity_note(diff: pd.DataFrame) -> str:
+    """The words under a paired table: what * means and how many comparisons it was adjusted for."""
+    level = diff.attrs.get("level", 0.95)
+    k = comparisons(diff)
+    return (
+        f"* : the difference survives Holm's adjustment for the {k} comparison{'s' if k != 1 else ''} of this "
+        f"table (adjusted p < {1 - level:.2g}); ± is the unadjusted {level:.0%} t-interval of the paired mean"
+    )
 
 
 def paper_table(
@@ -389,19 +451,23 @@ def _steps(n: float) -> str:
 
 
 def format_paired(diff: pd.DataFrame, scale: float | None = None, digits: int = 2) -> pd.DataFrame:
-    """ "mean ± ci (n pairs)" strings of a :func:`paired_table`, marked where the interval excludes 0."""
+    """ "mean ± ci (n pairs)" strings of a :func:`paired_table`, starred where the difference survives
+    Holm's adjustment over the table (:func:`ahead`; :func:`multiplicity_note` says so in words)."""
     var = diff.attrs.get("var", "")
     scale = metric_info(var).scale if scale is None else scale
+    starred = ahead(diff) != 0
     out = {}
     for label in dict.fromkeys(diff.columns.get_level_values(0)):
         cells = []
-        for _, row in diff[label].iterrows():
+        for rlabel, row in diff[label].iterrows():
             text = _cell(row["mean"] * scale, row["ci"] * scale, digits) + f" ({int(row['n'])} pairs)"
-            if np.isfinite(row["ci"]) and abs(row["mean"]) > row["ci"]:
+            if starred.loc[rlabel, label]:
                 text += " *"
             cells.append(text)
         out[label] = cells
-    return pd.DataFrame(out, index=diff.index)
+    frame = pd.DataFrame(out, index=diff.index)
+    frame.attrs = {"note": multiplicity_note(diff)}
+    return frame
 
 
 def key_label(key: str, keys: list[str] | None = None) -> str:
@@ -496,5 +562,9 @@ __all__ = [
     "paired_difference",
     "paired_table",
     "excludes_zero",
+    "ahead",
+    "holm",
+    "comparisons",
+    "multiplicity_note",
     "format_paired",
 ]

@@ -17,8 +17,11 @@ from aebench.builtin.evaluators import Parzen, ParzenParams, linear_svm_errors
 from aebench.evaluate.flags import flag_unconverged
 from aebench.evaluate.search import search_optimum
 from aebench.tables import (
+    ahead,
     excludes_zero,
+    format_paired,
     format_table,
+    holm,
     interval_kind,
     paired_difference,
     paired_table,
@@ -217,6 +220,38 @@ def test_paired_table_marks_intervals_that_exclude_zero_and_interval_kind_says_w
     )
     single = paired_difference(_two_schemes().sel(seed=[0]), "parzen_ll", cols["J"], cols["L"])
     assert single["n"] == 1 and math.isnan(single["ci"])
+
+
+def test_holm_adjustment_is_the_hand_computed_step_down_and_ignores_nan():
+    # sorted 0.005, 0.01, 0.03, 0.04 -> ×4, ×3, ×2, ×1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.02, 0.03, 0.06, 0.06
+    got = holm(np.array([0.01, 0.04, math.nan, 0.03, 0.005]))
+    assert got[[0, 1, 3, 4]] == pytest.approx([0.03, 0.06, 0.06, 0.02]) and math.isnan(got[2])
+    assert holm(np.array([0.2, 0.4])) == pytest.approx([0.4, 0.4])  # 0.2×2, then max(0.4×1, 0.4): monotone
+    assert holm(np.array([0.9, 0.8])) == pytest.approx([1.0, 1.0])  # 0.8×2 capped at 1
+    assert np.isnan(holm(np.array([math.nan]))).all()
+
+
+def test_paired_tables_star_only_what_survives_holm_over_the_whole_table():
+    """Three rows: one clear difference, two borderline ones (p < 0.05 alone, not after ×3 / ×2)."""
+    rng = np.random.default_rng(0)
+    seeds = np.arange(4)
+    base = rng.normal(0, 1, (3, 4))
+    shift = np.array([[5.0, 5.1, 4.9, 5.0], [1.0, 2.2, 1.4, 0.6], [1.0, 2.3, 1.3, 0.5]])
+    ds = xr.Dataset(
+        {"parzen_ll": (("data.name", "schedule.name", "seed"), np.stack([base, base + shift], axis=1))},
+        coords={"data.name": ["a", "b", "c"], "schedule.name": ["layerwise", "joint"], "seed": seeds},
+    )
+    cols = {"L": {"schedule.name": "layerwise"}, "J": {"schedule.name": "joint"}}
+    diff = paired_table(ds, "parzen_ll", cols, baseline="L")
+    p = diff[("J − L", "p")]
+    assert (p < 0.05).all()  # each alone would be starred by its own interval
+    assert (excludes_zero(diff)["J − L"] == 1).all()
+    assert diff.attrs["comparisons"] == 3
+    assert diff[("J − L", "p_holm")].to_numpy() == pytest.approx(holm(p.to_numpy()))
+    assert ahead(diff)["J − L"].to_dict() == {"a": 1, "b": 0, "c": 0}
+    shown = format_paired(diff)
+    assert shown.loc["a", "J − L"].endswith("*") and not shown.loc["b", "J − L"].endswith("*")
+    assert "Holm" in shown.attrs["note"] and "3 comparisons" in shown.attrs["note"]
 
 
 # --------------------------------------------------------- one selection rule per table
