@@ -222,3 +222,43 @@ def test_a_cached_set_of_an_older_recipe_is_rebuilt(data_home):
     meta.write_text(json.dumps({**info, "recipe": "aebench.data.variations v1"}))
     again, digest2, cached = make_variation("rect", 0)
     assert not cached and digest2 == digest and json.loads(meta.read_text())["recipe"] == variations.RECIPE
+
+
+#: sha256 (16 hex digits) of the first generated chunk of each split at seed 0, made in the locked
+#: environment (requirements/cpu.lock). A change here means the same spec trains on other data.
+FINGERPRINTS = {
+    "mnist-basic": {"train": "3a6150727ea7ad1d", "valid": "c280da99f9c54563", "test": "ea69894d35efd41b"},
+    "mnist-rot": {"train": "c0ff878b6ff54ac4", "valid": "50402c2f72cba5fd", "test": "5d9f5a52852e16c7"},
+    "mnist-bg-rand": {"train": "2f3c6511ad95a005", "valid": "b673bc2f4e1fd5ae", "test": "773cddddeb90ea6c"},
+    "mnist-bg-img": {"train": "7a1e6846d594277b", "valid": "ac83c3c302d4fcfb", "test": "0d4dcaefc7b22630"},
+    "mnist-bg-img-rot": {"train": "0256e1233138851b", "valid": "f951d7fb822201d1", "test": "c797f8ad343f8d4a"},
+    "rect": {"train": "5a99669ae1e31c3e", "valid": "83b3a2b43183173a", "test": "96949a050c90d164"},
+    "rect-img": {"train": "c67ec2b5d6a95e27", "valid": "06236951ff5bec06", "test": "e24a20072ce1dc8e"},
+    "convex": {"train": "3dfb93ab3b16fcfb", "valid": "f9bd12472a6a6d1f", "test": "70808da32c864d37"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(FINGERPRINTS))
+def test_generated_sets_are_the_same_bytes_as_in_the_locked_environment(name):
+    from aebench.builtin.datasets import fingerprint
+
+    got = fingerprint(name, seed=0)
+    changed = [split for split in ("train", "valid", "test") if got[split] != FINGERPRINTS[name][split]]
+    assert not changed, (
+        f"generated set {name!r} changed in split(s) {changed} (got {got}): numpy's generator streams, "
+        "scipy's Qhull or the photographs of scikit-image / scikit-learn differ from requirements/cpu.lock "
+        "(docs/data.md, 'What the recipes depend on')"
+    )
+
+
+def test_fingerprints_hash_what_make_builds(data_home):
+    from aebench.builtin.datasets import CHUNK, fingerprint
+
+    arrays, _, _ = make_variation("rect", 0)
+    first = {
+        split: cache.arrays_digest(
+            {"x": arrays[f"{split}_x"][:CHUNK], "y": arrays[f"{split}_y"][:CHUNK]}, keys=("x", "y")
+        )[:16]
+        for split in ("train", "valid", "test")
+    }
+    assert fingerprint("rect", 0) == first

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -148,6 +149,52 @@ def _cached(name: str, seed: int, mtime_ns: int) -> tuple[dict[str, np.ndarray],
     return None if arrays is None else (arrays, cache.arrays_digest(arrays))
 
 
+def variation_chunks(name: str, seed: int, first_only: bool = False) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """``(split, x, y)`` chunks of a generated variation set, in order: the one procedure that makes it.
+
+    Each split has its own generator (spawned from the set's), and rows are generated 5,000 at a
+    time, so the first chunk of a split does not depend on the rest: ``first_only`` yields just
+    those three chunks (what :func:`fingerprint` hashes).
+    """
+    sizes = variations.SIZES[name]
+    digits = None
+    if name.startswith("mnist"):
+        x, y = mnist_digits()
+        # Each set draws its own digits (seeded by its name too): the five MNIST-based sets
+        # are independent samples, not the same digits in the same order.
+        perm = variations.set_rng(name, seed).permutation(len(y))[: sum(sizes)]
+        digits = (x[perm], y[perm])
+    rngs = variations.set_rng(name, seed).spawn(4)[1:]
+    start = 0
+    for split, n, rng in zip(("train", "valid", "test"), sizes, rngs):
+        for c0 in range(0, min(n, CHUNK) if first_only else n, CHUNK):
+            m = min(CHUNK, n - c0)
+            part = (
+                None
+                if digits is None
+                else (digits[0][start + c0 : start + c0 + m], digits[1][start + c0 : start + c0 + m])
+            )
+            yield (split, *variations.generate(name, part, m, rng))
+        start += n
+
+
+#: rows generated at a time (part of the recipe: a generator's draws depend on the chunk size)
+CHUNK = 5000
+
+
+def fingerprint(name: str, seed: int = 0) -> dict[str, str]:
+    """split -> sha256 (first 16 hex digits) of the first chunk of that split of a generated set.
+
+    The generation depends on numpy's generator streams, scipy's Qhull (``convex``) and the
+    photographs in scikit-image's and scikit-learn's wheels (``*-img``): a change in any of
+    them changes a fingerprint. ``tests/test_variations.py`` holds the expected values.
+    """
+    out = {}
+    for split, x, y in variation_chunks(name, seed, first_only=True):
+        out[split] = cache.arrays_digest({"x": x, "y": y}, keys=("x", "y"))[:16]
+    return out
+
+
 def make_variation(name: str, seed: int, progress: bool = False) -> tuple[dict[str, np.ndarray], str, bool]:
     """(arrays, checksum, was cached) of a generated variation set, building the cache if needed."""
     npz = cache.paths(name, seed)[0]
@@ -162,33 +209,24 @@ def make_variation(name: str, seed: int, progress: bool = False) -> tuple[dict[s
     from tqdm.auto import tqdm
 
     sizes = variations.SIZES[name]
-    digits = None
-    if name.startswith("mnist"):
-        x, y = mnist_digits()
-        # Each set draws its own digits (seeded by its name too): the five MNIST-based sets
-        # are independent samples, not the same digits in the same order.
-        perm = variations.set_rng(name, seed).permutation(len(y))[: sum(sizes)]
-        digits = (x[perm], y[perm])
-    rngs = variations.set_rng(name, seed).spawn(4)[1:]
-    arrays: dict[str, np.ndarray] = {}
-    start = 0
+    chunks: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"train": [], "valid": [], "test": []}
     with tqdm(total=sum(sizes), desc=f"generating {name}", unit="img", disable=not progress) as bar:
-        for split, n, rng in zip(("train", "valid", "test"), sizes, rngs):
-            chunks = []
-            for c0 in range(0, n, 5000):
-                m = min(5000, n - c0)
-                part = (
-                    None
-                    if digits is None
-                    else (digits[0][start + c0 : start + c0 + m], digits[1][start + c0 : start + c0 + m])
-                )
-                chunks.append(variations.generate(name, part, m, rng))
-                bar.update(m)
-            arrays[f"{split}_x"] = np.concatenate([c[0] for c in chunks])
-            arrays[f"{split}_y"] = np.concatenate([c[1] for c in chunks])
-            start += n
+        for split, x, y in variation_chunks(name, seed):
+            chunks[split].append((x, y))
+            bar.update(len(y))
+    arrays: dict[str, np.ndarray] = {}
+    for split, parts in chunks.items():
+        arrays[f"{split}_x"] = np.concatenate([c[0] for c in parts])
+        arrays[f"{split}_y"] = np.concatenate([c[1] for c in parts])
     digest = cache.store(name, seed, arrays, {"name": name, "seed": seed, "sizes": sizes, "recipe": variations.RECIPE})
     return arrays, digest, False
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(name: str, seed: int, mtime_ns: int) -> tuple[dict[str, np.ndarray], str] | None:
+    """The verified cache file, read once per process (and again when the file changes)."""
+    arrays = cache.load_cached(name, seed)
+    return None if arrays is None else (arrays, cache.arrays_digest(arrays))
 
 
 class Variation(Dataset):

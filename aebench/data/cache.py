@@ -58,9 +58,10 @@ def usable_home() -> Path:
     return home
 
 
-def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+def arrays_digest(arrays: dict[str, np.ndarray], keys: tuple[str, ...] = KEYS) -> str:
+    """sha256 of the named arrays: each key, dtype and shape, then its bytes, in ``keys`` order."""
     h = hashlib.sha256()
-    for key in KEYS:
+    for key in keys:
         a = np.ascontiguousarray(arrays[key])
         h.update(f"{key}:{a.dtype.str}:{a.shape}".encode())
         h.update(a.tobytes())
