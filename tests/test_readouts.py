@@ -47,8 +47,22 @@ def test_search_leaves_the_grid_until_the_optimum_is_interior():
 def test_search_flags_an_optimum_at_its_bound_and_minimizes():
     found = search_optimum(lambda c: 1 / c, [0.1, 1.0], maximize=False, bounds=(1e-3, 50.0), factor=10)
     assert found.best == 50.0 and found.at_edge and "bound" in found.why
-    flat = search_optimum(lambda c: 0.2, [0.1, 1.0, 10.0], maximize=False)
-    assert flat.best == 1.0 and not flat.at_edge  # a plateau is not an edge: ties go to the middle
+    flat = search_optimum(lambda c: 0.2, [0.1, 1.0, 10.0], maximize=False, factor=10, max_extend=2)
+    # a plateau that still reaches both ends after every step allowed is a limit, not an optimum
+    assert flat.values == [1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1000.0] and flat.at_edge and "ties" in flat.why
+
+
+def test_a_tie_that_includes_the_edge_extends_the_search():
+    """The issue's case: validation error 0.16 at both C = 0.001 and 0.01, the two lowest tried."""
+
+    def error(c):
+        return 0.3 if c < 5e-4 else 0.16 if c <= 0.011 else 0.2 + c / 100
+
+    found = search_optimum(error, [0.1, 1.0, 10.0], maximize=False, factor=10.0, max_extend=4)
+    assert found.values[:3] == pytest.approx([1e-4, 1e-3, 1e-2])  # past the tie, until the score worsens
+    assert found.best_score == 0.16 and not found.at_edge
+    to_bound = search_optimum(error, [0.1, 1.0], maximize=False, factor=10.0, bounds=(1e-3, 1e3))
+    assert to_bound.values[0] == pytest.approx(1e-3) and to_bound.at_edge and "bound" in to_bound.why
     one = search_optimum(lambda c: -((math.log10(c) - 1) ** 2), [1e-2], maximize=True, factor=10)
     assert one.best == 10.0 and not one.at_edge  # a one-value grid is searched on both sides
     with pytest.raises(ValueError):

@@ -51,12 +51,14 @@ def search_optimum(
     - While the best score is reached at the low or high edge (a plateau that reaches the
       edge included), the search steps outwards by ``factor`` (``value / factor`` or
       ``value * factor``, clipped to ``bounds``), at most ``max_extend`` steps per side,
-      until a new value is no better than the best (a one-value grid tries both sides).
+      until a new value is worse than the best (a tie extends the plateau, so it goes on; a
+      one-value grid tries both sides).
     - ``refine`` rounds then try the geometric midpoints between the best value and its
       neighbours (a bounded 1-D search on a log scale), keeping whichever is better.
-    - ``at_edge`` is true when the chosen value is still the smallest or largest tried
-      (a bound or ``max_extend`` stopped the search): the result is then a limit, not an
-      optimum, and says so in ``why``. Non-finite scores count as worst.
+    - ``at_edge`` is true when the best score is still reached at the smallest or largest
+      value tried — the chosen value itself, or one tied with it (a bound or ``max_extend``
+      stopped the search): the result is then a limit, not an optimum, and says so in
+      ``why``. Non-finite scores count as worst.
     """
     if not grid or any(not (v > 0 and math.isfinite(v)) for v in grid):
         raise ValueError(f"search grid must hold positive finite values, got {list(grid)}")
@@ -82,8 +84,9 @@ def search_optimum(
                 break  # this edge is not (one of) the best: the optimum is inside on this side
             step = max(edge / factor, lo) if side == "low" else min(edge * factor, hi)
             value_of(step)
-            if not better(tried[step], tried[best]):
-                break  # the step outwards is no better: the best is interior on this side
+            if better(tried[best], tried[step]):
+                break  # the step outwards is worse: the best is interior on this side
+            # a tie continues the plateau to the new edge: keep stepping until it ends
     for _ in range(refine):
         best, values = _best(tried, maximize), sorted(tried)
         k = values.index(best)
@@ -92,14 +95,16 @@ def search_optimum(
                 value_of(math.sqrt(best * values[j]))
     values = sorted(tried)
     best = _best(tried, maximize)
-    at_edge = len(values) > 1 and best in (values[0], values[-1])
+    # A tie with an edge is an edge: the plateau of best scores reaches what was tried.
+    edges = [v for v in (values[0], values[-1]) if tried[v] == tried[best]]
+    at_edge = len(values) > 1 and bool(edges)
     why = ""
     if at_edge:
-        side = "smallest" if best == values[0] else "largest"
-        bound = best in bounds
-        why = f"the best value {best:g} is the {side} tried" + (
-            f" (the search bound {best:g})" if bound else f" after {max_extend} steps outwards"
-        )
+        edge = best if best in edges else edges[0]
+        side = "smallest" if edge == values[0] else "largest"
+        tie = "" if edge == best else f" ties the best value {best:g}: the best score reaches"
+        why = f"the {side} value tried, {edge:g},{tie}" if tie else f"the best value {best:g} is the {side} tried"
+        why += f" (the search bound {edge:g})" if edge in bounds else f" after {max_extend} steps outwards"
     return SearchResult(values, [tried[v] for v in values], best, at_edge, maximize, why)
 
 
