@@ -191,8 +191,14 @@ def _published(published: pd.DataFrame | None, row: str, column: str) -> tuple[f
 
 
 def error_histogram(ds: xr.Dataset, var: str = "finetune_error", by: str | None = None) -> plt.Figure:
-    """Histogram of a test error over seeds, one colour per value of ``by`` (Erhan et al. Fig. 1)."""
-    df = ds[var].to_dataframe().reset_index().dropna(subset=[var])
+    """Histogram of a test error over seeds, one colour per value of ``by`` (Erhan et al. Fig. 1).
+
+    Runs whose flags leave ``var`` out (:func:`aebench.evaluate.flags.counts`) are not drawn."""
+    from aebench.evaluate.flags import counts
+
+    ok = counts(ds, var)
+    da = ds[var] if ok is None else ds[var].where(ok)
+    df = da.to_dataframe(name=var).reset_index().dropna(subset=[var])
     dims = [d for d in ds[var].dims if d != "seed"]
     by = by or (dims[0] if dims else None)
     fig, ax = plt.subplots(figsize=(6, 3.6))

@@ -14,6 +14,7 @@ import xarray as xr
 
 from aebench.atomic import atomic_write, write_text
 from aebench.errors import ResultsError
+from aebench.evaluate.flags import counts, flag_vars
 from aebench.evaluate.stats import scalar_metrics
 from aebench.results import load_results
 from aebench.tables import (
@@ -71,7 +72,7 @@ def table_metrics(ds: xr.Dataset) -> list[str]:
     """The scalar results that get a table: every declared metric the results hold, in declaration
     order, then any other scalar result that no declaration names as an interval or estimate."""
     decl = declared()
-    skip = decl.auxiliary | {"converged"}  # converged: the core's flag, listed in its own section
+    skip = decl.auxiliary | {"converged", *flag_vars(ds)}  # the core's flags, listed in their own section
     scalars = set(scalar_metrics(ds))
     order = _evaluate_order(ds)  # the spec's own order of evaluators; the core's metrics last
     first = sorted(
@@ -159,7 +160,7 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(_status_line(ds))}</p>"]
     for heading, items in (
         ("Failed runs", _failed(ds)),
-        ("Runs that did not converge (left out of every table)", _unconverged(ds)),
+        ("Runs that did not converge (each says which of its results are left out)", _unconverged(ds)),
     ):
         if items:
             md += [f"## {heading}", "", *[f"- {r}" for r in items], ""]
@@ -435,7 +436,9 @@ def _chosen(ds: xr.Dataset, entry) -> tuple[xr.Dataset, str]:
         return ds, "No hyper-parameter axis to choose: every cell is the runs it names."
     by, minimize, words = criterion(ds, entry.metric, entry.by)
     own = metric_info(entry.metric, ds).interval
-    keep = [entry.metric, "steps", "converged", *([own] if own else [])]
+    keep = [entry.metric, "steps", *flag_vars(ds), *([own] if own else [])]
+    ok = counts(ds, entry.metric)  # a run left out of the cell is left out of choosing it too
+    by = by if ok is None else by.where(ok)
     chosen = select_best(ds, over=over, by=by, report=[v for v in keep if v in ds], minimize=minimize)
     rule = (
         f"Selection rule: {', '.join(over)} chosen per cell on {words} (seed mean); every part of this "
@@ -506,7 +509,7 @@ def _selection(ds: xr.Dataset, rows: str | None) -> Section | None:
         return None
     by, minimize, words = criterion(ds, "", rule.name)
     report = [m for m in table_metrics(ds) if m in decl.metrics]
-    keep = [*report, "steps", "converged", *(decl.metrics[m].interval for m in report if decl.metrics[m].interval)]
+    keep = [*report, "steps", *flag_vars(ds), *(decl.metrics[m].interval for m in report if decl.metrics[m].interval)]
     sel = select_best(ds, over=over, by=by, report=[v for v in keep if v in ds], minimize=minimize)
     sel = sel.assign_attrs(ds.attrs)
     sec = Section(
@@ -558,16 +561,20 @@ def _failed(ds: xr.Dataset) -> list[str]:
 
 
 def _unconverged(ds: xr.Dataset) -> list[str]:
-    if "converged" not in ds:
-        return []
-    bad = (ds["converged"] == 0).stack(run=ds["converged"].dims) if ds["converged"].dims else None
-    if bad is None or not bool(bad.any()):
-        return []
-    reason = ds["reason"].stack(run=ds["reason"].dims)
-    return [
-        ", ".join(f"{d} = {bad[d].values[k]}" for d in ds["converged"].dims) + f": {reason.values[k]}"
-        for k in np.flatnonzero(bad.values)
-    ]
+    """Run by run, each convergence flag that is 0 and what it leaves out (its reason says why)."""
+    out = []
+    for flag in flag_vars(ds):
+        covers = ds[flag].attrs.get("covers", "")
+        bad = (ds[flag] == 0).stack(run=ds[flag].dims) if ds[flag].dims else None
+        if bad is None or not bool(bad.any()):
+            continue
+        reason = ds["reason"].stack(run=ds["reason"].dims)
+        left_out = f"only its {covers}* results left out" if covers else "left out of every table"
+        out += [
+            ", ".join(f"{d} = {bad[d].values[k]}" for d in ds[flag].dims) + f" ({left_out}): {reason.values[k]}"
+            for k in np.flatnonzero(bad.values)
+        ]
+    return out
 
 
 def _flag_sections(ds: xr.Dataset) -> list[Section]:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from aebench.evaluate.flags import counts
 from aebench.evaluate.stats import t_interval
 from aebench.hookspecs import REPORT_DECLARATIONS, Criterion, Estimate, Figure, Metric
 from aebench.results import _coord  # the merge's own encoding of list values as coordinates
@@ -190,8 +191,9 @@ def cell_stats(ds: xr.Dataset, var: str, level: float = 0.95) -> dict[str, float
     Over several seeds the interval is the t-interval of the seed mean; with one seed it is
     the metric's own interval as its evaluator declares it (``Metric.interval``: a binomial
     CI of an error, 1.96 × standard error of a log-likelihood), which covers test sampling
-    only (see :func:`interval_kind`). Runs marked ``converged = 0``
-    (:mod:`aebench.evaluate.flags`) are left out and counted in ``dropped``.
+    only (see :func:`interval_kind`). Runs whose flags covering ``var`` are 0
+    (:func:`aebench.evaluate.flags.counts`: ``converged`` for every variable,
+    ``finetune_converged`` for the finetune evaluator's) are left out and counted in ``dropped``.
     """
     da = ds[var]
     extra = [d for d in da.dims if d != "seed"]
@@ -199,8 +201,9 @@ def cell_stats(ds: xr.Dataset, var: str, level: float = 0.95) -> dict[str, float
         raise ValueError(f"the cell for {var} still has axes {extra}: name a value for each in the column or row")
     values = np.atleast_1d(da.values.astype(float))
     dropped = 0
-    if "converged" in ds:
-        bad = np.atleast_1d((ds["converged"] == 0).values) & np.isfinite(values)
+    ok = counts(ds, var)
+    if ok is not None:
+        bad = np.atleast_1d((~ok).values) & np.isfinite(values)
         dropped = int(bad.sum())
         values = np.where(bad, np.nan, values)
     mean, _, ci = t_interval(values, level)
@@ -263,8 +266,9 @@ def paired_difference(
     def per_seed(where: Mapping[str, Any]) -> xr.DataArray:
         part = select(ds, where)
         da = part[var]
-        if "converged" in part:
-            da = da.where(part["converged"] != 0)
+        ok = counts(part, var)
+        if ok is not None:
+            da = da.where(ok)
         extra = [d for d in da.dims if d != "seed"]
         if extra:
             raise ValueError(f"the cell for {var} still has axes {extra}: name a value for each")

@@ -21,32 +21,64 @@ CONVERGED_ATTRS = {
 }
 
 
-def training_error(ds: xr.Dataset) -> tuple[xr.DataArray, str] | None:
-    """Each run's training error at its best validation epoch, and which training it measures."""
-    for var, epoch, what in (
-        ("finetune_curve", "finetune_epoch", "the finetune evaluator's"),
-        ("class_error", "epoch", "supervised"),
-    ):
-        if var in ds and {"split", epoch} <= set(ds[var].dims):
-            valid = ds[var].sel(split="valid")
-            ok = valid.notnull().any(epoch)
-            best = valid.fillna(np.inf).argmin(epoch)
-            train = ds[var].sel(split="train", drop=True).isel({epoch: best}, drop=True)
-            return train.where(ok), what
+#: where a training error is read: (curve, its epoch axis, which training in words, flag variable, what it covers).
+#: A run's own supervised training (``class_error``) judges the whole run; an evaluator's private
+#: training (the finetune evaluator) judges only that evaluator's variables (``finetune_*``).
+SOURCES = (
+    ("finetune_curve", "finetune_epoch", "the finetune evaluator's", "finetune_converged", "finetune_"),
+    ("class_error", "epoch", "supervised", "converged", ""),
+)
+
+
+def training_error(ds: xr.Dataset, curve: str = "", epoch: str = "") -> tuple[xr.DataArray, str] | None:
+    """Each run's training error at its best validation epoch, and which training it measures.
+
+    Without ``curve``: the first source of :data:`SOURCES` the results have."""
+    for var, axis, what, _, _ in SOURCES:
+        if (curve and var != curve) or var not in ds or not {"split", epoch or axis} <= set(ds[var].dims):
+            continue
+        valid = ds[var].sel(split="valid")
+        ok = valid.notnull().any(axis)
+        best = valid.fillna(np.inf).argmin(axis)
+        train = ds[var].sel(split="train", drop=True).isel({axis: best}, drop=True)
+        return train.where(ok), what
     return None
 
 
 def flag_unconverged(ds: xr.Dataset) -> xr.Dataset:
-    """Add ``converged`` (1/0, NaN where there is no training error) and say why in ``reason``."""
-    found = training_error(ds)
-    if found is None or "status" not in ds:
+    """Add a flag (1/0, NaN where there is no training error) per training the results hold, and say why in ``reason``.
+
+    ``converged`` judges the run's own supervised training and covers every variable;
+    ``finetune_converged`` judges the finetune evaluator's training and covers only its
+    ``finetune_*`` variables (its ``covers`` attribute), so a failed fine-tuning leaves the
+    run's Parzen, SVM and reconstruction numbers in their tables. :func:`counts` combines them.
+    """
+    if "status" not in ds:
         return ds
-    err, what = found
+    out = ds
+    for curve, axis, what, flag, prefix in SOURCES:
+        found = training_error(ds, curve, axis)
+        if found is None:
+            continue
+        flags, reasons = _judge(out, *found, covers=prefix)
+        attrs = dict(CONVERGED_ATTRS)
+        if prefix:
+            attrs["long_name"] = f"0 when {what} training ended far above its peers' error, else 1"
+            attrs["covers"] = prefix
+        out = out.assign({flag: (ds["status"].dims, flags, attrs)})
+        if "reason" in ds:
+            out["reason"] = ds["reason"].copy(data=reasons.astype(str))
+    return out
+
+
+def _judge(ds: xr.Dataset, err: xr.DataArray, what: str, covers: str) -> tuple[np.ndarray, np.ndarray]:
+    """1/0/NaN per run against its peers' median training error, and the reasons (appended to ``reason``)."""
     err = err.broadcast_like(ds["status"]).transpose(*ds["status"].dims)
     groups = _peer_groups(ds)
     values = err.values.astype(float)
     flags = np.where(np.isfinite(values), 1.0, np.nan)
     reasons = ds["reason"].values.astype(object).copy() if "reason" in ds else np.full(values.shape, "", object)
+    only = f" (only its {covers}* results are left out)" if covers else ""
     for group in np.unique(groups):
         members = (groups == group) & np.isfinite(values)
         if members.sum() < 3:  # no peers to compare with
@@ -56,14 +88,32 @@ def flag_unconverged(ds: xr.Dataset) -> xr.Dataset:
         bad = members & (values > limit)
         flags[bad] = 0.0
         for idx in zip(*np.nonzero(bad)):
-            reasons[idx] = (
+            text = (
                 f"not converged: {what} training error {values[idx]:.3f} at its best validation epoch, "
-                f"against a median of {median:.3f} over {int(members.sum())} runs on the same data"
+                f"against a median of {median:.3f} over {int(members.sum())} runs on the same data{only}"
             )
-    out = ds.assign(converged=(ds["status"].dims, flags, CONVERGED_ATTRS))
-    if "reason" in ds:
-        out["reason"] = ds["reason"].copy(data=reasons.astype(str))
-    return out
+            reasons[idx] = f"{reasons[idx]}; {text}" if reasons[idx] else text
+    return flags, reasons
+
+
+def flag_vars(ds: xr.Dataset) -> list[str]:
+    """The convergence flags the results hold (``converged`` and evaluator-specific ones)."""
+    return [flag for *_, flag, _ in SOURCES if flag in ds]
+
+
+def counts(ds: xr.Dataset, var: str) -> xr.DataArray | None:
+    """True where ``var``'s value counts: every flag that covers ``var`` is not 0 (None when none does).
+
+    ``converged`` covers every variable; a flag with a ``covers`` prefix only the variables
+    whose names start with it."""
+    mask = None
+    for flag in flag_vars(ds):
+        covers = ds[flag].attrs.get("covers", "")
+        if covers and not var.startswith(covers):
+            continue
+        ok = ds[flag] != 0
+        mask = ok if mask is None else mask & ok
+    return mask
 
 
 def _peer_groups(ds: xr.Dataset) -> np.ndarray:
@@ -77,7 +127,7 @@ def _peer_groups(ds: xr.Dataset) -> np.ndarray:
 
 
 def converged_mask(ds: xr.Dataset) -> xr.DataArray | None:
-    """True where a run counts (converged or not judged), or None when nothing was judged."""
+    """True where a run counts as a whole (its own training converged or was not judged), or None."""
     if "converged" not in ds:
         return None
     return ds["converged"] != 0
