@@ -165,7 +165,8 @@ def aebench_evaluators() -> list[type]:
 
     The fields, in short: ``Metric(var, title, units, scale=1, higher_is_better=False,
     interval=None, interval_factor=1, interval_words="", criterion=None, figure="bars",
-    summary=True, source=None, where={}, estimates=())``; ``Criterion(var, name=var,
+    summary=True, source=None, where={}, estimates=(), reference=None, reference_words="")``;
+    ``Criterion(var, name=var,
     words, higher_is_better=False, split="valid", best_over=(), default=False)``;
     ``Estimate(var, at_edge, what)``; ``Figure(name, needs, draw, title="")``;
     ``Note(describe)``.
@@ -183,7 +184,10 @@ def aebench_evaluators() -> list[type]:
       variable at given coordinates (``source="recon_error_final", where={"split":
       "test"}``) is derived by the report. ``estimates`` name the quantities the
       evaluator chose on validation inside each run (:class:`Estimate`: SVM C, Parzen σ)
-      and their at-the-edge flags, which the report lists run by run.
+      and their at-the-edge flags, which the report lists run by run. ``reference`` names
+      a variable holding the same measure without what the run learned (the SVM on raw
+      pixels beside the SVM on features): every table of the metric gets it as a column
+      titled ``reference_words``, from the same split.
     - :class:`Criterion` declares a validation measure by name (what ``by`` may say):
       the variable, the split it is read on, the axes it takes the best over, which way
       is better and its name in words. ``default=True`` marks the measure used where a
@@ -294,11 +298,15 @@ class Metric:
     source: str | None = None
     where: Mapping[str, Any] = field(default_factory=dict)
     estimates: tuple[Estimate, ...] = ()
+    reference: str | None = None
+    reference_words: str = ""
 
     def __post_init__(self) -> None:
         _need_text("Metric", var=self.var, title=self.title, units=self.units, interval_words=self.interval_words)
         if self.interval is not None:
             _need_text("Metric", interval=self.interval)
+        if self.reference is not None:
+            _need_text("Metric", reference=self.reference, reference_words=self.reference_words)
         for key in ("scale", "interval_factor"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:

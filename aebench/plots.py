@@ -208,6 +208,13 @@ def error_histogram(ds: xr.Dataset, var: str = "finetune_error", by: str | None 
     return fig
 
 
+def supervised_error_histogram(ds: xr.Dataset) -> plt.Figure:
+    """The seed histogram of the run's own fine-tuned test error (``class_test_error``), per arm."""
+    fig = error_histogram(ds, "class_test_error")
+    fig.axes[0].set_xlabel("fine-tuned test error (fraction of test examples)")
+    return fig
+
+
 def trajectory_embedding(ds: xr.Dataset, method: str = "isomap", n_neighbors: int = 10) -> pd.DataFrame:
     """Embed every run's per-epoch outputs jointly in 2-D (all runs share one embedding)."""
     import numpy as np

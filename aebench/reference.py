@@ -91,6 +91,19 @@ class ReportTable(BaseModel):
             raise ValueError(f"baseline {self.baseline!r} is not a column (columns: {', '.join(self.columns)})")
         return self
 
+    @model_validator(mode="after")
+    def _select_is_not_compared(self) -> ReportTable:
+        # An axis the columns or rows compare is the question, not a hyper-parameter: choosing it on
+        # validation would "choose" one arm of the comparison (layer-wise over none, say).
+        compared = {self.rows} | {key for where in self.columns.values() for key in where}
+        both = [axis for axis in self.select if axis in compared]
+        if both:
+            raise ValueError(
+                f"select names {', '.join(both)}, which the table compares (its columns or rows): "
+                "only hyper-parameter axes are chosen on validation"
+            )
+        return self
+
     @property
     def baseline_column(self) -> str:
         return self.baseline or next(iter(self.columns))
@@ -259,4 +272,16 @@ def open_choices(runs: list) -> str:
                 continue
             out += [text] if isinstance(text, str) and text else []
     out += _provenance(runs, reg)
+    out += _optimizer_choice(v)
     return ("Left open by the paper, chosen here: " + "; ".join(out) + ".") if out else ""
+
+
+def _optimizer_choice(values: dict[str, list[Any]]) -> list[str]:
+    """The optimizer and every setting it ran with: the papers name a method and a rate at most, and
+    the same optimizer trains every stage, the supervised fine-tuning included."""
+    settings = {k.split(".", 1)[1]: _show(vs) for k, vs in values.items() if k.startswith("optimizer.")}
+    name = settings.pop("name", "")
+    if not name and not settings:
+        return []
+    listed = ", ".join(f"{k} {v}" for k, v in settings.items())
+    return [f"optimizer {name} ({listed}) for every stage and for the finetune evaluator's training"]

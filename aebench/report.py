@@ -166,6 +166,19 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
             md += [f"## {heading}", "", *[f"- {r}" for r in items], ""]
             body += [f"<h2>{heading}</h2><ul>", *[f"<li>{html.escape(r)}</li>" for r in items], "</ul>"]
     decl = declared()
+    titles = {f.name: f.title or f.name for f in decl.figures}
+    drawn = figures(ds)
+    # The paper's tables lead (the result the spec was written for), each with its own figures
+    # (a fine-tuned error's seed histogram under its table); then every sweep point, metric by metric.
+    sections = paper_sections(ds)
+    for sec in sections:
+        for f in decl.figures:
+            if sec.metric and f.needs == sec.metric and f.name in drawn:
+                sec.figures.append((f.name, drawn.pop(f.name)))
+                sec.captions[f.name] = titles[f.name]
+        md += sec.markdown()
+        body += sec.html()
+        _emit_figures(sec, files, md, body)
     for var in table_metrics(ds):
         measured = metric_frame(ds, var, rows)
         table = format_table(measured)
@@ -179,15 +192,13 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
         md += sec.markdown()
         body += sec.html()
         _emit_figures(sec, files, md, body)
-    sections = paper_sections(ds)
-    if not sections:  # one selection rule per report: the [[report]] tables' own, else this one
-        sections = [s for s in [_selection(ds, rows)] if s]
-    for sec in [*_flag_sections(ds), *sections]:
+    # one selection rule per report: the [[report]] tables' own, else this one
+    later = [] if sections else [s for s in [_selection(ds, rows)] if s]
+    for sec in [*_flag_sections(ds), *later]:
         md += sec.markdown()
         body += sec.html()
         _emit_figures(sec, files, md, body)
-    titles = {f.name: f.title or f.name for f in decl.figures}
-    own = Section("Figures", figures=[(name, fig) for name, fig in figures(ds).items()])
+    own = Section("Figures", figures=list(drawn.items()))
     own.captions = titles
     if own.figures:
         md += ["## Figures", ""]
@@ -247,6 +258,8 @@ class Section:
     #: (file name, matplotlib figure or the exception that stopped it), shown after the tables
     figures: list[tuple[str, object]] = field(default_factory=list)
     captions: dict[str, str] = field(default_factory=dict)
+    #: the metric a ``[[report]]`` section tabulates ("" for others): its declared figures join it
+    metric: str = ""
 
     def markdown(self) -> list[str]:
         md = [f"## {self.title}", ""] + [line for n in self.notes for line in (f"*{n}*", "")]
@@ -298,7 +311,9 @@ def _paper_section(ds: xr.Dataset, raw: dict, runs: list, k: int, entry) -> Sect
     from aebench.reference import open_choices, protocol_note
     from aebench.tables import format_paired, interval_kind, paired_table
 
-    sec = Section(f"Paper vs measured: {entry.title or f'{entry.metric} (report table {k + 1})'}")
+    has_paper = bool(entry.published)  # a CSV (embedded when the spec was read from its file) or rows
+    title = entry.title or f"{entry.metric} (report table {k + 1})"
+    sec = Section(f"Paper vs measured: {title}" if has_paper else title, metric=entry.metric)
     sec.notes += [entry.note] if entry.note else []
     try:
         rows = entry.rows if entry.rows in ds.coords else {str(_spec_value(raw, entry.rows)): {}}
@@ -322,7 +337,11 @@ def _paper_section(ds: xr.Dataset, raw: dict, runs: list, k: int, entry) -> Sect
     if runs:
         sec.notes.append(protocol_note(runs, json.loads(ds.attrs.get("data_rows", "{}") or "{}")))
         sec.notes += [n for n in [open_choices(runs)] if n]
-    if published.empty:
+    if published.empty and not has_paper:  # the table states no published numbers: measured only
+        cells = format_table(measured)
+        header = [key_label(entry.rows) if entry.rows in ds.coords else "experiment", *cells.columns]
+        sec.tables.append(("", header, [[str(r), *map(str, vs)] for r, vs in cells.iterrows()]))
+    elif published.empty:
         sec.notes.append("No published numbers embedded: load the spec from its file.")
         cells = format_table(measured)
         sec.tables.append(
@@ -497,6 +516,13 @@ def _best(da: xr.DataArray, over: tuple[str, ...], higher: bool) -> xr.DataArray
 SCHEME_DIMS = ("schedule.name", "data.name", "model.layers", "point")
 
 
+def hyper_parameter_axes(ds: xr.Dataset) -> list[str]:
+    """Sweep axes that are hyper-parameters (chosen on validation when no ``[[report]]`` table says what is
+    compared): never the seed, nor an axis that picks a component or a scheme (``*.name``, like
+    ``schedule.0.name``), the data, the widths or the run points: those are what a report compares."""
+    return [d for d in ds["status"].dims if d not in (*SCHEME_DIMS, "seed") and not d.endswith(".name")]
+
+
 def _selection(ds: xr.Dataset, rows: str | None) -> Section | None:
     """Without ``[[report]]`` tables: the paper's protocol on every hyper-parameter axis, by one declared rule
     (the criterion an evaluator declares ``default``: validation reconstruction for the built-ins)."""
@@ -504,7 +530,7 @@ def _selection(ds: xr.Dataset, rows: str | None) -> Section | None:
 
     decl = declared()
     rule = decl.default_criterion(ds)
-    over = [d for d in ds["status"].dims if d not in (*SCHEME_DIMS, "seed")]
+    over = hyper_parameter_axes(ds)
     if not over or rule is None:
         return None
     by, minimize, words = criterion(ds, "", rule.name)

@@ -167,7 +167,23 @@ def merge_runs(
         if name in merged:
             merged[name] = _fill_strings(merged[name], "missing" if name == "status" else "")
     merged.attrs.update({k: v for k, v in attrs.items() if isinstance(v, (str, int, float))})
+    merged = supervised_test_error(merged)
     return flag_unconverged(merged)  # finished but untrained runs are marked, never averaged in
+
+
+def supervised_test_error(ds: xr.Dataset) -> xr.Dataset:
+    """Add ``class_test_error``: each run's supervised test error at its best validation epoch.
+
+    Early stopping's protocol (Erhan et al.'s result is this number, over seeds); the first epoch
+    with the lowest validation error counts. Runs without supervised training get NaN."""
+    if "class_error" not in ds or not {"epoch", "split"} <= set(ds["class_error"].dims):
+        return ds
+    curve = ds["class_error"]
+    valid = curve.sel(split="valid")
+    best = valid.fillna(np.inf).argmin("epoch")
+    test = curve.sel(split="test", drop=True).isel(epoch=best, drop=True).where(valid.notnull().any("epoch"))
+    attrs = {"long_name": "supervised test error at the best validation epoch", "units": "1"}
+    return ds.assign(class_test_error=test.assign_attrs(attrs))
 
 
 def _coord(value: Any) -> Any:

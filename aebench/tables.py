@@ -29,9 +29,19 @@ from aebench.results import _coord  # the merge's own encoding of list values as
 STATS = ("mean", "ci", "n", "steps", "dropped")
 
 #: what aebench's core itself writes into every run (not any evaluator's): declared the same way
-CORE_REPORTS: tuple[Metric | Criterion, ...] = (
+SUPERVISED = Criterion("class_error", words="supervised validation error (best epoch)", best_over=("epoch",))
+CORE_REPORTS: tuple[Metric | Criterion | Figure, ...] = (
     Metric("train_seconds", title="Training time", units="s"),
-    Criterion("class_error", words="supervised validation error (best epoch)", best_over=("epoch",)),
+    SUPERVISED,
+    # a schedule that ends in supervised training (Erhan et al.'s fine-tuning): its test error at the
+    # best validation epoch (results.supervised_test_error), the paper's main result, with its seed histogram
+    Metric("class_test_error", title="Fine-tuned test error", units="%", scale=100, criterion=SUPERVISED),
+    Figure(
+        "class_test_error_histogram",
+        needs="class_test_error",
+        draw="aebench.plots:supervised_error_histogram",
+        title="Fine-tuned test error over seeds (one count per seed)",
+    ),
 )
 
 
@@ -64,6 +74,7 @@ class Declared:
         for m in self.metrics.values():
             out |= {m.interval} if m.interval else set()
             out |= {v for e in m.estimates for v in (e.var, e.at_edge)}
+            out |= {m.reference} if m.reference else set()
         return out
 
     @property
@@ -387,8 +398,12 @@ def paper_table(
     columns: Mapping[str, Mapping[str, Any]],
     rows: str | Mapping[str, Mapping[str, Any]] | None = "data.name",
     level: float = 0.95,
+    reference: bool = True,
 ) -> pd.DataFrame:
     """One row per value of ``rows`` (a coordinate, or labels -> selections), one column group per label of ``columns``.
+
+    With ``reference`` (and a metric that declares one, ``Metric.reference``) a last column holds the
+    reference measure of the same rows, e.g. "raw pixels" beside the SVM on learned features.
 
     The result has two column levels, ``(label, stat)`` with stat in mean, ci, n, steps
     (mean gradient steps of the runs in the cell) and dropped (runs left out as not
@@ -404,11 +419,39 @@ def paper_table(
             for clabel, cwhere in columns.items()
             for stat, value in cell_stats(select(part, cwhere), var, level).items()
         }
+        if reference:
+            data[rlabel].update(_reference_cell(part, var))
     frame = pd.DataFrame.from_dict(data, orient="index")
     frame.columns = pd.MultiIndex.from_tuples(frame.columns, names=["column", "stat"])
     frame.index.name = rows if isinstance(rows, str) else "row"
     frame.attrs = {"var": var, "level": level}
     return frame
+
+
+def _reference_cell(part: xr.Dataset, var: str) -> dict[tuple[str, str], float]:
+    """The metric's declared ``reference`` (e.g. the SVM on raw pixels) for one row, as one more column.
+
+    It does not depend on the run (the same split for every seed and scheme), so its ± is its own
+    interval (test sampling), and ``n`` is 1: one measurement, however many runs repeat it."""
+    m = metric_info(var)
+    if not m.reference or m.reference not in part:
+        return {}
+    values = np.unique(np.atleast_1d(part[m.reference].values.astype(float)))
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return {}
+    own = metric_info(m.reference)
+    ci = math.nan
+    if own.interval and own.interval in part:
+        ci = float(np.nanmean(np.atleast_1d(part[own.interval].values.astype(float)))) * own.interval_factor
+    label = m.reference_words or m.reference
+    return {
+        (label, "mean"): float(values.mean()),
+        (label, "ci"): ci,
+        (label, "n"): 1,
+        (label, "steps"): math.nan,
+        (label, "dropped"): 0,
+    }
 
 
 def _row_selections(ds: xr.Dataset, rows: str | Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:

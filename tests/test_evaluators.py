@@ -163,8 +163,12 @@ evaluate = { recon = {}, svm = { C = [1.0] } }
     md = (tmp_path / "out" / "report.md").read_text()
     assert "1 of 2 runs done" in md and "## Failed runs" in md and "diverged" in md
     assert "optimizer.lr = 1000000.0, seed = 0: failed" in md
-    svm_row = md.split("## Linear SVM test error (%)")[1].splitlines()[6]
-    assert svm_row.startswith("| partial | ") and svm_row.endswith("| failed |")  # the failed run's cell
+    svm = md.split("## Linear SVM test error (%)")[1].splitlines()
+    header = next(line for line in svm if line.startswith("| experiment"))
+    svm_row = svm[6]
+    # the failed run's cell, then the raw-pixel baseline of the same split (the same for both runs)
+    assert header.endswith("| raw pixels |") and svm_row.startswith("| partial | ")
+    assert svm_row.split("|")[-3].strip() == "failed" and "±" in svm_row.split("|")[-2]
 
 
 def test_finetune_evaluator_leaves_later_evaluators_unchanged(tmp_path):

@@ -450,3 +450,60 @@ def test_a_failed_fine_tuning_does_not_choose_the_learning_rate_nor_join_the_his
     finally:
         sns.histplot = real
     assert sorted(drawn[0]["seed"]) == [0, 1, 2]  # the failed run (seed 3) is not drawn
+
+
+ERHAN_LIKE = {
+    "name": "erhan-like",
+    "seeds": [0, 1, 2],
+    "ensemble": True,
+    "data": {"name": "digits", "subset": 300, "eval_subset": 100},
+    "model": {"name": "stacked", "layers": [16, 16]},
+    "corruption": {"name": "masking", "level": 0.2},
+    "schedule": [{"name": "layerwise", "epochs": 1}, {"name": "finetune", "epochs": 3, "patience": 2}],
+    "optimizer": {"name": "sgd", "lr": 0.5, "batch_size": 50},
+    "evaluate": {"recon": {"every": 0}},
+    "sweep": {"schedule.0.name": ["layerwise", "none"], "optimizer.lr": [0.1, 0.5]},
+    "report": [
+        {
+            "title": "Fine-tuned test error per arm",
+            "metric": "class_test_error",
+            "baseline": "random init",
+            "select": ["optimizer.lr"],
+            "columns": {"pre-trained": {"schedule.0.name": "layerwise"}, "random init": {"schedule.0.name": "none"}},
+        }
+    ],
+}
+
+
+def test_the_erhan_report_leads_with_fine_tuned_test_error_and_never_chooses_an_arm(tmp_path):
+    from aebench.report import write_report
+
+    ds = aebench.run(aebench.Spec.from_dict(ERHAN_LIKE), out=tmp_path / "e", progress=False)
+    valid = ds["class_error"].sel(split="valid")
+    best = valid.fillna(np.inf).argmin("epoch")
+    expected = ds["class_error"].sel(split="test").isel(epoch=best)
+    np.testing.assert_allclose(ds["class_test_error"].values, expected.values)  # test error at best valid epoch
+    _, md_path = write_report(tmp_path / "e")
+    sections = [line for line in md_path.read_text().splitlines() if line.startswith("## ")]
+    assert sections[0] == "## Fine-tuned test error per arm"  # the paper's result first, no paper column
+    first = md_path.read_text().split("\n## ")[1]
+    assert "pre-trained − random init" in first and "Holm" in first  # the paired difference
+    assert "class_test_error_histogram.png" in first  # the seed histogram under its table
+    assert "optimizer.lr chosen per cell" in first and "schedule.0.name chosen" not in md_path.read_text()
+
+
+def test_a_report_table_may_not_choose_an_axis_it_compares():
+    from aebench.errors import SpecError
+
+    bad = {**ERHAN_LIKE, "report": [{**ERHAN_LIKE["report"][0], "select": ["schedule.0.name"]}]}
+    with pytest.raises(SpecError, match="select names schedule.0.name, which the table compares"):
+        aebench.Spec.from_dict(bad)
+
+
+def test_without_report_tables_only_hyper_parameters_are_chosen():
+    from aebench.report import hyper_parameter_axes
+
+    status = xr.DataArray(
+        np.full((2, 2, 2, 1), "done"), dims=("schedule.0.name", "optimizer.lr", "corruption.name", "seed")
+    )
+    assert hyper_parameter_axes(xr.Dataset({"status": status})) == ["optimizer.lr"]

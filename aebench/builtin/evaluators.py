@@ -122,6 +122,11 @@ class SvmParams(Params):
     C_bounds: tuple[float, float] = Field((1e-5, 1e5), description="The search never goes past these C values.")
     max_train: int | None = Field(None, ge=10, description="Fit on the first N training rows; default: all.")
     max_iter: int = Field(2000, ge=10, description="Iterations of liblinear per fit.")
+    pixels: bool = Field(
+        True,
+        description="Also fit the same SVM (same rows, grid and search) on the raw pixels: the baseline "
+        "that learned features must beat (svm_pixels_error; computed once per data set in a process).",
+    )
 
     _grid = field_validator("C")(classmethod(lambda cls, v: _check_grid(v, "C")))
 
@@ -186,6 +191,18 @@ class Svm(Evaluator):
             interval_words="binomial interval over the test examples",
             criterion=Criterion("svm_valid_error", words="linear SVM validation error (best C)", best_over=("C",)),
             estimates=(Estimate("svm_C", at_edge="svm_C_at_edge", what="SVM C"),),
+            reference="svm_pixels_error",
+            reference_words="raw pixels",
+        ),
+        Metric(
+            "svm_pixels_error",
+            title="Linear SVM test error on raw pixels",
+            units="%",
+            scale=100,
+            interval="svm_pixels_error_ci",
+            interval_words="binomial interval over the test examples",
+            figure="none",
+            summary=False,
         ),
         Note(
             lambda v: (
@@ -216,7 +233,17 @@ class Svm(Evaluator):
                 p.C_bounds,
             )
         n_test = len(labels["test"])
+        pixels = {}
+        if p.pixels:
+            err = _pixels_svm_error(ctx, p, n)
+            pixels = {
+                "svm_pixels_error": xr.DataArray(err, attrs=_attrs("linear SVM test error on raw pixels (same split)")),
+                "svm_pixels_error_ci": xr.DataArray(
+                    binomial_ci(err, n_test), attrs=_attrs("95% binomial CI half-width of svm_pixels_error")
+                ),
+            }
         return {
+            **pixels,
             "svm_error": xr.DataArray(test_err, attrs=_attrs("linear SVM test error on top-layer features")),
             "svm_error_ci": xr.DataArray(
                 binomial_ci(test_err, n_test), attrs=_attrs("95% binomial CI half-width of svm_error")
@@ -230,6 +257,45 @@ class Svm(Evaluator):
                 attrs=_attrs("linear SVM validation error per C tried"),
             ),
         }
+
+
+_PIXELS: dict[tuple, float] = {}
+
+
+def _pixels_svm_error(ctx, p: SvmParams, n: int) -> float:
+    """Test error of the same SVM protocol on raw pixels (in [0, 1]): the same for every run on the same
+    data, so computed once per process and key (data set, its checksums, rows, grid, search)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    sizes = tuple(len(ctx.splits[s]) for s in SPLITS)
+    key = (
+        ctx.data.name,
+        tuple(sorted(ctx.data.checksums.items())),
+        sizes,
+        n,
+        tuple(p.C),
+        p.max_iter,
+        p.search,
+        p.C_bounds,
+    )
+    if key not in _PIXELS:
+        x = {s: ctx.data.split(s).x[: sizes[k]].astype(np.float32) * ctx.data.scale for k, s in enumerate(SPLITS)}
+        y = {s: ctx.data.split(s).y[: sizes[k]] for k, s in enumerate(SPLITS)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            _, err = linear_svm_errors(
+                (x["train"][:n], y["train"][:n]),
+                (x["valid"], y["valid"]),
+                (x["test"], y["test"]),
+                p.C,
+                p.max_iter,
+                p.search,
+                p.C_bounds,
+            )
+        _PIXELS[key] = err
+    return _PIXELS[key]
 
 
 def _derived_seed(ctx, purpose: str) -> int:
