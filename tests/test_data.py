@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 
 import numpy as np
@@ -157,3 +158,18 @@ def test_a_downloaded_archive_with_a_foreign_label_is_refused(tmp_path):
         zf.writestr("rectangles_test.amat", f"{row} 1\n")
     with pytest.raises(DataError, match="line 2 .* label -3 is not a class of this data set \\(0 to 1\\)"):
         validate_archive("rect", path)
+
+
+def test_importing_aebench_pins_cpu_kernels_to_one_path_unless_the_user_chose():
+    """MKL, oneDNN and ATen pick kernels by CPU; aebench pins them (before torch loads) so that the same
+    versions and seeds give the same numbers on another x86 machine (issue: notebook 03 moved)."""
+    import subprocess
+    import sys
+
+    code = "import os, aebench, torch; print(os.environ['MKL_CBWR'], torch.backends.cpu.get_cpu_capability())"
+    env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["AVX2", "AVX2"]
+    env["MKL_CBWR"] = "AUTO"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split()[0] == "AUTO"  # the user's own setting wins
