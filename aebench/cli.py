@@ -22,6 +22,8 @@ examples:
   aebench plugins                      list every installed component and its params
   aebench validate exp.toml            check a spec without running it
   aebench run exp.toml --out runs/exp  run it; results in runs/exp/results.nc
+  aebench presets                      the papers' protocols, runnable by name
+  aebench ls runs                      every launch under runs/, with its tags and note
   aebench demo                         joint vs layer-wise DAE on MNIST, with a plot
 exit codes: 0 all runs done, 1 some runs failed, 2 bad input (nothing written)
 """
@@ -183,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dir", help="a results folder (holding results.nc)")
     s.set_defaults(func=cmd_report)
 
+    s = sub.add_parser("presets", help="the papers' protocols shipped with aebench: name, runs, measured runtime")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_presets)
+
     s = sub.add_parser("ls", help="list the launches (results folders) under a folder: runs done/failed, sweep, tags")
     s.add_argument("root", nargs="?", default=".", help="where to look (default: the current folder)")
     s.add_argument("--tag", action="append", default=[], metavar="TAG", help="only launches with this tag (repeatable)")
@@ -332,6 +338,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from aebench.report import paper_sections, summary, write_report
     from aebench.results import load_results
 
+    _refuse_spec(args.dir)
     check_report_files(Path(args.dir))  # report_files/ as a link, a figure as a pipe: refused, not followed
     html_path, md_path = write_report(args.dir)
     ds = load_results(args.dir)
@@ -339,6 +346,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     for section in paper_sections(ds):
         print("\n" + "\n".join(section.text()))
     print(f"report: {html_path} and {md_path}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from aebench.presets import catalogue
+
+    found = catalogue()
+    if args.json:
+        rows = [
+            {"name": p.name, "path": str(p.path), "description": p.description, "runs": p.runs, "seconds": p.seconds}
+            for p in found
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(p.name) for p in found)
+    print(f"{'preset':<{width}}  {'runs':>5}  runtime as shipped (aebench run NAME)")
+    for p in found:
+        print(f"{p.name:<{width}}  {p.runs:>5}  {p.runtime()}")
+        print(f"{'':<{width}}         {p.description}")
+    quick = min((p for p in found if p.seconds), key=lambda p: p.seconds, default=found[0])
+    print(f"run one: aebench run {quick.name} --out DIR; the files: {quick.path.parent}/NAME.toml")
     return 0
 
 
@@ -368,6 +396,19 @@ def cmd_tag(args: argparse.Namespace) -> int:
         now = notes(args.dir)
     print(f"{args.dir}: tags {', '.join(now.tags) or '(none)'}; note: {now.note or '(none)'}")
     return 0
+
+
+def _refuse_spec(where: str) -> None:
+    """``aebench report my.toml`` (or a preset's name): a spec has no results yet; say how to get them."""
+    from aebench.errors import ResultsError
+    from aebench.presets import path as preset
+
+    p = Path(where)
+    if p.is_file() or (not p.exists() and preset(where) is not None):
+        raise ResultsError(
+            f"{where} is a spec, not a results folder: run it first (aebench run {_shell_path(p)} --out DIR), "
+            "then aebench report DIR."
+        )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

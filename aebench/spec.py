@@ -151,13 +151,15 @@ class Spec:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_toml(cls, path: str | Path, reg: Registry | None = None) -> Spec:
+        """Read and validate a spec file, or a preset by name (``zhou2015-dae-reduced``: a file of
+        ``aebench.presets``); a path that exists, relative to the current folder, comes first."""
         path = Path(path)
         if path.is_dir():
             inside = path / "spec.toml"
             hint = f"; it holds a spec: {inside}" if inside.is_file() else "; name a .toml file"
             raise SpecError(f"{path} is a folder, not a spec file{hint}.")
-        if not path.is_file():
-            raise SpecError(f"spec file {path} does not exist.")
+        if not path.exists():
+            path = _preset_or_missing(path)
         try:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
@@ -223,6 +225,21 @@ class Spec:
 
     def sweep_dims(self) -> list[str]:
         return sweep_keys(self.raw)
+
+
+def _preset_or_missing(path: Path) -> Path:
+    """The preset named ``path`` (no folder in it), or a SpecError saying that neither a file nor a preset
+    has that name, with the close preset names."""
+    from aebench import presets
+
+    found = presets.path(str(path))
+    if found is not None:
+        return found
+    close = presets.close_to(str(path)) if len(path.parts) == 1 else []
+    if close:
+        raise SpecError(f"spec file {path} does not exist; did you mean the preset {' or '.join(map(repr, close))}?")
+    listed = " (nor a preset: `aebench presets` lists them)" if len(path.parts) == 1 else ""
+    raise SpecError(f"spec file {path} does not exist{listed}.")
 
 
 # ---------------------------------------------------------------------- validation
