@@ -93,5 +93,5 @@ def check_report_files(out: Path) -> None:
     check_own(out, files, "folder")
     if files.is_dir():
         for p in files.iterdir():
-            if p.suffix == ".png":
+            if p.suffix in (".png", ".svg"):
                 check_own(out, p)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from aebench.atomic import atomic_write, write_text
+from aebench.atomic import write_text
 from aebench.errors import ResultsError
 from aebench.evaluate.stats import scalar_metrics
 from aebench.results import load_results
@@ -138,11 +138,18 @@ def summary(ds: xr.Dataset) -> list[str]:
         "  ".join(str(c).ljust(w) if k == 0 else str(c).rjust(w) for k, (c, w) in enumerate(zip(line, widths)))
         for line in (header, *rows)
     ]
-    if len(set(kinds.values())) == 1:
-        said = [f"every ±: {next(iter(kinds.values()))}"]
+    return [*lines, *names, *_said(kinds)]
+
+
+def _said(kinds: dict[str, str]) -> list[str]:
+    """What each cell's ± (or range) is: one line for one kind of ±, else one per metric; ranges by name."""
+    ranges = {var: kind for var, kind in kinds.items() if kind.startswith("median")}
+    pm = {var: kind for var, kind in kinds.items() if var not in ranges}
+    if len(set(pm.values())) == 1:
+        said = [f"every ±: {next(iter(pm.values()))}"]
     else:
-        said = [f"± of {var}: {kind}" for var, kind in kinds.items()]
-    return [*lines, *names, *said]
+        said = [f"± of {var}: {kind}" for var, kind in pm.items()]
+    return said + [f"{var}: {kind}" for var, kind in ranges.items()]
 
 
 def write_report(out: str | Path) -> tuple[Path, Path]:
@@ -215,6 +222,8 @@ def _emit_figures(sec: Section, files: Path, md: list[str], body: list[str]) -> 
 
     import matplotlib.pyplot as plt
 
+    from aebench.plots import PRINT_DPI, SCREEN_DPI, save_figure
+
     for name, fig in sec.figures:
         fname = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
         caption = sec.captions.get(name, "")
@@ -223,13 +232,21 @@ def _emit_figures(sec: Section, files: Path, md: list[str], body: list[str]) -> 
             body.append(f"<p><em>(figure {html.escape(fname)} could not be drawn: {html.escape(str(fig))})</em></p>")
             continue
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
+        fig.savefig(buf, format="png", dpi=SCREEN_DPI, bbox_inches="tight")  # the page's copy
+        save_figure(fig, files / fname)  # the files to keep: PNG at print resolution and SVG
         plt.close(fig)  # written to a file: in a notebook it must not also show up inline
-        data = buf.getvalue()
-        atomic_write(files / f"{fname}.png", lambda p, data=data: p.write_bytes(data))
-        md += ([f"**{caption}**", ""] if caption else []) + [f"![{fname}](report_files/{fname}.png)", ""]
-        png = base64.b64encode(data).decode()
-        cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+        md += ([f"**{caption}**", ""] if caption else []) + [
+            f"![{fname}](report_files/{fname}.png)",
+            "",
+            f"[PNG {PRINT_DPI} dpi](report_files/{fname}.png) · [SVG](report_files/{fname}.svg)",
+            "",
+        ]
+        png = base64.b64encode(buf.getvalue()).decode()
+        keep = (
+            f'<a href="report_files/{html.escape(fname)}.png">PNG {PRINT_DPI} dpi</a> · '
+            f'<a href="report_files/{html.escape(fname)}.svg">SVG</a>'
+        )
+        cap = f"<figcaption>{html.escape(caption)}{' — ' if caption else ''}{keep}</figcaption>"
         body.append(f'<figure><img alt="{html.escape(fname)}" src="data:image/png;base64,{png}">{cap}</figure>')
 
 

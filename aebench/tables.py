@@ -25,11 +25,11 @@ from aebench.evaluate.stats import t_interval
 from aebench.hookspecs import REPORT_DECLARATIONS, Criterion, Estimate, Figure, Metric
 from aebench.results import _coord  # the merge's own encoding of list values as coordinates
 
-STATS = ("mean", "ci", "n", "steps", "dropped")
+STATS = ("mean", "ci", "n", "steps", "dropped", "lo", "hi")
 
 #: what aebench's core itself writes into every run (not any evaluator's): declared the same way
 CORE_REPORTS: tuple[Metric | Criterion, ...] = (
-    Metric("train_seconds", title="Training time", units="s"),
+    Metric("train_seconds", title="Training time", units="s", spread="range"),
     Criterion("class_error", words="supervised validation error (best epoch)", best_over=("epoch",)),
 )
 
@@ -208,6 +208,10 @@ def cell_stats(ds: xr.Dataset, var: str, level: float = 0.95) -> dict[str, float
     own = metric_info(var)
     if n == 1 and own.interval and own.interval in ds:
         ci = float(np.nanmean(np.atleast_1d(ds[own.interval].values.astype(float)))) * own.interval_factor
+    lo, hi = mean - ci, mean + ci
+    if own.spread == "range" and n > 1:  # a duration: median and range, never an interval below zero
+        finite = values[np.isfinite(values)]
+        mean, ci, lo, hi = float(np.median(finite)), math.nan, float(finite.min()), float(finite.max())
     steps = math.nan
     if "steps" in ds:
         s = ds["steps"].max("epoch") if "epoch" in ds["steps"].dims else ds["steps"]
@@ -216,7 +220,7 @@ def cell_stats(ds: xr.Dataset, var: str, level: float = 0.95) -> dict[str, float
             if np.isfinite(s.values.astype(float)).any()
             else math.nan
         )
-    return {"mean": mean, "ci": ci, "n": n, "steps": steps, "dropped": dropped}
+    return {"mean": mean, "ci": ci, "n": n, "steps": steps, "dropped": dropped, "lo": lo, "hi": hi}
 
 
 def interval_kind(table: pd.DataFrame) -> str:
@@ -231,6 +235,10 @@ def interval_kind(table: pd.DataFrame) -> str:
     if not ns:
         return "no finished runs"
     own = metric_info(table.attrs.get("var", ""))
+    if own.spread == "range" and ns != [1]:
+        several = [n for n in ns if n > 1]
+        seeds = f"{several[0]}" if len(several) == 1 else f"{several[0]}–{several[-1]}"
+        return f"median (min–max) over {seeds} seeds" + ("; cells of one seed: the value alone" if 1 in ns else "")
     single = table.xs("n", axis=1, level="stat").values.astype(float) == 1
     ci = table.xs("ci", axis=1, level="stat").values.astype(float)
     has_own = bool(own.interval) and bool(np.isfinite(ci[single]).any())  # a one-seed cell that has one
@@ -367,6 +375,10 @@ def format_table(table: pd.DataFrame, scale: float | None = None, digits: int = 
         for _, row in table[label].iterrows():
             dropped = int(row.get("dropped", 0) or 0)
             text = _cell(row["mean"] * scale, row["ci"] * scale, digits)
+            if metric_info(var).spread == "range" and np.isfinite(row["mean"]) and np.isfinite(row.get("lo", np.nan)):
+                text = (
+                    f"{row['mean'] * scale:.{digits}f} ({row['lo'] * scale:.{digits}f}–{row['hi'] * scale:.{digits}f})"
+                )
             if dropped and not np.isfinite(row["mean"]):
                 text = "not converged"
             elif dropped:
