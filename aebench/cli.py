@@ -195,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="machine-readable output: one object per launch")
     s.set_defaults(func=cmd_ls)
 
+    s = sub.add_parser("compare", help="launches side by side: tables (a row per launch) and curves overlaid")
+    s.add_argument("dirs", nargs="+", metavar="DIR", help="results folders (two or more)")
+    s.add_argument("--out", required=True, help="folder for compare.html, compare.md, compare_files/, combined.nc")
+    s.add_argument("--label", action="append", default=None, help="a name per launch, in order (default: folder names)")
+    s.set_defaults(func=cmd_compare)
+
     s = sub.add_parser("tag", help="show or change a launch's tags and note (kept in DIR/notes.json)")
     s.add_argument("dir", help="a results folder")
     s.add_argument("tags", nargs="*", metavar="TAG", help="tags to add")
@@ -381,6 +387,16 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print(f"no launches under {args.root}" + (f" tagged {', '.join(args.tag)}" if args.tag else "") + ".")
         return 0
     print("\n".join(table(found, args.root)))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from aebench.compare import write_compare
+
+    for where in args.dirs:
+        _refuse_spec(where)
+    html_path, md_path = write_compare(args.dirs, args.out, args.label)
+    print(f"comparison of {len(args.dirs)} launches: {html_path} and {md_path}")
     return 0
 
 

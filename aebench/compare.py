@@ -280,4 +280,129 @@ def _fill(da: xr.DataArray, fill: str) -> xr.DataArray:
     return da.copy(data=values.reshape(da.shape).astype(str))
 
 
-__all__ = ["open_results", "spec_value"]
+__all__ = ["open_results", "spec_value", "write_compare"]
+
+
+# ------------------------------------------------------------------ the compare report
+#: what ``aebench compare`` writes in its folder
+COMPARE_FILES = ("compare.html", "compare.md", "combined.nc")
+COMPARE_FOLDER = "compare_files"
+
+
+def write_compare(
+    dirs: Iterable[str | Path], out: str | Path, labels: Iterable[str] | None = None
+) -> tuple[Path, Path]:
+    """``aebench compare``: the launches side by side in ``out/compare.html`` and ``compare.md`` (figures in
+    ``out/compare_files/``, PNG at print resolution and SVG), and their combined Dataset in ``combined.nc``.
+
+    One section lists the launches (folder, when, runs done, tags and note, and the spec keys they set
+    differently); then per metric one table with a row per launch and a column per sweep point (the
+    report's cells and ± words) with its bars, and the curves of every launch overlaid.
+    """
+    import html
+
+    from aebench.catalogue import info as launch_info
+    from aebench.plots import curves
+    from aebench.report import PAGE, STYLE, Section, _bars, _emit_figures, table_metrics
+    from aebench.results import write_netcdf
+    from aebench.tables import columns_of, format_table, interval_kind, paper_table, title_of, units_of, with_derived
+
+    folders = [Path(d) for d in dirs]
+    if len(folders) < 2:
+        raise ResultsError("aebench compare needs at least two results folders.")
+    ds = with_derived(open_results(folders, labels))
+    out = Path(out)
+    _prepare(out)
+    title = f"Comparison: {ds.attrs.get('title', '')}"
+    md = [f"# {title}", ""]
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    rows = []
+    for name, folder in zip(ds["launch"].values.tolist(), folders):
+        try:
+            x = launch_info(folder)
+            said = [
+                x.started.replace("T", " ")[:16],
+                f"{x.done} of {x.runs}",
+                " ".join(f"#{t}" for t in x.tags),
+                x.note,
+            ]
+        except ResultsError:
+            said = ["", "", "", ""]
+        rows.append([name, str(folder), *said])
+    launches = Section("Launches", tables=[("", ["launch", "folder", "started (UTC)", "done", "tags", "note"], rows)])
+    keys = [str(c) for c in ds.coords if ds[c].dims == ("launch",) and c not in ("launch", *LAUNCH_COORDS)]
+    if keys:
+        launches.tables.append(
+            (
+                "Set differently, not swept",
+                ["launch", *keys],
+                [[n, *(str(ds[k].sel(launch=n).item()) for k in keys)] for n in ds["launch"].values.tolist()],
+            )
+        )
+    files = out / COMPARE_FOLDER
+    files.mkdir(exist_ok=True)
+    sections = [launches]
+    for var in table_metrics(ds):
+        dims = [d for d in ds[var].dims if d not in ("seed", "launch") and d in ds.dims]
+        columns = columns_of(ds, dims)
+        if list(columns) == [""]:
+            columns = {title_of(var, ds): {}}
+        frame = paper_table(ds, var, columns, rows="launch")
+        table = format_table(frame)
+        kind = interval_kind(frame)
+        sec = Section(
+            title_of(var, ds),
+            tables=[
+                (
+                    f"One row per launch; {kind}.",
+                    ["launch", *table.columns],
+                    [[str(i), *map(str, r)] for i, r in table.iterrows()],
+                )
+            ],
+        )
+        sec.figures.append((f"table_{var}", _bars(frame, title_of(var, ds), kind, ylabel=units_of(var, ds))))
+        sections.append(sec)
+    curves_sec = Section("Curves, every launch overlaid")
+    for var, x in (("recon_error", "epoch"), ("recon_error", "steps")):
+        if var in ds and "epoch" in ds[var].dims:
+            try:
+                fig = curves(ds, var, x=x)
+            except Exception as exc:  # a figure that cannot be drawn must not lose the comparison
+                fig = exc
+            curves_sec.figures.append((f"curves_{var}_{x}", fig))
+    if curves_sec.figures:
+        sections.append(curves_sec)
+    for sec in sections:
+        md += sec.markdown()
+        body += sec.html()
+        _emit_figures(sec, files, md, body)
+    text_md = "\n".join(md).replace("report_files/", f"{COMPARE_FOLDER}/")
+    text_html = PAGE.format(html.escape(title), STYLE, "\n".join(body)).replace("report_files/", f"{COMPARE_FOLDER}/")
+    from aebench.atomic import write_text
+
+    write_text(out / "compare.html", text_html)
+    write_text(out / "compare.md", text_md)
+    write_netcdf(ds, out / "combined.nc")
+    return out / "compare.html", out / "compare.md"
+
+
+def _prepare(out: Path) -> None:
+    """``out`` is new, or a folder of an earlier comparison: refuse anything else, and links anywhere in it."""
+    from aebench.outdir import check_own
+
+    if out.exists() and not out.is_dir():
+        raise ResultsError(f"--out {out} is a file, not a folder; choose a folder.")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in (*COMPARE_FILES, COMPARE_FOLDER))
+        if foreign:
+            raise ResultsError(
+                f"{out} already holds files that aebench compare did not write ({', '.join(foreign[:5])}); "
+                "choose an empty or new --out."
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    for name in COMPARE_FILES:
+        check_own(out, out / name)
+    check_own(out, out / COMPARE_FOLDER, "folder")
+    if (out / COMPARE_FOLDER).is_dir():
+        for p in (out / COMPARE_FOLDER).iterdir():
+            check_own(out, p)

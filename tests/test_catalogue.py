@@ -203,3 +203,34 @@ def test_zip_launches_meet_by_their_points_values(launches):
     xr.testing.assert_equal(
         ds["recon_error"].sel(launch="Z1", drop=True), ds["recon_error"].sel(launch="Z2", drop=True)
     )
+
+
+# --------------------------------------------------------------------- compare
+def test_compare_writes_tables_side_by_side_and_curves_overlaid(launches, cli, tmp_path):
+    from aebench.report import metric_table
+    from aebench.tables import with_derived
+
+    out = tmp_path / "cmp"
+    code, stdout, err = cli("compare", launches["A"], launches["B"], "--out", out)
+    assert code == 0, err
+    md = (out / "compare.md").read_text()
+    assert "| A | 0.01 |" in md and "| B | 0.001 |" in md  # what the launches set differently
+    rows = {}
+    for line in md[md.index("## Test reconstruction error") :].splitlines():
+        if line.startswith(("| A |", "| B |")):
+            rows.setdefault(line.split("|")[1].strip(), line.split("|")[2:4])
+    for name in ("A", "B"):  # each launch's row holds exactly its own report's cells
+        header, table, _ = metric_table(with_derived(aebench.load_results(launches[name])), "recon_test")
+        assert [c.strip() for c in rows[name]] == table[0][1:3], name
+    files = {p.name for p in (out / "compare_files").iterdir()}
+    assert {"curves_recon_error_epoch.svg", "curves_recon_error_steps.png", "table_recon_test.svg"} <= files
+    assert "launch=A, schedule=joint" in (out / "compare_files" / "curves_recon_error_epoch.svg").read_text()
+    combined = xr.open_dataset(out / "combined.nc")
+    assert list(combined["launch"].values) == ["A", "B"]
+    combined.close()
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "notes.txt").write_text("mine")
+    code, _, err = cli("compare", launches["A"], launches["B"], "--out", tmp_path / "theirs")
+    assert code == 2 and "did not write" in err
+    code, _, err = cli("compare", launches["A"], launches["root"] / "A.toml", "--out", out)
+    assert code == 2 and "run it first" in err
