@@ -249,6 +249,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(
         f"{args.spec}: valid; {n} run{'s' if n != 1 else ''} (sweep axes: {dims}; seeds: {spec.raw.get('seeds', [0])})."
     )
+    from aebench.reference import report_gaps
+
+    for gap in report_gaps(spec.raw, spec.runs):
+        print(f"warning: {gap}.")
     return 0
 
 

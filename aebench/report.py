@@ -121,13 +121,14 @@ def summary(ds: xr.Dataset) -> list[str]:
     if not metrics:
         return []
     cols, names, kinds = {}, [], {}
+    marks: list[int] = []  # runs left out of a cell, each such cell marked "*" instead of a long note
     for var in metrics:
         dims = [d for d in ds[var].dims if d != "seed" and d in ds.dims]
         cells = columns_of(ds, dims)
         if list(cells) == [""]:
             cells = {"all runs": {}}
         frame = paper_table(ds, var, cells, rows=None)
-        cols[var] = format_table(frame, steps=False).iloc[0]
+        cols[var] = format_table(frame, steps=False).iloc[0].map(lambda c: _mark(c, marks))
         names.append(f"{var}: {title_of(var, ds)}")
         kinds[var] = interval_kind(frame)
     table = pd.DataFrame(cols)
@@ -138,7 +139,20 @@ def summary(ds: xr.Dataset) -> list[str]:
         "  ".join(str(c).ljust(w) if k == 0 else str(c).rjust(w) for k, (c, w) in enumerate(zip(line, widths)))
         for line in (header, *rows)
     ]
-    return [*lines, *names, *_said(kinds)]
+    n = int((ds["converged"] == 0).sum()) if "converged" in ds else sum(marks)
+    left = [f"* a cell without the runs that did not converge ({n} in all; the report lists them)"]
+    return [*lines, *names, *_said(kinds), *(left if marks else [])]
+
+
+def _mark(cell: str, marks: list[int]) -> str:
+    """A summary cell keeps its width: "[N not converged, left out]" becomes a "*" said once under the table."""
+    import re
+
+    found = re.search(r" \[(\d+) not converged, left out\]", cell)
+    if not found:
+        return cell
+    marks.append(int(found.group(1)))
+    return cell.replace(found.group(0), " *")
 
 
 def _said(kinds: dict[str, str]) -> list[str]:
@@ -199,12 +213,38 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
         md += ["## Figures", ""]
         body.append("<h2>Figures</h2>")
         _emit_figures(own, files, md, body)
-    md += ["## Spec", "", "```toml", ds.attrs.get("spec", ""), "```"]
-    body.append(f"<h2>Spec</h2><pre>{html.escape(ds.attrs.get('spec', ''))}</pre>")
+    spec_text = spec_for_reading(ds.attrs.get("spec", ""))
+    md += ["## Spec", "", "```toml", spec_text, "```"]
+    body.append(f"<h2>Spec</h2><pre>{html.escape(spec_text)}</pre>")
     page = PAGE.format(html.escape(title), STYLE, "\n".join(body))
     write_text(out / "report.html", page)
     write_text(out / "report.md", "\n".join(md))
     return out / "report.html", out / "report.md"
+
+
+def spec_for_reading(text: str) -> str:
+    """The results' spec as the report shows it: each ``[[report]]`` table's embedded published rows replaced
+    by the name of the file they came from (they are in results.nc; a CSV inline is screens long)."""
+    import tomllib
+
+    import tomli_w
+
+    try:
+        raw = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, TypeError):
+        return text
+    report = raw.get("report")
+    if not isinstance(report, list) or not any(
+        isinstance(e, dict) and isinstance(e.get("published"), list) for e in report
+    ):
+        return text
+    for entry in report:
+        if isinstance(entry, dict) and isinstance(entry.get("published"), list):
+            rows = len(entry["published"])
+            entry["published"] = entry.pop("published_from", "") or f"({rows} published values, embedded)"
+            entry["published_rows"] = rows
+    note = "# [[report]] published: the file each table's published values were read from (embedded in results.nc)\n"
+    return note + tomli_w.dumps(raw)
 
 
 def _bars(measured, title: str, kind: str, published=None, ylabel: str | None = None):
@@ -311,11 +351,17 @@ def paper_sections(ds: xr.Dataset) -> list[Section]:
 def _paper_section(ds: xr.Dataset, raw: dict, runs: list, k: int, entry) -> Section:
     import pandas as pd
 
-    from aebench.reference import open_choices, protocol_note
+    from aebench.reference import open_choices, protocol_note, table_gap
     from aebench.tables import format_paired, interval_kind, paired_table
 
     sec = Section(f"Paper vs measured: {entry.title or f'{entry.metric} (report table {k + 1})'}")
     sec.notes += [entry.note] if entry.note else []
+    gap = table_gap(entry, runs) if runs else ""
+    if not gap and entry.metric not in ds:
+        gap = f"its metric {entry.metric} is not in these results"
+    if gap:  # a trimmed spec: say which table is left out and why, in words
+        sec.notes.append(f"This table is left out: {gap}.")
+        return sec
     try:
         rows = entry.rows if entry.rows in ds.coords else {str(_spec_value(raw, entry.rows)): {}}
         columns = {label: _unswept(raw, ds, where) for label, where in entry.columns.items()}
@@ -323,7 +369,8 @@ def _paper_section(ds: xr.Dataset, raw: dict, runs: list, k: int, entry) -> Sect
         measured = paper_table(chosen, entry.metric, columns, rows)
         measured.attrs["title"] = title_of(entry.metric, ds)
     except (KeyError, ValueError) as exc:
-        sec.notes.append(f"This table cannot be built from these results: {exc}")
+        why = exc.args[0] if exc.args else type(exc).__name__  # str(KeyError) would add quotes
+        sec.notes.append(f"This table is left out: it cannot be built from these results ({why}).")
         return sec
     sec.notes.append(rule)
     sec.notes.append(f"Measured: {interval_kind(measured)}.")
