@@ -160,7 +160,7 @@ def select(ds: xr.Dataset | xr.DataArray, where: Mapping[str, Any]) -> xr.Datase
         coord, want = ds[key], _coord(value)
         if key in ds.dims:
             if want not in list(coord.values):
-                raise KeyError(f"{key} has no value {want!r} (it has {list(coord.values)})")
+                raise KeyError(f"{key} has no value {want!r} (it has {', '.join(map(str, coord.values.tolist()))})")
             ds = ds.sel({key: want})
         elif coord.ndim == 0:
             if coord.item() != want:

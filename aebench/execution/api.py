@@ -152,9 +152,9 @@ def _attrs(spec: Spec, device: str, checksums: dict[str, Any]) -> dict[str, Any]
 
 
 def _overall_bar(total: int, progress: bool):
-    from tqdm.auto import tqdm
+    from aebench.progress import bar
 
-    return tqdm(total=total, desc="runs", unit="run", disable=not progress or total < 2, position=0)
+    return bar(total, "runs", "run", position=0, disable=not progress or total < 2)
 
 
 def statuses(ds: xr.Dataset) -> Iterable[str]:
