@@ -393,7 +393,10 @@ def error_histogram(ds: xr.Dataset, var: str = "finetune_error", by: str | None 
     by = by or (dims[0] if dims else None)
     fig, ax = plt.subplots(figsize=(6, 3.6))
     sns.histplot(data=df, x=var, hue=by, element="step", ax=ax)
-    ax.set_xlabel(ds[var].attrs.get("long_name", var))
+    units = ds[var].attrs.get("units", "")
+    units = "fraction" if units == "1" else units
+    ax.set_xlabel(ds[var].attrs.get("long_name", var) + (f" ({units})" if units else ""))
+    ax.set_ylabel("seeds")
     fig.tight_layout()
     return fig
 
@@ -425,5 +428,7 @@ def trajectory_scatter(ds: xr.Dataset, method: str = "isomap") -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6, 5))
     sns.scatterplot(data=df, x="x", y="y", hue="scheme", size="epoch", alpha=0.7, ax=ax)
     ax.set_title(f"function-space trajectories ({method})")
+    ax.set_xlabel(f"{method} component 1 (no units: an embedding)")
+    ax.set_ylabel(f"{method} component 2")
     fig.tight_layout()
     return fig
