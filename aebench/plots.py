@@ -38,11 +38,16 @@ def label_runs(df: pd.DataFrame, dims: list[str]) -> pd.Series:
 
     if not dims:
         return pd.Series(["run"] * len(df), index=df.index)
-    return (
-        df[dims].astype(str).apply(lambda row: ", ".join(f"{key_label(d, dims)}={row[d]}" for d in dims), axis=1)
-        if len(dims) > 1
-        else df[dims[0]].astype(str)
-    )
+    text = df[dims].apply(lambda col: col.map(_plain))
+    if len(dims) == 1:
+        return text[dims[0]]
+    return text.apply(lambda row: ", ".join(f"{key_label(d, dims)}={row[d]}" for d in dims), axis=1)
+
+
+def _plain(value) -> str:
+    """A coordinate value as a label shows it: 2 for 2.0 (netCDF may keep whole numbers as floats)."""
+    value = value.item() if hasattr(value, "item") else value
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = PRINT_DPI, formats=("png", "svg")) -> list:
@@ -127,7 +132,7 @@ def curves(
     df = curve_frame(ds, var, splits, x)
     dims = _sweep_dims(ds[var])
     panels = panels if panels in dims else None
-    hue_dims = [d for d in dims if d != panels]
+    hue_dims = _named([d for d in dims if d != panels], ds)
     df["run"] = label_runs(df, hue_dims)
     runs = list(dict.fromkeys(df["run"]))
     palette = dict(zip(runs, sns.color_palette("deep" if len(runs) <= 10 else "husl", len(runs))))
@@ -177,16 +182,25 @@ def curves(
     return fig
 
 
+def _named(dims: list[str], ds: xr.Dataset) -> list[str]:
+    """A zip sweep's or ``[[runs]]``' ``point`` replaced by the keys swept along it (runs named by value)."""
+    if "point" not in dims:
+        return dims
+    along = [str(c) for c in ds.coords if ds[c].dims == ("point",) and c != "point"]
+    return [d for d in dims if d != "point"] + along if along else dims
+
+
 def stage_boundaries(ds: xr.Dataset, x: str = "epoch", dims: list[str] | None = None) -> pd.DataFrame:
     """Where each run's training stage changes: one row per sweep point and change, with ``at`` (on the x
     axis: half an epoch before the new stage's first epoch, or the gradient steps done before it) and
     ``stage`` (the new stage's name). Read from the results' ``stage(epoch)``; seeds agree, the first is used."""
     st = ds["stage"]
-    dims = _sweep_dims(st) if dims is None else dims
+    dims = _named(_sweep_dims(st), ds) if dims is None else dims
     df = st.to_dataframe(name="stage").reset_index()
     if "steps" in ds and "steps" not in df:
-        steps = ds["steps"].to_dataframe(name="steps").reset_index()
-        df = df.merge(steps, on=[d for d in ds["steps"].dims], how="left")
+        keys = list(ds["steps"].dims)
+        steps = ds["steps"].to_dataframe(name="steps").reset_index()[[*keys, "steps"]]
+        df = df.merge(steps, on=keys, how="left")
     df = df[df["stage"].astype(str) != ""]
     rows = []
     for key, run in df.groupby([*dims, "seed"] if dims else ["seed"], sort=False):
@@ -207,7 +221,7 @@ def mark_stages(ax, ds: xr.Dataset, x: str = "epoch", dims: list[str] | None = N
     import matplotlib.transforms as mtransforms
 
     found = stage_boundaries(ds, x, dims)
-    dims = _sweep_dims(ds["stage"]) if dims is None else dims
+    dims = _named(_sweep_dims(ds["stage"]), ds) if dims is None else dims
     if found.empty:
         return
     found["run"] = label_runs(found, dims)

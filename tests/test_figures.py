@@ -155,3 +155,23 @@ def test_titles_and_notes_wrap_inside_the_figure(results):
         assert box.x0 >= 0 and box.x1 <= width + 1, text.get_text()[:40]
     assert re.sub(r"\s+", " ", fig.axes[0].get_title()) == long.strip()
     plt.close(fig)
+
+
+def test_zip_sweeps_are_named_by_their_values_and_their_stages_marked(tmp_path):
+    spec = tmp_path / "zip.toml"
+    spec.write_text(
+        SPEC.replace("seeds = [0, 1, 2]", "seeds = [0]").replace(
+            '[sweep]\n"schedule.name" = ["joint", "layerwise"]',
+            '[sweep]\nmode = "zip"\n"schedule.name" = ["joint", "layerwise"]\n"schedule.epochs" = [2, 1]',
+        )
+    )
+    ds = aebench.run(spec, out=tmp_path / "out", progress=False)
+    found = plots.stage_boundaries(ds)
+    assert found.to_dict("records") == [
+        {"schedule.name": "layerwise", "schedule.epochs": 1, "at": 1.5, "stage": "layer1"}
+    ]
+    fig = plots.recon_curves(ds)
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "schedule=joint, epochs=2" in texts and "schedule=layerwise, epochs=1" in texts
+    assert fig.get_supxlabel() == "lines: mean over 1 seed; one seed: no band"
+    plt.close(fig)
