@@ -46,7 +46,8 @@ class PlainBar:
 
     A bar of epochs prints one line per training stage, when the stage ends (its ``stage``
     postfix changes, or the bar closes): ``schedule=joint, seed 0: stage layer0 ended at epoch
-    3/6, loss 21.3``. A bar of runs prints one line per run recorded: ``runs: 3/8 (12 s)``.
+    3/6, loss 21.3``. A bar of runs prints one line per run recorded: ``runs: 3/8 recorded
+    (12 s)``. Any other bar (generating a data set) prints one line when it closes.
     """
 
     def __init__(self, total: int, desc: str, unit: str, stream: TextIO | None = None) -> None:
@@ -65,7 +66,7 @@ class PlainBar:
 
     def update(self, n: int = 1) -> None:
         self.n += n
-        if self.unit != "epoch" and n:
+        if self.unit == "run" and n:
             elapsed = time.monotonic() - self.started
             self._print(f"{self.desc}: {self.n}/{self.total} recorded ({elapsed:.0f} s)")
 
@@ -92,6 +93,9 @@ class PlainBar:
         self.closed = True
         if self.unit == "epoch" and self.postfix.get("stage") is not None:
             self._stage_line()
+        elif self.unit not in ("epoch", "run"):  # other work (generating a data set): one line when it ends
+            elapsed = time.monotonic() - self.started
+            self._print(f"{self.desc}: {self.n}/{self.total} {self.unit} ({elapsed:.0f} s)")
 
     def refresh(self) -> None:
         pass

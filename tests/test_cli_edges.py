@@ -74,3 +74,17 @@ def test_run_labels_name_the_sweep_point_and_seeds():
     assert run_label([{"optimizer.lr": 0.1}] * 3, [0, 1, 2]) == "lr=0.1, seeds 0, 1, 2"
     assert run_label([{"optimizer.lr": 0.1}, {"optimizer.lr": 0.2}], [0, 0]) == "lr=0.1, seed 0 +1 more"
     assert run_label([{}], [0]) == "seed 0"
+
+
+def test_other_long_work_is_one_plain_line_when_it_ends(capsys):
+    """Generating a data set (thousands of updates) writes one line off a terminal, not one per update."""
+    import io
+
+    from aebench.progress import bar
+
+    out = io.StringIO()
+    with PlainBar(62000, "generating rect", "img", stream=out) as b:
+        for _ in range(62):
+            b.update(1000)
+    assert out.getvalue().startswith("generating rect: 62000/62000 img (") and out.getvalue().count("\n") == 1
+    assert isinstance(bar(10, "x", "img"), PlainBar)  # pytest's captured stderr is not a terminal

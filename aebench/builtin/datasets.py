@@ -159,7 +159,7 @@ def make_variation(name: str, seed: int, progress: bool = False) -> tuple[dict[s
     if hit is not None:
         return hit[0], hit[1], True
     cache.usable_home()  # before minutes of generating: the result must have somewhere to go
-    from tqdm.auto import tqdm
+    from aebench.progress import bar as progress_bar
 
     sizes = variations.SIZES[name]
     digits = None
@@ -172,7 +172,7 @@ def make_variation(name: str, seed: int, progress: bool = False) -> tuple[dict[s
     rngs = variations.set_rng(name, seed).spawn(4)[1:]
     arrays: dict[str, np.ndarray] = {}
     start = 0
-    with tqdm(total=sum(sizes), desc=f"generating {name}", unit="img", disable=not progress) as bar:
+    with progress_bar(sum(sizes), f"generating {name}", "img", disable=not progress, leave=True) as bar:
         for split, n, rng in zip(("train", "valid", "test"), sizes, rngs):
             chunks = []
             for c0 in range(0, n, 5000):
