@@ -108,19 +108,20 @@ class PlainBar:
 
 
 def run_label(points: list[dict[str, Any]], seeds: list[int]) -> str:
-    """A run's (or a batch's) name as the results give it: ``schedule=joint, lr=0.01, seed 0``; members that
-    share their sweep point: ``..., seeds 0, 1, 2``; members of several points: the first and how many more."""
+    """A run's (or a batch's) name as the results give it: ``schedule=joint, lr=0.01, seed 0``; members of
+    one sweep point: ``..., seeds 0, 1, 2``; members of several: each key's values, ``lr=0.001|0.01, seeds 0,
+    1, 2 (6 runs)``."""
     from aebench.tables import key_label
 
-    def point(p: dict[str, Any]) -> str:
-        keys = list(p)
-        return ", ".join(f"{key_label(k, keys)}={v}" for k, v in p.items())
-
-    first = point(points[0]) if points else ""
-    if len({point(p) for p in points}) > 1:
-        return f"{first}, seed {seeds[0]} +{len(points) - 1} more"
-    said = f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
-    return f"{first}, {said}" if first else said
+    keys = list(dict.fromkeys(k for p in points for k in p))
+    parts = []
+    for k in keys:
+        values = list(dict.fromkeys(str(p.get(k, "")) for p in points))
+        parts.append(f"{key_label(k, keys)}={'|'.join(values)}")
+    unique = list(dict.fromkeys(seeds))
+    parts.append(f"seed {unique[0]}" if len(unique) == 1 else "seeds " + ", ".join(map(str, unique)))
+    several = len({tuple(sorted(map(str, p.items()))) for p in points}) > 1
+    return ", ".join(parts) + (f" ({len(points)} runs)" if several else "")
 
 
 __all__ = ["PlainBar", "bar", "interactive", "run_label"]

@@ -72,7 +72,8 @@ def test_piped_output_is_plain_lines_one_per_run_and_stage(tmp_path):
 def test_run_labels_name_the_sweep_point_and_seeds():
     assert run_label([{"schedule.name": "joint", "optimizer.lr": 0.01}], [3]) == "schedule=joint, lr=0.01, seed 3"
     assert run_label([{"optimizer.lr": 0.1}] * 3, [0, 1, 2]) == "lr=0.1, seeds 0, 1, 2"
-    assert run_label([{"optimizer.lr": 0.1}, {"optimizer.lr": 0.2}], [0, 0]) == "lr=0.1, seed 0 +1 more"
+    two = [{"data.name": "mnist", "optimizer.lr": lr} for lr in (0.001, 0.01) for _ in range(3)]
+    assert run_label(two, [0, 1, 2] * 2) == "data=mnist, lr=0.001|0.01, seeds 0, 1, 2 (6 runs)"
     assert run_label([{}], [0]) == "seed 0"
 
 
