@@ -177,7 +177,9 @@ def curves(
     fig.legend(handles, labels, loc="outside right upper", fontsize=8, frameon=False)
     n = int(np.max(ds[var].notnull().sum("seed").values)) if "seed" in ds[var].dims else 1
     band = "band: 95 % t-interval over seeds" if n > 1 else "one seed: no band"
-    fig.suptitle(title or ds.attrs.get("title", ""), fontsize=10)
+    import textwrap
+
+    fig.suptitle("\n".join(textwrap.wrap(title or ds.attrs.get("title", ""), _chars(fig, 10))), fontsize=10)
     fig.supxlabel(f"lines: mean over {n} seed{'s' if n != 1 else ''}; {band}", fontsize=7)
     return fig
 
