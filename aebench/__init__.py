@@ -26,6 +26,8 @@ if "torch" not in _sys.modules:  # too late once torch is loaded: then the calle
         _os.environ.setdefault(_key, _value)
 
 try:  # torch takes seconds to import: a Ctrl-C then is the command's to report, in one line
+    from aebench import catalogue
+    from aebench.compare import open_results
     from aebench.errors import AebenchError, DataError, PluginError, ResultsError, SpecError
     from aebench.execution import run
     from aebench.hookspecs import hookimpl
@@ -45,9 +47,11 @@ __all__ = [
     "ResultsError",
     "SpecError",
     "Spec",
+    "catalogue",
     "hookimpl",
     "load_model",
     "load_results",
+    "open_results",
     "register_plugin",
     "registry",
     "run",

@@ -22,6 +22,8 @@ examples:
   aebench plugins                      list every installed component and its params
   aebench validate exp.toml            check a spec without running it
   aebench run exp.toml --out runs/exp  run it; results in runs/exp/results.nc
+  aebench presets                      the papers' protocols, runnable by name
+  aebench ls runs                      every launch under runs/, with its tags and note
   aebench demo                         joint vs layer-wise DAE on MNIST, with a plot
 exit codes: 0 all runs done, 1 some runs failed, 2 bad input (nothing written)
 """
@@ -183,6 +185,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dir", help="a results folder (holding results.nc)")
     s.set_defaults(func=cmd_report)
 
+    s = sub.add_parser("presets", help="the papers' protocols shipped with aebench: name, runs, measured runtime")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_presets)
+
+    s = sub.add_parser("ls", help="list the launches (results folders) under a folder: runs done/failed, sweep, tags")
+    s.add_argument("root", nargs="?", default=".", help="where to look (default: the current folder)")
+    s.add_argument("--tag", action="append", default=[], metavar="TAG", help="only launches with this tag (repeatable)")
+    s.add_argument("--json", action="store_true", help="machine-readable output: one object per launch")
+    s.set_defaults(func=cmd_ls)
+
+    s = sub.add_parser("compare", help="launches side by side: tables (a row per launch) and curves overlaid")
+    s.add_argument("dirs", nargs="+", metavar="DIR", help="results folders (two or more)")
+    s.add_argument("--out", required=True, help="folder for compare.html, compare.md, compare_files/, combined.nc")
+    s.add_argument("--label", action="append", default=None, help="a name per launch, in order (default: folder names)")
+    s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("tag", help="show or change a launch's tags and note (kept in DIR/notes.json)")
+    s.add_argument("dir", help="a results folder")
+    s.add_argument("tags", nargs="*", metavar="TAG", help="tags to add")
+    s.add_argument("--remove", "-r", action="append", default=[], metavar="TAG", help="a tag to remove (repeatable)")
+    s.add_argument("--note", "-m", default=None, help="the launch's note (replaces the old one; '' clears it)")
+    s.set_defaults(func=cmd_tag)
+
     s = sub.add_parser("demo", help="a real experiment on the embedded MNIST: joint vs layer-wise DAE-2")
     s.add_argument("--out", default="demo-results", help="output folder (default: demo-results)")
     s.add_argument("--quick", action="store_true", help="a tiny version (seconds), for a smoke test")
@@ -224,6 +249,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(
         f"{args.spec}: valid; {n} run{'s' if n != 1 else ''} (sweep axes: {dims}; seeds: {spec.raw.get('seeds', [0])})."
     )
+    from aebench.reference import report_gaps
+
+    for gap in report_gaps(spec.raw, spec.runs):
+        print(f"warning: {gap}.")
     return 0
 
 
@@ -319,6 +348,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from aebench.report import paper_sections, summary, write_report
     from aebench.results import load_results
 
+    _refuse_spec(args.dir)
     check_report_files(Path(args.dir))  # report_files/ as a link, a figure as a pipe: refused, not followed
     html_path, md_path = write_report(args.dir)
     ds = load_results(args.dir)
@@ -327,6 +357,78 @@ def cmd_report(args: argparse.Namespace) -> int:
         print("\n" + "\n".join(section.text()))
     print(f"report: {html_path} and {md_path}")
     return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from aebench.presets import catalogue
+
+    found = catalogue()
+    if args.json:
+        rows = [
+            {"name": p.name, "path": str(p.path), "description": p.description, "runs": p.runs, "seconds": p.seconds}
+            for p in found
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(p.name) for p in found)
+    print(f"{'preset':<{width}}  {'runs':>5}  runtime as shipped (aebench run NAME)")
+    for p in found:
+        print(f"{p.name:<{width}}  {p.runs:>5}  {p.runtime()}")
+        print(f"{'':<{width}}         {p.description}")
+    quick = min((p for p in found if p.seconds), key=lambda p: p.seconds, default=found[0])
+    print(f"run one: aebench run {quick.name} --out DIR; the files: {quick.path.parent}/NAME.toml")
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from aebench.catalogue import launches, table
+
+    found = launches(args.root, tags=args.tag)
+    if args.json:
+        print(json.dumps([x.to_dict() for x in found], indent=2))
+        return 0
+    if not found:
+        print(f"no launches under {args.root}" + (f" tagged {', '.join(args.tag)}" if args.tag else "") + ".")
+        return 0
+    print("\n".join(table(found, args.root)))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from aebench.compare import write_compare
+
+    for where in args.dirs:
+        _refuse_spec(where)
+    html_path, md_path = write_compare(args.dirs, args.out, args.label)
+    print(f"comparison of {len(args.dirs)} launches: {html_path} and {md_path}")
+    return 0
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from aebench.catalogue import notes, tag
+
+    if args.tags or args.remove or args.note is not None:
+        now = tag(args.dir, add=args.tags, remove=args.remove, note=args.note)
+    else:
+        from aebench.catalogue import require_launch
+
+        require_launch(Path(args.dir))
+        now = notes(args.dir)
+    print(f"{args.dir}: tags {', '.join(now.tags) or '(none)'}; note: {now.note or '(none)'}")
+    return 0
+
+
+def _refuse_spec(where: str) -> None:
+    """``aebench report my.toml`` (or a preset's name): a spec has no results yet; say how to get them."""
+    from aebench.errors import ResultsError
+    from aebench.presets import path as preset
+
+    p = Path(where)
+    if p.is_file() or (not p.exists() and preset(where) is not None):
+        raise ResultsError(
+            f"{where} is a spec, not a results folder: run it first (aebench run {_shell_path(p)} --out DIR), "
+            "then aebench report DIR."
+        )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -165,8 +165,8 @@ def aebench_evaluators() -> list[type]:
 
     The fields, in short: ``Metric(var, title, units, scale=1, higher_is_better=False,
     interval=None, interval_factor=1, interval_words="", criterion=None, figure="bars",
-    summary=True, source=None, where={}, estimates=(), reference=None, reference_words="")``;
-    ``Criterion(var, name=var,
+    summary=True, source=None, where={}, estimates=(), spread="t", reference=None,
+    reference_words="")``; ``Criterion(var, name=var,
     words, higher_is_better=False, split="valid", best_over=(), default=False)``;
     ``Estimate(var, at_edge, what)``; ``Figure(name, needs, draw, title="")``;
     ``Note(describe)``.
@@ -177,7 +177,10 @@ def aebench_evaluators() -> list[type]:
       column in the summary that ``aebench run`` prints (``summary=False``: not there).
       Over several seeds the ± is the t-interval of the seed mean; with one seed it is
       the metric's own ``interval`` (× ``interval_factor``), described by
-      ``interval_words``. ``higher_is_better`` says which way is better. ``units`` are
+      ``interval_words``. ``spread="range"`` reports the median and the range (min–max)
+      over seeds instead, for durations and other positive, skewed quantities whose
+      t-interval would reach below zero (the core's ``train_seconds``).
+      ``higher_is_better`` says which way is better. ``units`` are
       the units shown after ``scale`` (empty: the variable's own ``units`` attribute).
       ``criterion`` is the validation measure that chooses hyper-parameters for this
       metric (a ``[[report]]`` table's default ``by``). A metric read from another
@@ -300,8 +303,12 @@ class Metric:
     estimates: tuple[Estimate, ...] = ()
     reference: str | None = None
     reference_words: str = ""
+    #: over several seeds: "t" (mean ± t-interval) or "range" (median and min–max: durations)
+    spread: Literal["t", "range"] = "t"
 
     def __post_init__(self) -> None:
+        if self.spread not in ("t", "range"):
+            raise TypeError(f"Metric.spread must be 't' or 'range', got {self.spread!r}")
         _need_text("Metric", var=self.var, title=self.title, units=self.units, interval_words=self.interval_words)
         if self.interval is not None:
             _need_text("Metric", interval=self.interval)

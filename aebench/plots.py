@@ -6,6 +6,7 @@ import os
 import sys
 
 import matplotlib
+import matplotlib.lines
 import matplotlib.ticker
 
 # Figures are written to files, or shown inline in a notebook. Outside a Jupyter kernel (which
@@ -20,43 +21,236 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
+#: resolution of saved raster figures (print), and of the copies shown on screen (the report's page)
+PRINT_DPI = 300
+SCREEN_DPI = 100
+#: dimensions that are not a run's: a curve's x axis, a split, a depth, a layer
+NOT_RUN_DIMS = ("epoch", "split", "depth", "seed", "layer")
+
 
 def _sweep_dims(da: xr.DataArray) -> list[str]:
-    return [d for d in da.dims if d not in ("epoch", "split", "depth", "seed", "layer")]
+    return [d for d in da.dims if d not in NOT_RUN_DIMS]
 
 
 def label_runs(df: pd.DataFrame, dims: list[str]) -> pd.Series:
+    """One label per row of ``df``: its values of ``dims``, each named by its key (``schedule=joint, lr=0.01``)."""
+    from aebench.tables import key_label
+
     if not dims:
         return pd.Series(["run"] * len(df), index=df.index)
-    return df[dims].astype(str).agg(", ".join, axis=1) if len(dims) > 1 else df[dims[0]].astype(str)
+    text = df[dims].apply(lambda col: col.map(_plain))
+    if len(dims) == 1:
+        return text[dims[0]]
+    return text.apply(lambda row: ", ".join(f"{key_label(d, dims)}={row[d]}" for d in dims), axis=1)
 
 
-def recon_curves(ds: xr.Dataset, splits: tuple[str, ...] = ("train", "test")) -> plt.Figure:
-    """Reconstruction error per epoch, one line per sweep point, a band over seeds (Zhou et al. Fig. 3)."""
-    da = ds["recon_error"].sel(split=list(splits))
-    df = da.to_dataframe().reset_index().dropna(subset=["recon_error"])
-    dims = _sweep_dims(da)
-    df["scheme"] = label_runs(df, dims)
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    sns.lineplot(data=df, x="epoch", y="recon_error", hue="scheme", style="split", errorbar=("ci", 95), ax=ax)
-    # While a lower layer trains layer-wise, the whole stack includes untrained layers and its
-    # error is huge; clip the axis so the converged parts stay readable, and say so.
-    lo, hi = float(df["recon_error"].min()), float(df["recon_error"].max())
-    if hi > 3 * lo > 0:
-        ax.set_ylim(0.95 * lo, 2 * lo)
-        ax.text(
-            0.01,
-            0.98,
-            "axis clipped: untrained upper layers during layer-wise stages",
-            transform=ax.transAxes,
-            fontsize=7,
-            va="top",
+def _plain(value) -> str:
+    """A coordinate value as a label shows it: 2 for 2.0 (netCDF may keep whole numbers as floats)."""
+    value = value.item() if hasattr(value, "item") else value
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = PRINT_DPI, formats=("png", "svg")) -> list:
+    """Save ``fig`` as ``path.png`` (``dpi``, print resolution by default) and ``path.svg`` (vector), each
+    written atomically; returns the paths written. ``path``'s own suffix, if any, is replaced."""
+    from pathlib import Path
+
+    from aebench.atomic import atomic_write
+
+    stem = Path(path)
+    stem = stem.with_suffix("") if stem.suffix in (".png", ".svg", ".pdf") else stem
+    written = []
+    for fmt in formats:
+        target = stem.parent / f"{stem.name}.{fmt}"
+        atomic_write(target, lambda p, fmt=fmt: fig.savefig(p, format=fmt, dpi=dpi, bbox_inches="tight"))
+        written.append(target)
+    return written
+
+
+#: short y-axis names of the per-epoch results (the long_name attribute says the rest)
+CURVE_LABELS = {
+    "recon_error": "reconstruction error",
+    "loss": "training loss",
+    "recon_error_layer": "reconstruction error",
+}
+
+
+def _t95(values) -> tuple[float, float]:
+    """The band of a curve over seeds: the 95 % t-interval of the seed mean (the tables' ±); none for one seed."""
+    import numpy as np
+
+    from aebench.evaluate.stats import t_interval
+
+    mean, _, ci = t_interval(np.asarray(values, dtype=float))
+    return (mean - ci, mean + ci) if np.isfinite(ci) else (mean, mean)
+
+
+def _x_label(x: str) -> str:
+    return "gradient steps" if x == "steps" else "epoch (all stages, in turn)" if x == "epoch" else x
+
+
+def curve_frame(ds: xr.Dataset, var: str, splits: tuple[str, ...] = ("train", "test"), x: str = "epoch"):
+    """``var`` per epoch as a long table (one row per run, epoch and split), with ``run`` (its sweep values) and
+    ``steps`` (gradient steps so far) beside it: the data of :func:`curves`."""
+    da = ds[var]
+    if "split" in da.dims:
+        da = da.sel(split=[s for s in splits if s in list(da["split"].values)])
+    other = [d for d in da.dims if d not in ("epoch", "split", "seed") and d in NOT_RUN_DIMS]
+    if other:
+        raise ValueError(f"{var} also runs over {other}: select one value of each first (ds.sel(...))")
+    df = da.to_dataframe(name=var).reset_index().dropna(subset=[var])
+    if "steps" in ds and "epoch" in ds["steps"].dims:
+        keys = [d for d in ds["steps"].dims]
+        steps = ds["steps"].to_dataframe(name="steps").reset_index()[[*keys, "steps"]]
+        df = df.merge(steps, on=keys, how="left")
+    if x not in df:
+        raise ValueError(f"x = {x!r}: the results have no {x} per epoch")
+    return df
+
+
+def curves(
+    ds: xr.Dataset,
+    var: str = "recon_error",
+    splits: tuple[str, ...] = ("train", "test"),
+    x: str = "epoch",
+    panels: str | None = "data.name",
+    stages: bool = True,
+    title: str | None = None,
+) -> plt.Figure:
+    """A per-epoch result, one panel per value of ``panels`` (each with its own y scale), one line per sweep
+    point (mean over seeds, band: 95 % t-interval over seeds), ``splits`` as line styles, the legend outside.
+
+    ``x = "steps"`` puts gradient steps on the x axis instead of epochs (layer-wise schedules count
+    epochs per layer, so the two axes tell different stories). With ``stages``, a dotted line in
+    the run's colour marks where its training stage changes (``layer0`` → ``layer1`` → ``joint``).
+    Returns the Figure; its axes are seaborn line plots, to restyle as any matplotlib figure.
+    """
+    import numpy as np
+
+    from aebench.tables import key_label, units_of
+
+    df = curve_frame(ds, var, splits, x)
+    dims = _sweep_dims(ds[var])
+    panels = panels if panels in dims else None
+    hue_dims = _named([d for d in dims if d != panels], ds)
+    df["run"] = label_runs(df, hue_dims)
+    runs = list(dict.fromkeys(df["run"]))
+    palette = dict(zip(runs, sns.color_palette("deep" if len(runs) <= 10 else "husl", len(runs))))
+    values = list(dict.fromkeys(df[panels])) if panels else [None]
+    fig, axes = plt.subplots(
+        1, len(values), figsize=(2.0 + 3.6 * len(values), 3.6), squeeze=False, layout="constrained"
+    )
+    styled = "split" in df and df["split"].nunique() > 1
+    units = units_of(var, ds) or ds[var].attrs.get("units", "")
+    for ax, value in zip(axes[0], values):
+        part = df if value is None else df[df[panels] == value]
+        sns.lineplot(
+            data=part,
+            x=x,
+            y=var,
+            hue="run",
+            hue_order=runs,
+            palette=palette,
+            errorbar=_t95,
+            ax=ax,
+            style="split" if styled else None,
+            style_order=list(splits) if styled else None,
         )
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_ylabel(f"reconstruction error ({da.attrs.get('units', '')})")
-    ax.set_title(ds.attrs.get("title", "reconstruction error"))
-    fig.tight_layout()
+        lo, hi = part[var].min(), part[var].max()
+        if lo > 0 and hi / lo > 30:  # an untrained stack beside a trained one: a log axis keeps both readable
+            ax.set_yscale("log")
+        if stages and "stage" in ds:
+            sub = ds if value is None else ds.sel({panels: value})
+            mark_stages(ax, sub, x=x, dims=hue_dims, palette=palette)
+        if value is not None:
+            ax.set_title(f"{key_label(panels)} = {value}", fontsize=10)
+        ax.set_xlabel(_x_label(x))
+        ax.set_ylabel(f"{CURVE_LABELS.get(var, var.replace('_', ' '))}" + (f" ({units})" if units else ""))
+        if x == "epoch":
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if stages and "stage" in ds:
+        handles.append(matplotlib.lines.Line2D([], [], color="0.4", ls=":", lw=1))
+        labels.append("stage boundary")
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8, frameon=False)
+    n = int(np.max(ds[var].notnull().sum("seed").values)) if "seed" in ds[var].dims else 1
+    band = "band: 95 % t-interval over seeds" if n > 1 else "one seed: no band"
+    import textwrap
+
+    fig.suptitle("\n".join(textwrap.wrap(title or ds.attrs.get("title", ""), _chars(fig, 10))), fontsize=10)
+    fig.supxlabel(f"lines: mean over {n} seed{'s' if n != 1 else ''}; {band}", fontsize=7)
     return fig
+
+
+def _named(dims: list[str], ds: xr.Dataset) -> list[str]:
+    """A zip sweep's or ``[[runs]]``' ``point`` replaced by the keys swept along it (runs named by value)."""
+    if "point" not in dims:
+        return dims
+    along = [str(c) for c in ds.coords if ds[c].dims == ("point",) and c != "point"]
+    return [d for d in dims if d != "point"] + along if along else dims
+
+
+def stage_boundaries(ds: xr.Dataset, x: str = "epoch", dims: list[str] | None = None) -> pd.DataFrame:
+    """Where each run's training stage changes: one row per sweep point and change, with ``at`` (on the x
+    axis: half an epoch before the new stage's first epoch, or the gradient steps done before it) and
+    ``stage`` (the new stage's name). Read from the results' ``stage(epoch)``; seeds agree, the first is used."""
+    st = ds["stage"]
+    dims = _named(_sweep_dims(st), ds) if dims is None else dims
+    df = st.to_dataframe(name="stage").reset_index()
+    if "steps" in ds and "steps" not in df:
+        keys = list(ds["steps"].dims)
+        steps = ds["steps"].to_dataframe(name="steps").reset_index()[[*keys, "steps"]]
+        df = df.merge(steps, on=keys, how="left")
+    df = df[df["stage"].astype(str) != ""]
+    rows = []
+    for key, run in df.groupby([*dims, "seed"] if dims else ["seed"], sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        run = run.sort_values("epoch")
+        changed = run["stage"].astype(str).ne(run["stage"].astype(str).shift()).to_numpy().copy()
+        changed[0] = False
+        for k in map(int, changed.nonzero()[0]):
+            at = run["epoch"].iloc[k] - 0.5 if x == "epoch" else run[x].iloc[k - 1]
+            rows.append({**dict(zip([*dims, "seed"], key)), "at": float(at), "stage": str(run["stage"].iloc[k])})
+    out = pd.DataFrame(rows, columns=[*dims, "seed", "at", "stage"])
+    return out.drop_duplicates(subset=[*dims, "at", "stage"]).drop(columns="seed").reset_index(drop=True)
+
+
+def mark_stages(ax, ds: xr.Dataset, x: str = "epoch", dims: list[str] | None = None, palette=None) -> None:
+    """Dotted vertical lines where each run's training stage changes (see :func:`stage_boundaries`), in the
+    run's colour from ``palette`` (its label -> colour) or grey, named by the new stage at the top."""
+    import matplotlib.transforms as mtransforms
+
+    found = stage_boundaries(ds, x, dims)
+    dims = _named(_sweep_dims(ds["stage"]), ds) if dims is None else dims
+    if found.empty:
+        return
+    found["run"] = label_runs(found, dims)
+    top = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    named = set()
+    for row in found.itertuples():
+        color = (palette or {}).get(row.run, "0.4")
+        ax.axvline(row.at, color=color, ls=":", lw=1, alpha=0.9)
+        if (row.at, row.stage) not in named:  # one name per place, whatever the number of runs there
+            ax.text(
+                row.at, 0.99, f" {row.stage}", transform=top, rotation=90, va="top", ha="left", fontsize=6, color="0.3"
+            )
+            named.add((row.at, row.stage))
+
+
+def recon_curves(
+    ds: xr.Dataset, splits: tuple[str, ...] = ("train", "test"), x: str = "epoch", stages: bool = True
+) -> plt.Figure:
+    """Reconstruction error per epoch as in Zhou et al. Fig. 3: one panel per data set with its own y scale,
+    one line per scheme, train and test as line styles, stage changes marked, the legend outside
+    (:func:`curves`; ``x = "steps"`` for gradient steps)."""
+    return curves(ds, "recon_error", splits, x=x, stages=stages)
+
+
+def recon_curves_by_steps(ds: xr.Dataset) -> plt.Figure:
+    """:func:`recon_curves` against gradient steps (equal budgets: layer-wise takes more steps per epoch count)."""
+    return recon_curves(ds, x="steps")
 
 
 def _tile(images, nrow: int, pad: int = 1):
@@ -157,6 +351,10 @@ def table_bars(
         mean = table[(label, "mean")].to_numpy(float) * info.scale
         ci = table[(label, "ci")].to_numpy(float) * info.scale
         err = np.where(np.isfinite(ci), ci, 0)
+        if (label, "lo") in table:  # the cell's own bounds: a t-interval, or a range (median, min–max)
+            lo = table[(label, "lo")].to_numpy(float) * info.scale
+            hi = table[(label, "hi")].to_numpy(float) * info.scale
+            err = np.vstack([np.where(np.isfinite(lo), mean - lo, 0), np.where(np.isfinite(hi), hi - mean, 0)])
         pos = x - 0.4 + width * (k + 0.5) if grouped else np.array([k])
         ax.bar(pos, mean, width, yerr=err, capsize=3, color=colors[k], ecolor="0.35", label=label)
         for j, row in enumerate(rows):
@@ -173,11 +371,25 @@ def table_bars(
         tilt = len(labels) > 3
         ax.set_xticks(np.arange(len(labels)), labels, rotation=20 if tilt else 0, ha="right" if tilt else "center")
     ax.set_ylabel(ylabel if ylabel is not None else info.units)
-    ax.set_title("\n".join(textwrap.wrap(title or info.title, int(11 * fig.get_figwidth()))), fontsize=9)
+    ax.set_title("\n".join(textwrap.wrap(title or info.title, _chars(fig, 9))), fontsize=9)
     if interval:
-        fig.text(0.01, 0.01, "\n".join(textwrap.wrap(f"error bars: {interval}", 110)), fontsize=7, va="bottom")
-    fig.tight_layout(rect=(0, 0.07 if interval else 0, 1, 1))
+        said = (
+            f"bars: median; error bars: min–max {interval.removeprefix('median (min–max) ')}"
+            if interval.startswith("median")
+            else f"error bars: {interval}"
+        )
+        note = textwrap.wrap(said, _chars(fig, 7))
+        fig.text(0.01, 0.01, "\n".join(note), fontsize=7, va="bottom")
+        fig.tight_layout(rect=(0, 0.035 * len(note) + 0.02, 1, 1))
+    else:
+        fig.tight_layout()
     return fig
+
+
+def _chars(fig: plt.Figure, fontsize: float) -> int:
+    """How many characters of text at ``fontsize`` fit on one line of ``fig`` (a sans-serif character is about
+    0.6 em wide), so titles and notes wrap instead of running off the figure."""
+    return max(20, int(fig.get_figwidth() * 72 / (0.6 * fontsize)) - 4)
 
 
 def _published(published: pd.DataFrame | None, row: str, column: str) -> tuple[float, float] | None:
@@ -203,7 +415,10 @@ def error_histogram(ds: xr.Dataset, var: str = "finetune_error", by: str | None 
     by = by or (dims[0] if dims else None)
     fig, ax = plt.subplots(figsize=(6, 3.6))
     sns.histplot(data=df, x=var, hue=by, element="step", ax=ax)
-    ax.set_xlabel(ds[var].attrs.get("long_name", var))
+    units = ds[var].attrs.get("units", "")
+    units = "fraction" if units == "1" else units
+    ax.set_xlabel(ds[var].attrs.get("long_name", var) + (f" ({units})" if units else ""))
+    ax.set_ylabel("seeds")
     fig.tight_layout()
     return fig
 
@@ -242,5 +457,7 @@ def trajectory_scatter(ds: xr.Dataset, method: str = "isomap") -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6, 5))
     sns.scatterplot(data=df, x="x", y="y", hue="scheme", size="epoch", alpha=0.7, ax=ax)
     ax.set_title(f"function-space trajectories ({method})")
+    ax.set_xlabel(f"{method} component 1 (no units: an embedding)")
+    ax.set_ylabel(f"{method} component 2")
     fig.tight_layout()
     return fig

@@ -69,6 +69,9 @@ class ReportTable(BaseModel):
     published: str | list[PublishedValue] = Field(
         default_factory=list, description="CSV file beside the spec (row,column,value,ci) or its rows."
     )
+    published_from: str = Field(
+        "", description="The file `published` was read from (set when a spec file's CSV is embedded)."
+    )
     note: str = Field("", description="How this reproduction deviates from the paper's protocol.")
     ci_factor: float = Field(
         1.0,
@@ -138,6 +141,7 @@ def resolve_reports(raw: dict[str, Any], base: Path | None) -> None:
             path = Path(entry["published"])
             if not path.is_absolute() and base is not None:
                 path = base / path
+            entry["published_from"] = entry["published"]  # the file's name, for the report's Spec section
             entry["published"] = read_published(path)
 
 
@@ -285,3 +289,53 @@ def _optimizer_choice(values: dict[str, list[Any]]) -> list[str]:
         return []
     listed = ", ".join(f"{k} {v}" for k, v in settings.items())
     return [f"optimizer {name} ({listed}) for every stage and for the finetune evaluator's training"]
+
+
+# ------------------------------------------------------------------ tables these runs cannot fill
+def table_gap(table: ReportTable, runs: list) -> str:
+    """Why ``runs`` cannot fill ``table`` (in words, no Python reprs), or "": the evaluator that writes its
+    metric is not run, or a column selects a value that no run has (a trimmed spec)."""
+    from aebench.spec import get_dotted
+    from aebench.tables import declared
+
+    decl = declared()
+    ran = list(dict.fromkeys(e.name for r in runs for e in r.evaluators))
+    owner = decl.owner.get(table.metric)
+    if table.metric in decl.metrics and owner and owner not in ran:
+        return (
+            f"its metric {table.metric} ({decl.metrics[table.metric].title}) is written by the {owner} evaluator, "
+            f"which this spec does not run (it runs {', '.join(ran) or 'no evaluator'})"
+        )
+    resolved = run_values(runs)
+    for label, where in table.columns.items():
+        for key, want in where.items():
+            have = list(resolved.get(key, []))
+            have += [v for r in runs for v in [get_dotted(r.raw, key, None)] if v is not None and v not in have]
+            if have and not any(_same(v, want) for v in have):
+                return (
+                    f"its column {label} selects {key} = {want}, which no run of this spec has "
+                    f"(they have {', '.join(map(str, have))})"
+                )
+    return ""
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
+        return float(a) == float(b)
+    return a == b
+
+
+def report_gaps(raw: dict[str, Any], runs: list) -> list[str]:
+    """One sentence per ``[[report]]`` table that ``runs`` cannot fill (``validate`` and ``run`` say them
+    before anything starts; the report says the same in the table's place)."""
+    try:
+        tables = report_tables(raw)
+    except ValidationError:  # already a spec error of its own
+        return []
+    out = []
+    for k, table in enumerate(tables):
+        why = table_gap(table, runs)
+        if why:
+            name = f"'{table.title}'" if table.title else f"{k + 1} ({table.metric})"
+            out.append(f"[[report]] table {name} will be left out of the report: {why}")
+    return out

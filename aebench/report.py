@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from aebench.atomic import atomic_write, write_text
+from aebench.atomic import write_text
 from aebench.errors import ResultsError
 from aebench.evaluate.flags import counts, flag_vars
 from aebench.evaluate.stats import scalar_metrics
@@ -122,13 +122,14 @@ def summary(ds: xr.Dataset) -> list[str]:
     if not metrics:
         return []
     cols, names, kinds = {}, [], {}
+    marks: list[int] = []  # runs left out of a cell, each such cell marked "*" instead of a long note
     for var in metrics:
         dims = [d for d in ds[var].dims if d != "seed" and d in ds.dims]
         cells = columns_of(ds, dims)
         if list(cells) == [""]:
             cells = {"all runs": {}}
         frame = paper_table(ds, var, cells, rows=None)
-        cols[var] = format_table(frame, steps=False).iloc[0]
+        cols[var] = format_table(frame, steps=False).iloc[0].map(lambda c: _mark(c, marks))
         names.append(f"{var}: {title_of(var, ds)}")
         kinds[var] = interval_kind(frame)
     table = pd.DataFrame(cols)
@@ -139,11 +140,31 @@ def summary(ds: xr.Dataset) -> list[str]:
         "  ".join(str(c).ljust(w) if k == 0 else str(c).rjust(w) for k, (c, w) in enumerate(zip(line, widths)))
         for line in (header, *rows)
     ]
-    if len(set(kinds.values())) == 1:
-        said = [f"every ±: {next(iter(kinds.values()))}"]
+    n = int((ds["converged"] == 0).sum()) if "converged" in ds else sum(marks)
+    left = [f"* a cell without the runs that did not converge ({n} in all; the report lists them)"]
+    return [*lines, *names, *_said(kinds), *(left if marks else [])]
+
+
+def _mark(cell: str, marks: list[int]) -> str:
+    """A summary cell keeps its width: "[N not converged, left out]" becomes a "*" said once under the table."""
+    import re
+
+    found = re.search(r" \[(\d+) not converged, left out\]", cell)
+    if not found:
+        return cell
+    marks.append(int(found.group(1)))
+    return cell.replace(found.group(0), " *")
+
+
+def _said(kinds: dict[str, str]) -> list[str]:
+    """What each cell's ± (or range) is: one line for one kind of ±, else one per metric; ranges by name."""
+    ranges = {var: kind for var, kind in kinds.items() if kind.startswith("median")}
+    pm = {var: kind for var, kind in kinds.items() if var not in ranges}
+    if len(set(pm.values())) == 1:
+        said = [f"every ±: {next(iter(pm.values()))}"]
     else:
-        said = [f"± of {var}: {kind}" for var, kind in kinds.items()]
-    return [*lines, *names, *said]
+        said = [f"± of {var}: {kind}" for var, kind in pm.items()]
+    return said + [f"{var}: {kind}" for var, kind in ranges.items()]
 
 
 def write_report(out: str | Path) -> tuple[Path, Path]:
@@ -204,12 +225,38 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
         md += ["## Figures", ""]
         body.append("<h2>Figures</h2>")
         _emit_figures(own, files, md, body)
-    md += ["## Spec", "", "```toml", ds.attrs.get("spec", ""), "```"]
-    body.append(f"<h2>Spec</h2><pre>{html.escape(ds.attrs.get('spec', ''))}</pre>")
+    spec_text = spec_for_reading(ds.attrs.get("spec", ""))
+    md += ["## Spec", "", "```toml", spec_text, "```"]
+    body.append(f"<h2>Spec</h2><pre>{html.escape(spec_text)}</pre>")
     page = PAGE.format(html.escape(title), STYLE, "\n".join(body))
     write_text(out / "report.html", page)
     write_text(out / "report.md", "\n".join(md))
     return out / "report.html", out / "report.md"
+
+
+def spec_for_reading(text: str) -> str:
+    """The results' spec as the report shows it: each ``[[report]]`` table's embedded published rows replaced
+    by the name of the file they came from (they are in results.nc; a CSV inline is screens long)."""
+    import tomllib
+
+    import tomli_w
+
+    try:
+        raw = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, TypeError):
+        return text
+    report = raw.get("report")
+    if not isinstance(report, list) or not any(
+        isinstance(e, dict) and isinstance(e.get("published"), list) for e in report
+    ):
+        return text
+    for entry in report:
+        if isinstance(entry, dict) and isinstance(entry.get("published"), list):
+            rows = len(entry["published"])
+            entry["published"] = entry.pop("published_from", "") or f"({rows} published values, embedded)"
+            entry["published_rows"] = rows
+    note = "# [[report]] published: the file each table's published values were read from (embedded in results.nc)\n"
+    return note + tomli_w.dumps(raw)
 
 
 def _bars(measured, title: str, kind: str, published=None, ylabel: str | None = None):
@@ -227,6 +274,8 @@ def _emit_figures(sec: Section, files: Path, md: list[str], body: list[str]) -> 
 
     import matplotlib.pyplot as plt
 
+    from aebench.plots import PRINT_DPI, SCREEN_DPI, save_figure
+
     for name, fig in sec.figures:
         fname = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
         caption = sec.captions.get(name, "")
@@ -235,13 +284,21 @@ def _emit_figures(sec: Section, files: Path, md: list[str], body: list[str]) -> 
             body.append(f"<p><em>(figure {html.escape(fname)} could not be drawn: {html.escape(str(fig))})</em></p>")
             continue
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
+        fig.savefig(buf, format="png", dpi=SCREEN_DPI, bbox_inches="tight")  # the page's copy
+        save_figure(fig, files / fname)  # the files to keep: PNG at print resolution and SVG
         plt.close(fig)  # written to a file: in a notebook it must not also show up inline
-        data = buf.getvalue()
-        atomic_write(files / f"{fname}.png", lambda p, data=data: p.write_bytes(data))
-        md += ([f"**{caption}**", ""] if caption else []) + [f"![{fname}](report_files/{fname}.png)", ""]
-        png = base64.b64encode(data).decode()
-        cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+        md += ([f"**{caption}**", ""] if caption else []) + [
+            f"![{fname}](report_files/{fname}.png)",
+            "",
+            f"[PNG {PRINT_DPI} dpi](report_files/{fname}.png) · [SVG](report_files/{fname}.svg)",
+            "",
+        ]
+        png = base64.b64encode(buf.getvalue()).decode()
+        keep = (
+            f'<a href="report_files/{html.escape(fname)}.png">PNG {PRINT_DPI} dpi</a> · '
+            f'<a href="report_files/{html.escape(fname)}.svg">SVG</a>'
+        )
+        cap = f"<figcaption>{html.escape(caption)}{' — ' if caption else ''}{keep}</figcaption>"
         body.append(f'<figure><img alt="{html.escape(fname)}" src="data:image/png;base64,{png}">{cap}</figure>')
 
 
@@ -308,13 +365,19 @@ def paper_sections(ds: xr.Dataset) -> list[Section]:
 def _paper_section(ds: xr.Dataset, raw: dict, runs: list, k: int, entry) -> Section:
     import pandas as pd
 
-    from aebench.reference import open_choices, protocol_note
+    from aebench.reference import open_choices, protocol_note, table_gap
     from aebench.tables import format_paired, interval_kind, paired_table
 
     has_paper = bool(entry.published)  # a CSV (embedded when the spec was read from its file) or rows
     title = entry.title or f"{entry.metric} (report table {k + 1})"
     sec = Section(f"Paper vs measured: {title}" if has_paper else title, metric=entry.metric)
     sec.notes += [entry.note] if entry.note else []
+    gap = table_gap(entry, runs) if runs else ""
+    if not gap and entry.metric not in ds:
+        gap = f"its metric {entry.metric} is not in these results"
+    if gap:  # a trimmed spec: say which table is left out and why, in words
+        sec.notes.append(f"This table is left out: {gap}.")
+        return sec
     try:
         rows = entry.rows if entry.rows in ds.coords else {str(_spec_value(raw, entry.rows)): {}}
         columns = {label: _unswept(raw, ds, where) for label, where in entry.columns.items()}
@@ -322,7 +385,8 @@ def _paper_section(ds: xr.Dataset, raw: dict, runs: list, k: int, entry) -> Sect
         measured = paper_table(chosen, entry.metric, columns, rows)
         measured.attrs["title"] = title_of(entry.metric, ds)
     except (KeyError, ValueError) as exc:
-        sec.notes.append(f"This table cannot be built from these results: {exc}")
+        why = exc.args[0] if exc.args else type(exc).__name__  # str(KeyError) would add quotes
+        sec.notes.append(f"This table is left out: it cannot be built from these results ({why}).")
         return sec
     sec.notes.append(rule)
     sec.notes.append(f"Measured: {interval_kind(measured)}.")

@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,13 +152,15 @@ class Spec:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_toml(cls, path: str | Path, reg: Registry | None = None) -> Spec:
+        """Read and validate a spec file, or a preset by name (``zhou2015-dae-reduced``: a file of
+        ``aebench.presets``); a path that exists, relative to the current folder, comes first."""
         path = Path(path)
         if path.is_dir():
             inside = path / "spec.toml"
             hint = f"; it holds a spec: {inside}" if inside.is_file() else "; name a .toml file"
             raise SpecError(f"{path} is a folder, not a spec file{hint}.")
-        if not path.is_file():
-            raise SpecError(f"spec file {path} does not exist.")
+        if not path.exists():
+            path = _preset_or_missing(path)
         try:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
@@ -207,9 +210,11 @@ class Spec:
             except SpecError as exc:
                 for problem in getattr(exc, "problems", [str(exc)]):
                     found.setdefault(problem.removeprefix(_point_label(point)), []).append(problem)
+        swept = sweep_keys(raw) if isinstance(raw.get("sweep", {}), dict) else []
         for bare, where in found.items():
             everywhere = len(where) == len(expanded)
-            problems += [bare] if everywhere else [where[0]] if where[0] not in problems else []
+            first = _in_sweep(where[0], swept, raw)
+            problems += [_in_sweep(bare, swept, raw)] if everywhere else [first] if first not in problems else []
         _raise(problems, source)
         return cls(raw=raw, source=source, runs=runs)
 
@@ -223,6 +228,21 @@ class Spec:
 
     def sweep_dims(self) -> list[str]:
         return sweep_keys(self.raw)
+
+
+def _preset_or_missing(path: Path) -> Path:
+    """The preset named ``path`` (no folder in it), or a SpecError saying that neither a file nor a preset
+    has that name, with the close preset names."""
+    from aebench import presets
+
+    found = presets.path(str(path))
+    if found is not None:
+        return found
+    close = presets.close_to(str(path)) if len(path.parts) == 1 else []
+    if close:
+        raise SpecError(f"spec file {path} does not exist; did you mean the preset {' or '.join(map(repr, close))}?")
+    listed = " (nor a preset: `aebench presets` lists them)" if len(path.parts) == 1 else ""
+    raise SpecError(f"spec file {path} does not exist{listed}.")
 
 
 # ---------------------------------------------------------------------- validation
@@ -293,13 +313,30 @@ def _describe(err: dict[str, Any], where: str, model: type[BaseModel]) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         key = str(err["loc"][-1])
-        allowed = sorted(model.model_fields)
+        allowed = sorted({*model.model_fields, *(["name"] if where else [])})  # a component table has its name
         close = difflib.get_close_matches(key, allowed, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"{loc}: unknown key{hint}; allowed: {', '.join(allowed) or '(none)'}"
     if err["type"] == "missing":
         return f"{loc} is required"
     return f"{loc} = {_show(err.get('input'))}: {msg}"
+
+
+def _in_sweep(problem: str, keys: list[str], raw: dict[str, Any]) -> str:
+    """An unknown key that a ``[sweep]`` (or ``[[runs]]``) key put there is that key's problem: say where it is
+    written and the close match as the whole dotted key (``schedule.nmae`` -> did you mean "schedule.name"?)."""
+    for key in keys:
+        at = problem.find(f"{key}: unknown key")
+        if at < 0 or (at and not problem[:at].endswith(": ")):
+            continue
+        parent, _, last = key.rpartition(".")
+        rest = problem[at + len(key) + 2 :]
+        close = re.search(r"did you mean '([^']+)'", rest)
+        allowed = rest.split("allowed: ", 1)[-1]
+        where = "[sweep]" if key in raw.get("sweep", {}) else "[[runs]]"
+        hint = f' (did you mean "{parent}.{close.group(1)}"?)' if close else ""
+        return f'{problem[:at]}{where} key "{key}": {parent} has no key {last!r}{hint}; its keys: {allowed}'
+    return problem
 
 
 def _show(value: Any) -> str:

@@ -26,12 +26,12 @@ from aebench.evaluate.stats import t_interval
 from aebench.hookspecs import REPORT_DECLARATIONS, Criterion, Estimate, Figure, Metric
 from aebench.results import _coord  # the merge's own encoding of list values as coordinates
 
-STATS = ("mean", "ci", "n", "steps", "dropped")
+STATS = ("mean", "ci", "n", "steps", "dropped", "lo", "hi")
 
 #: what aebench's core itself writes into every run (not any evaluator's): declared the same way
 SUPERVISED = Criterion("class_error", words="supervised validation error (best epoch)", best_over=("epoch",))
 CORE_REPORTS: tuple[Metric | Criterion | Figure, ...] = (
-    Metric("train_seconds", title="Training time", units="s"),
+    Metric("train_seconds", title="Training time", units="s", spread="range"),
     SUPERVISED,
     # a schedule that ends in supervised training (Erhan et al.'s fine-tuning): its test error at the
     # best validation epoch (results.supervised_test_error), the paper's main result, with its seed histogram
@@ -172,7 +172,7 @@ def select(ds: xr.Dataset | xr.DataArray, where: Mapping[str, Any]) -> xr.Datase
         coord, want = ds[key], _coord(value)
         if key in ds.dims:
             if want not in list(coord.values):
-                raise KeyError(f"{key} has no value {want!r} (it has {list(coord.values)})")
+                raise KeyError(f"{key} has no value {want!r} (it has {', '.join(map(str, coord.values.tolist()))})")
             ds = ds.sel({key: want})
         elif coord.ndim == 0:
             if coord.item() != want:
@@ -222,6 +222,10 @@ def cell_stats(ds: xr.Dataset, var: str, level: float = 0.95) -> dict[str, float
     own = metric_info(var)
     if n == 1 and own.interval and own.interval in ds:
         ci = float(np.nanmean(np.atleast_1d(ds[own.interval].values.astype(float)))) * own.interval_factor
+    lo, hi = mean - ci, mean + ci
+    if own.spread == "range" and n > 1:  # a duration: median and range, never an interval below zero
+        finite = values[np.isfinite(values)]
+        mean, ci, lo, hi = float(np.median(finite)), math.nan, float(finite.min()), float(finite.max())
     steps = math.nan
     if "steps" in ds:
         s = ds["steps"].max("epoch") if "epoch" in ds["steps"].dims else ds["steps"]
@@ -230,7 +234,7 @@ def cell_stats(ds: xr.Dataset, var: str, level: float = 0.95) -> dict[str, float
             if np.isfinite(s.values.astype(float)).any()
             else math.nan
         )
-    return {"mean": mean, "ci": ci, "n": n, "steps": steps, "dropped": dropped}
+    return {"mean": mean, "ci": ci, "n": n, "steps": steps, "dropped": dropped, "lo": lo, "hi": hi}
 
 
 def interval_kind(table: pd.DataFrame) -> str:
@@ -245,6 +249,10 @@ def interval_kind(table: pd.DataFrame) -> str:
     if not ns:
         return "no finished runs"
     own = metric_info(table.attrs.get("var", ""))
+    if own.spread == "range" and ns != [1]:
+        several = [n for n in ns if n > 1]
+        seeds = f"{several[0]}" if len(several) == 1 else f"{several[0]}–{several[-1]}"
+        return f"median (min–max) over {seeds} seeds" + ("; cells of one seed: the value alone" if 1 in ns else "")
     single = table.xs("n", axis=1, level="stat").values.astype(float) == 1
     ci = table.xs("ci", axis=1, level="stat").values.astype(float)
     has_own = bool(own.interval) and bool(np.isfinite(ci[single]).any())  # a one-seed cell that has one
@@ -445,13 +453,9 @@ def _reference_cell(part: xr.Dataset, var: str) -> dict[tuple[str, str], float]:
     if own.interval and own.interval in part:
         ci = float(np.nanmean(np.atleast_1d(part[own.interval].values.astype(float)))) * own.interval_factor
     label = m.reference_words or m.reference
-    return {
-        (label, "mean"): float(values.mean()),
-        (label, "ci"): ci,
-        (label, "n"): 1,
-        (label, "steps"): math.nan,
-        (label, "dropped"): 0,
-    }
+    mean = float(values.mean())
+    cell = {"mean": mean, "ci": ci, "n": 1, "steps": math.nan, "dropped": 0, "lo": mean - ci, "hi": mean + ci}
+    return {(label, stat): cell[stat] for stat in STATS}
 
 
 def _row_selections(ds: xr.Dataset, rows: str | Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
@@ -476,6 +480,10 @@ def format_table(table: pd.DataFrame, scale: float | None = None, digits: int = 
         for _, row in table[label].iterrows():
             dropped = int(row.get("dropped", 0) or 0)
             text = _cell(row["mean"] * scale, row["ci"] * scale, digits)
+            if metric_info(var).spread == "range" and np.isfinite(row["mean"]) and np.isfinite(row.get("lo", np.nan)):
+                text = (
+                    f"{row['mean'] * scale:.{digits}f} ({row['lo'] * scale:.{digits}f}–{row['hi'] * scale:.{digits}f})"
+                )
             if dropped and not np.isfinite(row["mean"]):
                 text = "not converged"
             elif dropped:

@@ -32,6 +32,7 @@ PUBLIC = {
     "aebench.errors",
     "aebench.options",
     "aebench.plots",
+    "aebench.progress",
     "aebench.data",
     "aebench.data.amat",
     "aebench.data.cache",

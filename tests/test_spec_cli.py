@@ -54,7 +54,7 @@ BAD = [
     (
         "sweep key's last segment",
         TINY + '[sweep]\n"corruption.levle" = [0.1]\n',
-        ["corruption.levle: unknown key", "'level'"],
+        ['[sweep] key "corruption.levle": corruption has no key', 'did you mean "corruption.level"?'],
     ),
     ("sweep of a non-run key", TINY + '[sweep]\n"ensemble" = [true, false]\n', ["'ensemble' is not part of a run"]),
     (

@@ -39,7 +39,9 @@ def test_claims_hold_with_the_second_seed_set_on_one_thread(name, monkeypatch):
     for cell in book.cells:
         if cell.cell_type == "code":
             cell.outputs = []
-    NotebookClient(book, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    NotebookClient(
+        book, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    ).execute()
     printed = "".join(
         out.get("text", "") for cell in book.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
     )

@@ -206,11 +206,11 @@ def make_variation(name: str, seed: int, progress: bool = False) -> tuple[dict[s
     if hit is not None:
         return hit[0], hit[1], True
     cache.usable_home()  # before minutes of generating: the result must have somewhere to go
-    from tqdm.auto import tqdm
+    from aebench.progress import bar as progress_bar
 
     sizes = variations.SIZES[name]
     chunks: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"train": [], "valid": [], "test": []}
-    with tqdm(total=sum(sizes), desc=f"generating {name}", unit="img", disable=not progress) as bar:
+    with progress_bar(sum(sizes), f"generating {name}", "img", disable=not progress, leave=True) as bar:
         for split, x, y in variation_chunks(name, seed):
             chunks[split].append((x, y))
             bar.update(len(y))

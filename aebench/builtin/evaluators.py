@@ -55,6 +55,12 @@ class Recon(Evaluator):
         ),
         Criterion("recon_error_final", words="validation reconstruction error", default=True),
         Figure("recon_curves", needs="recon_error", draw="aebench.plots:recon_curves", title="Reconstruction curves"),
+        Figure(
+            "recon_curves_steps",
+            needs="recon_error",
+            draw="aebench.plots:recon_curves_by_steps",
+            title="Reconstruction curves against gradient steps (layer-wise takes one epoch's steps per layer)",
+        ),
     )
     last: xr.DataArray | None = None
     _seen: tuple = ()

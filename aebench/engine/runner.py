@@ -226,7 +226,13 @@ class Trainer:
         self.members.write_back()
 
     def _label(self) -> str:
-        return self.ctxs[0].run_id if len(self.ctxs) == 1 else f"{self.ctxs[0].run_id} +{len(self.ctxs) - 1}"
+        """The bar's name: the sweep point and seed(s), as the results name the runs (not the run folder)."""
+        from aebench.progress import run_label
+
+        specs = [c.spec for c in self.ctxs]
+        if not all(hasattr(sp, "point") and hasattr(sp, "seed") for sp in specs):
+            return self.ctxs[0].run_id if len(self.ctxs) == 1 else f"{self.ctxs[0].run_id} +{len(self.ctxs) - 1}"
+        return run_label([sp.point for sp in specs], [sp.seed for sp in specs])
 
     def _stages(self) -> list[Stage]:
         return [c.stages[self.stage_idx] for c in self.ctxs]
@@ -261,10 +267,11 @@ class Trainer:
             self.members.write_back()
             for s in sorted(self.members.active):
                 self.end_epoch(s, stages[s], float(totals[s]) / max(n_batches, 1), n_batches, seconds)
-            self.bar.update(1)
-            self.bar.set_postfix_str(
-                f"{stage.label} loss {float(totals.mean()) / max(n_batches, 1):.4g}", refresh=False
+            # the epoch that just ended: its loss first, then the count (an update redraws, a late postfix would not)
+            self.bar.set_postfix(
+                stage=stage.label, loss=f"{float(totals.mean()) / max(n_batches, 1):.4g}", refresh=False
             )
+            self.bar.update(1)
             if self.checkpoint is not None:
                 self.checkpoint.save(self.state(optimizer))
 
@@ -445,9 +452,9 @@ def _scalars(record: EpochRecord) -> dict[str, Any]:
 
 
 def _bar(total: int, label: str, opts: RunOptions):
-    from tqdm.auto import tqdm
+    from aebench.progress import bar
 
-    return tqdm(total=total, desc=label, unit="epoch", disable=not opts.progress, position=opts.position, leave=False)
+    return bar(total, label, "epoch", position=opts.position, disable=not opts.progress)
 
 
 def records_to_dataset(records: list[EpochRecord]) -> xr.Dataset:

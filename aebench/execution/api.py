@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from aebench.execution.lifecycle import CheckpointPlace, Recorder, Task, note_al
 from aebench.execution.output import OutputLock, open_out, prepare_out
 from aebench.execution.preflight import preflight
 from aebench.plugins import registry
+from aebench.reference import report_gaps
 from aebench.results import merge_runs, write_results
 from aebench.spec import RunSpec, Spec
 
@@ -82,6 +84,8 @@ def run(
     for key, value in (("ensemble", ensemble), ("compile", compile)):
         if value is not None and bool(spec.raw.get(key, False)) != value:
             spec = Spec.from_dict({**spec.raw, key: value}, spec.source)
+    for gap in report_gaps(spec.raw, spec.runs):  # a trimmed preset: said before anything runs, not after
+        warnings.warn(gap, stacklevel=2)
     out = Path(out)
     resolve_device(device)
     rows: dict[str, list[dict[str, int]]] = {}
@@ -148,9 +152,9 @@ def _attrs(spec: Spec, device: str, checksums: dict[str, Any]) -> dict[str, Any]
 
 
 def _overall_bar(total: int, progress: bool):
-    from tqdm.auto import tqdm
+    from aebench.progress import bar
 
-    return tqdm(total=total, desc="runs", unit="run", disable=not progress or total < 2, position=0)
+    return bar(total, "runs", "run", position=0, disable=not progress or total < 2)
 
 
 def statuses(ds: xr.Dataset) -> Iterable[str]:

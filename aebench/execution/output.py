@@ -25,7 +25,7 @@ def prepare_out(out: Path, spec: Spec, resume: bool, force: bool = False) -> Non
     check_output_tree(out, [r.run_id for r in spec.runs])
     if saved.is_file():
         try:
-            same = Spec.from_text(saved.read_text(), source=str(saved)).raw == spec.raw
+            same = _comparable(Spec.from_text(saved.read_text(), source=str(saved)).raw) == _comparable(spec.raw)
         except AebenchError:
             same = False
         if not same:
@@ -43,6 +43,16 @@ def prepare_out(out: Path, spec: Spec, resume: bool, force: bool = False) -> Non
     removed = clean_temporaries(out)
     if removed:
         logging.getLogger("aebench").info("removed %d temporary files left by an interrupted write", len(removed))
+
+
+def _comparable(raw: dict[str, Any]) -> dict[str, Any]:
+    """A spec without what names where its published numbers came from (``published_from``, added when a
+    spec file is read): a folder written before that name was kept is still this spec's own."""
+    report = raw.get("report")
+    if not isinstance(report, list):
+        return raw
+    strip = [{k: v for k, v in e.items() if k != "published_from"} if isinstance(e, dict) else e for e in report]
+    return {**raw, "report": strip}
 
 
 def refuse_foreign(out: Path, force: bool) -> None:
