@@ -22,6 +22,9 @@ RUN_FILES = ("spec.json", "status.json", "metrics.nc", "checkpoint.pt", "error.l
 #: the files and folders at the top of an output folder
 TOP_FILES = (".lock", "spec.toml", "results.nc", "report.html", "report.md")
 TOP_FOLDERS = ("runs", "report_files")
+#: what aebench's atomic writes leave at the top when killed: ``.<file>.XXXXXXXX.tmp`` of these
+#: (``probe``: the dask executor's shared-disk probe)
+TOP_TEMPORARIES = (*TOP_FILES, "probe")
 
 
 def _what(mode: int) -> str:

@@ -293,7 +293,7 @@ def _all_see(client, out: Path) -> bool:
     from aebench.atomic import write_text
 
     token = uuid.uuid4().hex
-    probe = out / f".probe-{token[:8]}.tmp"  # a temporary: removed by the next run if left
+    probe = out / f".probe.{token[:8]}.tmp"  # named as atomic_write's temporaries: the next run removes it
     write_text(probe, token)
     try:
         return all(client.run(_sees, str(probe), token).values())
