@@ -20,6 +20,7 @@ import pytest
 from conftest import TINY, write_spec
 
 import aebench
+from aebench.errors import SaveError
 
 TWO = TINY.replace("seeds = [0]", "seeds = [0, 1]")
 
@@ -84,3 +85,92 @@ def test_a_kill_during_the_first_write_leaves_a_folder_that_runs_and_resumes(tmp
     code, _, err = cli("run", tiny_spec, "--out", out3, "--quiet")
     assert code == 2 and "notes.txt" in err and ".spec.toml" not in err, err
     assert sorted(p.name for p in out3.iterdir()) == [".spec.toml.k3j4h5g6.tmp", "notes.txt"]
+
+
+# ------------------------------------- 2. a --checkpoints store checked before --out is touched
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("nosuch://bucket/x", "is not a usable store URL (Protocol not known: nosuch)"),
+        ("s3://bucket/x", "its protocol needs a package that is not installed"),
+        ("{tmp}/a-file", "cannot hold checkpoints"),
+        ("file://{tmp}/a-file/below", "cannot hold checkpoints"),
+    ],
+)
+def test_a_bad_checkpoint_store_is_one_line_before_anything_is_written(tmp_path, tiny_spec, cli, url, words):
+    if url.startswith("s3://"):
+        try:
+            import s3fs  # noqa: F401
+
+            pytest.skip("s3fs is installed here: s3:// resolves")
+        except ImportError:
+            pass
+    (tmp_path / "a-file").write_text("not a folder")
+    out = tmp_path / "out"
+    code, _, err = cli("run", tiny_spec, "--out", out, "--quiet", "--checkpoints", url.format(tmp=tmp_path))
+    assert code == 2 and words in err and "Traceback" not in err and err.count("\n") == 1, err
+    assert not out.exists()  # not even the folder: nothing was written
+    assert (tmp_path / "a-file").read_text() == "not a folder"
+
+
+def test_a_good_store_is_written_once_and_left_clean(tmp_path, tiny_spec, cli):
+    store = tmp_path / "store"
+    code, _, err = cli("run", tiny_spec, "--out", tmp_path / "out", "--quiet", "--checkpoints", f"file://{store}")
+    assert code == 0, err
+    assert store.is_dir() and not list(store.iterdir())  # the probe and the finished run's checkpoint are gone
+
+
+# ------------------------- 3 and 4. a store that fails mid-run: no secret shown, no run left running
+@pytest.fixture
+def remountable(tmp_path):
+    """A real tmpfs that the test can turn read-only and back (root only; skipped elsewhere)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)], capture_output=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({res.stderr.decode().strip() or res.returncode})")
+
+    def remount(mode: str) -> None:
+        subprocess.run(["mount", "-o", f"remount,{mode}", str(mnt)], check=True, capture_output=True)
+
+    yield mnt, remount
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_store_gone_read_only_fails_its_runs_with_the_password_masked_and_resume_finishes(
+    tmp_path, remountable, monkeypatch
+):
+    mnt, remount = remountable
+    monkeypatch.chdir(mnt)  # fsspec reads file://user:pw@/ck as the relative path "user:pw@/ck"
+    url = "file://alice:S3cr3tPW@/ck"
+    spec = write_spec(tmp_path, TWO.replace("epochs = 2", "epochs = 4"))
+    out = tmp_path / "out"
+    seen = []
+
+    def read_only_after_the_first_epoch(run_id: str, metrics: dict) -> None:
+        seen.append(run_id)
+        if len(seen) == 1:
+            remount("ro")  # the next checkpoint save finds a read-only store
+
+    with pytest.raises(SaveError) as info:
+        aebench.run(spec, out, progress=False, checkpoints=url, on_epoch=read_only_after_the_first_epoch)
+    message = str(info.value)
+    assert "S3cr3tPW" not in message and "alice:***@" in message and "Read-only file system" in message, message
+    status = _status(out, "run-0000")
+    assert status["status"] == "failed" and "cannot save run run-0000" in status["reason"], status
+    assert "S3cr3tPW" not in (out / "runs" / "run-0000" / "status.json").read_text()
+    assert "running" not in _statuses(out)  # results.nc says so too (run-0001 never started: absent)
+    with aebench.load_results(out) as ds:
+        assert "S3cr3tPW" not in str(ds.attrs) and "S3cr3tPW" not in str(ds["reason"].values)
+    from aebench.report import write_report
+
+    html, _ = write_report(out)
+    assert "running" not in html.read_text().split("Failed runs")[1].split("</ul>")[0]
+    remount("rw")
+    ds = aebench.run(spec, out, progress=False, checkpoints=url, resume=True)
+    assert [str(s) for s in ds["status"].values.ravel()] == ["done", "done"]
+    reference = aebench.run(spec, tmp_path / "reference", progress=False)
+    import numpy as np
+
+    for name in ("recon_error", "loss", "steps"):
+        np.testing.assert_allclose(ds[name].values, reference[name].values, rtol=1e-5, atol=1e-6, err_msg=name)

@@ -15,7 +15,7 @@ import xarray as xr
 import aebench
 from aebench.engine.members import batch_key
 from aebench.engine.runner import RunInterrupted, resolve_device
-from aebench.errors import StopSignal
+from aebench.errors import SaveError, StopSignal
 from aebench.execution.executors import make_executor
 from aebench.execution.lifecycle import CheckpointPlace, Recorder, Task, note_alone, now
 from aebench.execution.output import OutputLock, open_out, prepare_out
@@ -23,6 +23,7 @@ from aebench.execution.preflight import preflight
 from aebench.plugins import registry
 from aebench.results import merge_runs, write_results
 from aebench.spec import RunSpec, Spec
+from aebench.urls import check_store
 
 #: the least time between two intermediate writes of results.nc during a sweep
 MERGE_EVERY_S = 5.0
@@ -86,6 +87,8 @@ def run(
     resolve_device(device)
     rows: dict[str, list[dict[str, int]]] = {}
     checksums = preflight(spec, rows)
+    if checkpoints:  # resolved, its protocol checked and written once, before --out is touched
+        check_store(checkpoints)
     ex = make_executor(executor, workers, scheduler, device)
     ex.spec = spec
     open_out(out, force)
@@ -119,6 +122,8 @@ def run(
         except BaseException as exc:
             if isinstance(exc, (KeyboardInterrupt, StopSignal, RunInterrupted)):
                 rec.interrupted(exc)
+            elif isinstance(exc, SaveError):  # its runs are not left "running": failed, with the reason
+                rec.unsaved(exc)
             try:  # Ctrl-C or Stop: still merge what finished, then re-raise the interruption
                 write_results(merge_runs(out, spec.runs, dims, attrs, loaded), out)
             except Exception:

@@ -39,6 +39,7 @@ from aebench.errors import AebenchError, ResultsError, RunFailed, SaveError, sto
 from aebench.plugins import call_hook, describe_exception, registry
 from aebench.results import RunStore
 from aebench.spec import RunSpec
+from aebench.urls import mask
 
 
 def now() -> str:
@@ -291,8 +292,11 @@ def save_error(run_id: str, where: str | Path, err: BaseException, ended: str = 
     """The one message for a run that could not be saved (disk full, read-only, no permission)."""
     also = f"; the run itself ended with: {ended}" if ended else ""
     return SaveError(
-        f"cannot save run {run_id} in {where} ({why(err)}{also}). The earlier results are intact and the run is "
-        "left to redo: free space or fix the folder, then continue with --resume."
+        mask(
+            f"cannot save run {run_id} in {where} ({why(err)}{also}). The earlier results are intact and the run is "
+            "left to redo: free space or fix the folder, then continue with --resume.",
+            str(where),
+        )
     )
 
 
@@ -379,8 +383,8 @@ class Recorder:
                 store.write_metrics(result.metrics)
                 store.set_status("done", note=result.note, reason="", **info)
             else:
-                write_text(store.dir / "error.log", result.error_log or result.reason)
-                store.set_status("failed", reason=result.reason, **info)
+                write_text(store.dir / "error.log", mask(result.error_log or result.reason))
+                store.set_status("failed", reason=mask(result.reason), **info)
         except (OSError, RuntimeError, ResultsError) as err:  # disk full: say so once, keep the sweep resumable
             raise save_error(run.run_id, self.out, err, ended) from None
         self.pending.pop(run.run_id, None)
@@ -389,7 +393,7 @@ class Recorder:
 
     def fail(self, run: RunSpec, reason: str) -> None:
         """A run whose worker died under it."""
-        self.store(run).set_status("failed", reason=reason, finished=now())
+        self.store(run).set_status("failed", reason=mask(reason), finished=now())
         self.pending.pop(run.run_id, None)
         self.on_done(run, "failed")
 
@@ -399,5 +403,16 @@ class Recorder:
             try:
                 self.store(run).set_status("interrupted", reason=f"{stopped_by(exc)}; finish it with --resume")
             except OSError:
+                pass
+        self.pending.clear()
+
+    def unsaved(self, exc: SaveError) -> None:
+        """Every run started and not recorded when a save failed (the store or ``--out`` full, read-only):
+        ``failed`` with the reason, so neither ``status.json`` nor ``results.nc`` says ``running``;
+        ``--resume`` trains them again. Where even that cannot be written, the run stays as it was."""
+        for run in list(self.pending.values()):
+            try:
+                self.store(run).set_status("failed", reason=mask(exc), finished=now())
+            except (OSError, ResultsError):
                 pass
         self.pending.clear()
