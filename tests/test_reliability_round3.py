@@ -174,3 +174,56 @@ def test_a_store_gone_read_only_fails_its_runs_with_the_password_masked_and_resu
 
     for name in ("recon_error", "loss", "steps"):
         np.testing.assert_allclose(ds[name].values, reference[name].values, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+# --------------------------------------------- 9. a result variable with a name files cannot hold
+def _odd_name_plugin(odd: str, attrs: dict | None = None):
+    """An evaluator that names its result ``odd`` in the run of seed 0, and sensibly in the others."""
+    import types
+
+    import xarray as xr
+
+    from aebench.components import Evaluator
+    from aebench.components import Params as Base
+
+    class Odd(Evaluator):
+        name = "odd-names"
+        Params = Base
+        summary = "Returns a result variable whose name netCDF cannot hold, for seed 0."
+
+        def evaluate(self, ctx):
+            if ctx.spec.seed == 0:
+                return {odd: xr.DataArray(1.0, attrs=attrs or {})}
+            return {"fine_score": xr.DataArray(1.0)}
+
+    mod = types.ModuleType(f"odd_names_{abs(hash(odd))}")
+    mod.aebench_evaluators = aebench.hookimpl(lambda: [Odd])
+    return mod
+
+
+@pytest.mark.parametrize(
+    "odd, attrs, words",
+    [
+        ("a/b", None, "evaluator 'odd-names' returned a result variable that cannot be saved: 'a/b'"),
+        ("<img src=x>", None, "evaluator 'odd-names' returned a result variable that cannot be saved"),
+        ("status", None, "evaluator 'odd-names' returned a result variable that cannot be saved: 'status'"),
+        ("x" * 5000, None, "evaluator 'odd-names' returned a result variable that cannot be saved"),
+        ("fine_name", {"meta": {"nested": 1}}, "its results could not be written as netCDF"),
+    ],
+)
+def test_an_odd_result_name_fails_that_run_naming_the_evaluator_and_the_sweep_goes_on(
+    tmp_path, cli, in_process_plugin, odd, attrs, words
+):
+    in_process_plugin(_odd_name_plugin(odd, attrs))
+    spec = write_spec(tmp_path, TWO.replace("seeds = [0, 1]", "seeds = [0, 1]\nevaluate = { odd-names = {} }"))
+    out = tmp_path / "out"
+    code, _, err = cli("run", spec, "--out", out, "--quiet")
+    assert code == 1 and "Traceback" not in err and "space" not in err, err
+    failed = _status(out, "run-0000")
+    assert failed["status"] == "failed", failed
+    assert failed["reason"].startswith(words), failed
+    assert len(failed["reason"]) < 400
+    assert _status(out, "run-0001")["status"] == "done"  # the later run started, and finished
+    assert _statuses(out) == ["failed", "done"]
+    code, _, err = cli("run", spec, "--out", out, "--quiet", "--resume")  # the same answer, not a disk message
+    assert code == 1 and "space" not in err and _status(out, "run-0000")["status"] == "failed", err

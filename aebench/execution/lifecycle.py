@@ -36,6 +36,7 @@ from aebench.engine.checkpoint import CheckpointSlot, checkpoint_slot
 from aebench.engine.members import CannotBatch
 from aebench.engine.runner import RunInterrupted, RunOptions, Trainer, build_contexts, records_to_dataset
 from aebench.errors import AebenchError, ResultsError, RunFailed, SaveError, stopped_by
+from aebench.names import check_results
 from aebench.plugins import call_hook, describe_exception, registry
 from aebench.results import RunStore
 from aebench.spec import RunSpec
@@ -208,7 +209,11 @@ def _finish(
     try:
         ds = records_to_dataset(m.records)
         for ev in evaluators:
-            ds = ds.assign(ev.evaluate(ctx))
+            produced = ev.evaluate(ctx)
+            bad = check_results(getattr(ev, "name", type(ev).__name__), produced)
+            if bad:  # this run fails, naming the evaluator; never the sweep, never "the disk"
+                raise RunFailed(bad)
+            ds = ds.assign(produced)
         ds["train_seconds"] = xr.DataArray(
             float(ds["epoch_seconds"].sum()), attrs={"long_name": "training time, all stages", "units": "s"}
         )
@@ -380,7 +385,10 @@ class Recorder:
                 write_bytes(store.checkpoint_path, result.weights or b"")
                 for name, data in result.files.items():
                     write_bytes(store.dir / Path(name).name, data)
-                store.write_metrics(result.metrics)
+                unwritable = self._write_metrics(store, result)
+                if unwritable:  # the results themselves (not the disk): this run fails, the sweep goes on
+                    result = replace(result, status="failed", reason=unwritable, error_log=unwritable)
+            if result.status == "done":
                 store.set_status("done", note=result.note, reason="", **info)
             else:
                 write_text(store.dir / "error.log", mask(result.error_log or result.reason))
@@ -390,6 +398,18 @@ class Recorder:
         self.pending.pop(run.run_id, None)
         self.on_done(run, result.status)
         return result.status
+
+    @staticmethod
+    def _write_metrics(store: RunStore, result: RunResult) -> str:
+        """Write ``metrics.nc``; a disk error propagates, results netCDF cannot hold are the reason returned."""
+        try:
+            store.write_metrics(result.metrics)
+        except Exception as exc:
+            if isinstance(exc, (OSError, ResultsError)) or is_save_failure(exc):
+                raise
+            store.metrics_path.unlink(missing_ok=True)
+            return f"its results could not be written as netCDF ({describe_exception(exc)})"
+        return ""
 
     def fail(self, run: RunSpec, reason: str) -> None:
         """A run whose worker died under it."""
