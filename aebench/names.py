@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-#: a result variable, dimension or coordinate an evaluator returns: a letter, then letters, digits, ``_``
-RESULT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
+#: a result variable or dimension an evaluator returns: a letter (``λ`` too), then letters, digits, ``_``
+RESULT_NAME = re.compile(r"^[^\W\d_]\w{0,99}$")
 #: what the run's own record holds: no evaluator may return these (the merge writes them)
 RESERVED = ("status", "reason", "train_seconds")
 

@@ -236,6 +236,14 @@ def _provenance(runs: list, reg) -> list[str]:
     return [f"{', '.join(names)} {text}" for text, names in by_text.items()]
 
 
+#: the longest note one evaluator's ``Note`` may add to a report (longer ones are cut, and say so)
+NOTE_LIMIT = 1000
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= NOTE_LIMIT else text[:NOTE_LIMIT] + "… (cut)"
+
+
 def open_choices(runs: list) -> str:
     """The protocol details that the papers do not give, and what these runs chose for each: every
     evaluator's :class:`aebench.hookspecs.Note` (from the values its Params took), then the data sets."""
@@ -255,8 +263,12 @@ def open_choices(runs: list) -> str:
         for note in (n for n in getattr(cls, "reports", ()) or () if isinstance(n, Note)):
             try:
                 text = note.describe(values)
-            except Exception:  # a plug-in's note must not lose the report
-                continue
-            out += [text] if isinstance(text, str) and text else []
+                if not isinstance(text, str):
+                    raise TypeError(f"it returned {type(text).__name__}, not text")
+            except Exception as exc:  # a plug-in's note must not lose the report: it is named instead
+                from aebench.plugins import describe_exception
+
+                text = f"(a note of evaluator {name!r} could not be written: {describe_exception(exc)})"
+            out += [_bounded(text)] if text else []
     out += _provenance(runs, reg)
     return ("Left open by the paper, chosen here: " + "; ".join(out) + ".") if out else ""

@@ -15,6 +15,8 @@ import xarray as xr
 from aebench.atomic import atomic_write, write_text
 from aebench.errors import ResultsError
 from aebench.evaluate.stats import scalar_metrics
+from aebench.names import figure_file
+from aebench.plugins import describe_exception
 from aebench.results import load_results
 from aebench.tables import (
     columns_of,
@@ -29,6 +31,9 @@ from aebench.tables import (
     units_of,
     with_derived,
 )
+
+#: the name space of the evaluators' own figures (``Figure.name``), apart from the report's table figures
+FIGURE_KEY = "figure:"
 
 PAGE = (
     "<!doctype html><html><head><meta charset='utf-8'><title>{}</title><style>{}</style></head><body>{}</body></html>"
@@ -166,27 +171,24 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
             body += [f"<h2>{heading}</h2><ul>", *[f"<li>{html.escape(r)}</li>" for r in items], "</ul>"]
     decl = declared()
     for var in table_metrics(ds):
-        measured = metric_frame(ds, var, rows)
-        table = format_table(measured)
-        header = [key_label(rows) if rows in ds.dims else "experiment", *table.columns]
-        cells = [[str(i), *map(str, r)] for i, r in zip(table.index, table.values)]
-        caption = f"Every sweep point; {interval_kind(measured)}."
-        sec = Section(title_of(var, ds), tables=[(caption, header, cells)])
-        if metric_info(var, ds).figure == "bars":
-            fig = _bars(measured, title_of(var, ds), interval_kind(measured), ylabel=units_of(var, ds))
-            sec.figures.append((f"table_{var}", fig))
+        try:
+            sec = _metric_section(ds, var, rows)
+        except Exception as exc:  # a plug-in's declaration must not lose the rest of the report
+            sec = Section(title_of(var, ds), [f"The table of {var} could not be built: {describe_exception(exc)}"])
         md += sec.markdown()
         body += sec.html()
         _emit_figures(sec, files, md, body)
     sections = paper_sections(ds)
+
     if not sections:  # one selection rule per report: the [[report]] tables' own, else this one
         sections = [s for s in [_selection(ds, rows)] if s]
     for sec in [*_flag_sections(ds), *sections]:
         md += sec.markdown()
         body += sec.html()
         _emit_figures(sec, files, md, body)
-    titles = {f.name: f.title or f.name for f in decl.figures}
-    own = Section("Figures", figures=[(name, fig) for name, fig in figures(ds).items()])
+    # a plug-in's figure in its own name space: one named like a table's figure ("table_x") keeps its file
+    titles = {f"{FIGURE_KEY}{f.name}": f.title or f.name for f in decl.figures}
+    own = Section("Figures", figures=[(f"{FIGURE_KEY}{name}", fig) for name, fig in figures(ds).items()])
     own.captions = titles
     if own.figures:
         md += ["## Figures", ""]
@@ -200,6 +202,20 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
     return out / "report.html", out / "report.md"
 
 
+def _metric_section(ds: xr.Dataset, var: str, rows: str | None) -> Section:
+    """A metric's table over every sweep point, with its bar figure."""
+    measured = metric_frame(ds, var, rows)
+    table = format_table(measured)
+    header = [key_label(rows) if rows in ds.dims else "experiment", *table.columns]
+    cells = [[str(i), *map(str, r)] for i, r in zip(table.index, table.values)]
+    caption = f"Every sweep point; {interval_kind(measured)}."
+    sec = Section(title_of(var, ds), tables=[(caption, header, cells)])
+    if metric_info(var, ds).figure == "bars":
+        fig = _bars(measured, title_of(var, ds), interval_kind(measured), ylabel=units_of(var, ds))
+        sec.figures.append((f"table_{var}", fig))
+    return sec
+
+
 def _bars(measured, title: str, kind: str, published=None, ylabel: str | None = None):
     from aebench.plots import table_bars
 
@@ -211,21 +227,30 @@ def _bars(measured, title: str, kind: str, published=None, ylabel: str | None = 
 
 def _emit_figures(sec: Section, files: Path, md: list[str], body: list[str]) -> None:
     """Save ``sec``'s figures in ``files`` and show them in the Markdown and the HTML (after its tables)."""
-    import re
-
     import matplotlib.pyplot as plt
 
     for name, fig in sec.figures:
-        fname = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+        shown = name.removeprefix(FIGURE_KEY)
+        fname = figure_file(name, shown)  # a slug plus a hash of the whole name: two names, two files
         caption = sec.captions.get(name, "")
+        drawn, data = fig, b""
+        if not isinstance(drawn, Exception):
+            try:  # a plug-in's draw may return anything: only a Figure that saves is shown
+                if not callable(getattr(drawn, "savefig", None)):
+                    raise TypeError(f"its draw returned {type(drawn).__name__}, not a matplotlib Figure")
+                buf = io.BytesIO()
+                drawn.savefig(buf, format="png", dpi=100)
+                data = buf.getvalue()
+            except Exception as exc:
+                fig = exc
+            finally:
+                if isinstance(drawn, plt.Figure):
+                    plt.close(drawn)  # written to a file: in a notebook it must not also show up inline
         if isinstance(fig, Exception):
-            md += [f"*(figure {fname} could not be drawn: {fig})*", ""]
-            body.append(f"<p><em>(figure {html.escape(fname)} could not be drawn: {html.escape(str(fig))})</em></p>")
+            why = describe_exception(fig)
+            md += [f"*(figure {shown} could not be drawn: {why})*", ""]
+            body.append(f"<p><em>(figure {html.escape(shown)} could not be drawn: {html.escape(why)})</em></p>")
             continue
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        plt.close(fig)  # written to a file: in a notebook it must not also show up inline
-        data = buf.getvalue()
         atomic_write(files / f"{fname}.png", lambda p, data=data: p.write_bytes(data))
         md += ([f"**{caption}**", ""] if caption else []) + [f"![{fname}](report_files/{fname}.png)", ""]
         png = base64.b64encode(data).decode()

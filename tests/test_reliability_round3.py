@@ -227,3 +227,77 @@ def test_an_odd_result_name_fails_that_run_naming_the_evaluator_and_the_sweep_go
     assert _statuses(out) == ["failed", "done"]
     code, _, err = cli("run", spec, "--out", out, "--quiet", "--resume")  # the same answer, not a disk message
     assert code == 1 and "space" not in err and _status(out, "run-0000")["status"] == "failed", err
+
+
+# ------------------------------ 7 and 8. plug-in figures and notes isolated; figure files never collide
+def _greek_plugin():
+    """Metrics whose names share one slug, a figure named like a table's figure, and broken figures and notes."""
+    import types
+
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    from aebench.components import Evaluator
+    from aebench.components import Params as Base
+    from aebench.hookspecs import Figure, Metric, Note
+
+    def line(ds):
+        fig, ax = plt.subplots()
+        ax.plot([1, 2, 3])
+        return fig
+
+    def boom(ds):
+        raise RuntimeError("the plug-in's plotting failed")
+
+    def bad_note(values):
+        raise ValueError("the plug-in's note failed")
+
+    class Greek(Evaluator):
+        name = "greek"
+        Params = Base
+        summary = "Two metrics whose names differ only in a Greek letter."
+        reports = (
+            Metric("λ_err", title="lambda error"),
+            Metric("μ_err", title="mu error"),
+            Figure("table_λ_err", needs="λ_err", draw=line, title="named like the table's own figure"),
+            Figure("returns_none", needs="λ_err", draw=lambda ds: None),
+            Figure("raises", needs="λ_err", draw=boom),
+            Figure("returns_text", needs="λ_err", draw=lambda ds: "not a figure"),
+            Note(bad_note),
+            Note(lambda values: "y" * 2_000_000),
+        )
+
+        def evaluate(self, ctx):
+            return {"λ_err": xr.DataArray(1.0 + ctx.spec.seed), "μ_err": xr.DataArray(2.0 + ctx.spec.seed)}
+
+    mod = types.ModuleType("greek_plugin")
+    mod.aebench_evaluators = aebench.hookimpl(lambda: [Greek])
+    return mod
+
+
+def test_broken_plugin_figures_and_notes_are_named_and_the_rest_of_the_report_is_written(
+    tmp_path, cli, in_process_plugin
+):
+    in_process_plugin(_greek_plugin())
+    report = '\n[[report]]\ntitle = "T"\nmetric = "λ_err"\n[report.columns]\n"joint" = { "schedule.name" = "joint" }\n'
+    spec = write_spec(tmp_path, TWO.replace("seeds = [0, 1]", "seeds = [0, 1]\nevaluate = { greek = {} }") + report)
+    out = tmp_path / "out"
+    assert cli("run", spec, "--out", out, "--quiet")[0] == 0
+    code, text, err = cli("report", out)
+    assert code == 0 and "Traceback" not in err, err
+    md = (out / "report.md").read_text()
+    assert (
+        "*(figure returns_none could not be drawn: TypeError: its draw returned NoneType, not a matplotlib Figure)*"
+        in md
+    )
+    assert "*(figure raises could not be drawn: RuntimeError: the plug-in's plotting failed)*" in md
+    assert "*(figure returns_text could not be drawn: TypeError: its draw returned str, not a matplotlib Figure)*" in md
+    assert "a note of evaluator 'greek' could not be written: ValueError: the plug-in's note failed" in md
+    assert len(md) < 100_000  # a 2,000,000-character note is cut
+    files = sorted(p.name for p in (out / "report_files").iterdir())
+    # λ_err and μ_err share the slug table___err; the plug-in's "table_λ_err" shares its slug too: three files
+    assert len([f for f in files if f.startswith("table___err-")]) == 3, files
+    assert len(set(files)) == len(files) and all(f"report_files/{f}" in md for f in files)
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == len(files)
+    assert "<h2>lambda error</h2>" in page and "<h2>mu error</h2>" in page and "<h2>Spec</h2>" in page
