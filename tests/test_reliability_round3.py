@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY, write_spec
+from conftest import TINY, make_distribution, pip_install_target, run_aebench, write_spec
 
 import aebench
 from aebench.errors import SaveError
@@ -301,3 +301,55 @@ def test_broken_plugin_figures_and_notes_are_named_and_the_rest_of_the_report_is
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == len(files)
     assert "<h2>lambda error</h2>" in page and "<h2>mu error</h2>" in page and "<h2>Spec</h2>" in page
+
+
+# ------------------------------------------------ declarations held to sane bounds when they load
+HUGE_TITLE = """
+import xarray as xr
+
+import aebench
+from aebench.components import Evaluator, Params
+from aebench.hookspecs import Metric
+
+
+class Huge(Evaluator):
+    name = "huge-title"
+    Params = Params
+    summary = "A metric whose title is two million characters long."
+    reports = ()
+
+    def evaluate(self, ctx):
+        return {"huge": xr.DataArray(1.0)}
+
+
+# made behind the dataclass's back: the load still checks it
+Huge.reports = (object.__new__(Metric),)
+for key, value in dict(var="huge", title="T" * 2_000_000, units="", scale=1.0, higher_is_better=False,
+                       interval=None, interval_factor=1.0, interval_words="", criterion=None, figure="bars",
+                       summary=True, source=None, where={}, estimates=()).items():
+    object.__setattr__(Huge.reports[0], key, value)
+
+
+@aebench.hookimpl
+def aebench_evaluators():
+    return [Huge]
+"""
+
+
+def test_a_declaration_beyond_its_bounds_breaks_its_plugin_only(tmp_path):
+    """A real distribution (entry point) declaring a 2,000,000-character title: listed as broken, the rest runs."""
+    from aebench.hookspecs import Metric
+
+    with pytest.raises(TypeError, match="Metric.title must be at most 500 characters, got 2,000,000"):
+        Metric("huge", title="T" * 2_000_000)
+    with pytest.raises(TypeError, match="Metric.var must be at most 100 characters"):
+        Metric("v" * 101)
+    site = tmp_path / "site"
+    pip_install_target(make_distribution(tmp_path, "aebench-huge", "aebench_huge", HUGE_TITLE), site)
+    res = run_aebench(["plugins"], pythonpath=site)
+    assert res.returncode == 0, res.stderr
+    assert "BROKEN plug-in" in res.stdout and "Metric.title must be at most 500 characters" in res.stdout
+    assert len(res.stdout) + len(res.stderr) < 50_000
+    spec = write_spec(tmp_path, TINY)
+    res = run_aebench(["run", spec, "--out", tmp_path / "out", "--quiet"], pythonpath=site)
+    assert res.returncode == 0 and len(res.stdout) + len(res.stderr) < 50_000, res.stderr[-2000:]
