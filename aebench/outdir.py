@@ -27,7 +27,7 @@ TOP_FOLDERS = ("runs", "report_files")
 TOP_TEMPORARIES = (*TOP_FILES, "probe")
 
 
-def _what(mode: int) -> str:
+def what_is(mode: int) -> str:
     for test, name in (
         (stat.S_ISDIR, "a folder"),
         (stat.S_ISFIFO, "a named pipe"),
@@ -59,11 +59,11 @@ def check_own(root: Path, path: Path, kind: Literal["file", "folder"] = "file") 
         want_folder = i < len(parts) - 1 or kind == "folder"
         if want_folder and not stat.S_ISDIR(mode):
             raise ResultsError(
-                f"{node} is {_what(mode)} where aebench keeps its own folder; move it away or choose another --out."
+                f"{node} is {what_is(mode)} where aebench keeps its own folder; move it away or choose another --out."
             )
         if not want_folder and not stat.S_ISREG(mode):
             raise ResultsError(
-                f"{node} is {_what(mode)} where aebench keeps its own file; move it away or choose another --out."
+                f"{node} is {what_is(mode)} where aebench keeps its own file; move it away or choose another --out."
             )
 
 

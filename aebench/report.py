@@ -153,7 +153,7 @@ def summary(ds: xr.Dataset) -> list[str]:
 def write_report(out: str | Path) -> tuple[Path, Path]:
     """Write ``out/report.html`` and ``out/report.md`` (figures in ``out/report_files/``)."""
     out = Path(out)
-    ds = with_derived(load_results(out))
+    ds = with_derived(require(load_results(out), out))
     rows = "data.name" if "data.name" in ds.dims else None
     files = out / "report_files"
     if files.is_symlink():
@@ -200,6 +200,23 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
     write_text(out / "report.html", page)
     write_text(out / "report.md", "\n".join(md))
     return out / "report.html", out / "report.md"
+
+
+#: what every results file of ``aebench run`` holds, and the report reads
+REQUIRED = ("status", "reason")
+
+
+def require(ds: xr.Dataset, out: Path) -> xr.Dataset:
+    """``ds``, if it holds what a report needs; else one :class:`ResultsError` naming the file and what it lacks."""
+    lacks = [v for v in REQUIRED if v not in ds.variables]
+    if lacks:
+        where = out / "results.nc" if out.is_dir() else out
+        raise ResultsError(
+            f"{where} lacks the variable{'s' if len(lacks) > 1 else ''} {', '.join(lacks)} that every results file of "
+            "`aebench run` holds: it was not written by aebench, or was edited; run the spec again (or with --resume) "
+            "to write it anew."
+        )
+    return ds
 
 
 def _metric_section(ds: xr.Dataset, var: str, rows: str | None) -> Section:

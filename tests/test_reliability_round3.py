@@ -353,3 +353,72 @@ def test_a_declaration_beyond_its_bounds_breaks_its_plugin_only(tmp_path):
     spec = write_spec(tmp_path, TINY)
     res = run_aebench(["run", spec, "--out", tmp_path / "out", "--quiet"], pythonpath=site)
     assert res.returncode == 0 and len(res.stdout) + len(res.stderr) < 50_000, res.stderr[-2000:]
+
+
+# --------------------------------------------------- 10. a results file that lacks what report reads
+@pytest.mark.parametrize("drop", [["status"], ["reason"], ["status", "reason"], "all"])
+def test_report_names_what_a_results_file_lacks(tmp_path, tiny_spec, cli, drop):
+    import xarray as xr
+
+    out = tmp_path / "out"
+    assert cli("run", tiny_spec, "--out", out, "--quiet")[0] == 0
+    ds = xr.load_dataset(out / "results.nc")
+    drop = list(ds.data_vars) if drop == "all" else drop
+    ds.drop_vars(drop).to_netcdf(out / "results.nc")
+    code, _, err = cli("report", out)
+    lacking = [v for v in ("status", "reason") if v in drop]
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
+    assert f"{out / 'results.nc'} lacks the variable{'s' if len(lacking) > 1 else ''} {', '.join(lacking)}" in err
+    assert not (out / "report.html").exists()
+    assert cli("run", tiny_spec, "--out", out, "--quiet", "--resume")[0] == 0  # the way out it names
+    assert cli("report", out)[0] == 0
+
+
+# ---------------------------------------------- 11. published numbers that are not a plain file
+def _published(tmp_path: Path, where: str) -> Path:
+    entry = f'\n[[report]]\ntitle = "T"\nmetric = "recon_error_final"\npublished = "{where}"\n'
+    entry += '[report.columns]\n"joint" = { "schedule.name" = "joint" }\n'
+    return write_spec(tmp_path, TINY + entry)
+
+
+LOAD_IN_WORKBENCH = """
+import sys
+from aebench.errors import SpecError
+from aebench.ui import Workbench
+wb = Workbench()
+try:
+    wb.load_spec(sys.argv[1])
+except SpecError as exc:
+    print(exc)
+    sys.exit(2)
+"""
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "folder", "huge"])
+def test_published_numbers_must_be_a_plain_file_of_bounded_size(tmp_path, kind):
+    where = {"device": "/dev/zero", "fifo": str(tmp_path / "fifo"), "folder": str(tmp_path), "huge": "huge.csv"}[kind]
+    if kind == "fifo":
+        os.mkfifo(where)  # a real named pipe: a read would wait for a writer forever
+    if kind == "huge":
+        with open(tmp_path / "huge.csv", "w") as fh:
+            fh.write("row,column,value,ci\n")
+            fh.write("r,c,1.0,0.1\n" * 500_000)  # 6 MB
+    spec = _published(tmp_path, where)
+    words = {
+        "device": "is a character device, not a plain file",
+        "fifo": "is a named pipe, not a plain file",
+        "folder": "is a folder, not a plain file",
+        "huge": "is larger than 4 MiB",
+    }[kind]
+    commands = [["-m", "aebench", "validate", spec], ["-m", "aebench", "run", spec, "--out", tmp_path / "out"]]
+    for args in commands if kind in ("device", "fifo") else commands[:1]:  # one reader: the others share it
+        res = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, timeout=120)
+        assert res.returncode == 2 and words in res.stderr and "Traceback" not in res.stderr, res.stderr
+        assert res.stderr.count("\n") == 1 and "report.published" in res.stderr, res.stderr
+    assert not (tmp_path / "out").exists()
+    if kind not in ("device", "fifo"):
+        return
+    res = subprocess.run(
+        [sys.executable, "-c", LOAD_IN_WORKBENCH, str(spec)], capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 2 and words in res.stdout and "Traceback" not in res.stderr, res.stdout + res.stderr
