@@ -422,3 +422,37 @@ def test_published_numbers_must_be_a_plain_file_of_bounded_size(tmp_path, kind):
         [sys.executable, "-c", LOAD_IN_WORKBENCH, str(spec)], capture_output=True, text=True, timeout=120
     )
     assert res.returncode == 2 and words in res.stdout and "Traceback" not in res.stderr, res.stdout + res.stderr
+
+
+# -------------------------------------------------------- 12. wb.set with values TOML cannot hold
+def test_wb_set_takes_numpy_values_as_python_and_answers_the_rest_with_a_spec_error():
+    import numpy as np
+
+    from aebench.errors import SpecError
+    from aebench.ui import Workbench
+
+    wb = Workbench()
+    wb.set({"model.layers": np.array([32, 16]), "optimizer.lr": np.float32(0.5)}, seeds=np.arange(2))
+    assert wb.get("model.layers") == [32, 16] and type(wb.get("model.layers")[0]) is int
+    assert wb.get("optimizer.lr") == pytest.approx(0.5) and type(wb.get("optimizer.lr")) is float
+    assert wb.get("seeds") == [0, 1]
+    wb.set({"sweep": {"optimizer.lr": np.array([0.01, 0.02])}})
+    assert wb.spec_dict()["sweep"] == {"optimizer.lr": [0.01, 0.02]}
+    wb.spec.to_toml()  # what the form holds is plain TOML
+    before = wb.spec_dict()
+    loop: list = [1]
+    loop.append(loop)
+    cases = [
+        ({"model.layers": {32, 16}}, "model.layers: a set has no order; give a list"),
+        ({"model.layers": loop}, "model.layers[1]: the value contains itself"),
+        ({"sweep": {1: [0.1]}}, "sweep: the key 1 is int; keys of a table are text"),
+        ({1: 2}, "wb.set: the key 1 is int"),
+        ({"model.layers": [object()]}, "model.layers[0]: object"),
+        ({"model.layers": np.array(["a", "b"])}, "model.layers"),
+    ]
+    for values, words in cases:
+        with pytest.raises(SpecError, match=words.replace("[", r"\[").replace("]", r"\]")):
+            wb.set(values)
+        assert wb.spec_dict() == before  # refused before the form was touched
+    with pytest.raises(SpecError, match="wb.set takes a dict"):
+        wb.set([("model.layers", [1])])
