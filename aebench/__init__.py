@@ -15,6 +15,26 @@ def _launched_as_cli() -> bool:
     return _os.path.basename(_sys.argv[0]) == "aebench" or module == ["aebench"]
 
 
+#: SIGTERM / SIGHUP received while the command was still importing (see below)
+_EARLY_SIGNAL: list[int] = []
+
+
+def _stop_while_starting(signum: int, frame: object) -> None:
+    from aebench.errors import StopSignal  # a small module: no import of torch behind it
+
+    _EARLY_SIGNAL.append(signum)
+    raise StopSignal(signum)  # the CLI reports it as 128 + signum, once its own handlers are in place
+
+
+if _launched_as_cli():  # until the command's own handlers are in place: a SIGTERM is one line too
+    import signal as _signal
+    import threading as _threading
+
+    if _threading.current_thread() is _threading.main_thread():
+        for _sig in (_signal.SIGTERM, _signal.SIGHUP):
+            if _signal.getsignal(_sig) == _signal.SIG_DFL:
+                _signal.signal(_sig, _stop_while_starting)
+
 try:  # torch takes seconds to import: a Ctrl-C then is the command's to report, in one line
     from aebench.errors import AebenchError, DataError, PluginError, ResultsError, SpecError
     from aebench.execution import run
@@ -25,6 +45,12 @@ try:  # torch takes seconds to import: a Ctrl-C then is the command's to report,
 except KeyboardInterrupt:
     if not _launched_as_cli():
         raise
+    if _EARLY_SIGNAL:
+        import signal as _signal
+
+        what = _signal.Signals(_EARLY_SIGNAL[0]).name
+        print(f"aebench: stopped by {what} while starting; nothing was done.", file=_sys.stderr)
+        raise SystemExit(128 + _EARLY_SIGNAL[0]) from None
     print("aebench: interrupted while starting; nothing was done.", file=_sys.stderr)
     raise SystemExit(130) from None
 

@@ -456,3 +456,30 @@ def test_wb_set_takes_numpy_values_as_python_and_answers_the_rest_with_a_spec_er
         assert wb.spec_dict() == before  # refused before the form was touched
     with pytest.raises(SpecError, match="wb.set takes a dict"):
         wb.set([("model.layers", [1])])
+
+
+# ------------------------------------------------- 13. SIGTERM at any moment of a dask start
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+@pytest.mark.parametrize("moment", ["importing", "workers spawned", "workers starting"])
+def test_sigterm_while_a_dask_cluster_starts_is_one_line_and_exit_143(tmp_path, tiny_spec, moment):
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "aebench", "run", tiny_spec, "--out", out, "--quiet", "--executor", "dask"]
+    proc = subprocess.Popen([*map(str, args), "--workers", "2"], stderr=subprocess.PIPE, text=True)
+    if moment == "importing":
+        time.sleep(0.5)  # torch takes seconds to import
+    else:
+        _wait_for(lambda: len(_children(proc.pid)) > 0 or proc.poll() is not None)  # LocalCluster: its first process
+        if moment == "workers starting":
+            time.sleep(1.5)
+    assert proc.poll() is None, "the run ended before the signal"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.count("\n") == 1 and "Traceback" not in err and err.startswith("aebench: stopped by SIGTERM"), err
+    assert not out.exists() or not list((out / "runs").glob("*/status.json"))
