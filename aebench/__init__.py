@@ -15,18 +15,17 @@ def _launched_as_cli() -> bool:
     return _os.path.basename(_sys.argv[0]) == "aebench" or module == ["aebench"]
 
 
-#: SIGTERM / SIGHUP received while the command was still importing (see below)
-_EARLY_SIGNAL: list[int] = []
-
-
 def _stop_while_starting(signum: int, frame: object) -> None:
-    from aebench.errors import StopSignal  # a small module: no import of torch behind it
+    """SIGTERM / SIGHUP before the command's own handlers are in place: nothing is written yet, so
+    say so in one line and leave at once (an exception raised inside a C extension's import would
+    come out as that import's error, with a traceback)."""
+    import signal
 
-    _EARLY_SIGNAL.append(signum)
-    raise StopSignal(signum)  # the CLI reports it as 128 + signum, once its own handlers are in place
+    _os.write(2, f"aebench: stopped by {signal.Signals(signum).name} while starting; nothing was done.\n".encode())
+    _os._exit(128 + signum)
 
 
-if _launched_as_cli():  # until the command's own handlers are in place: a SIGTERM is one line too
+if _launched_as_cli():  # the command's own handlers (aebench.cli.main) replace these
     import signal as _signal
     import threading as _threading
 
@@ -45,12 +44,6 @@ try:  # torch takes seconds to import: a Ctrl-C then is the command's to report,
 except KeyboardInterrupt:
     if not _launched_as_cli():
         raise
-    if _EARLY_SIGNAL:
-        import signal as _signal
-
-        what = _signal.Signals(_EARLY_SIGNAL[0]).name
-        print(f"aebench: stopped by {what} while starting; nothing was done.", file=_sys.stderr)
-        raise SystemExit(128 + _EARLY_SIGNAL[0]) from None
     print("aebench: interrupted while starting; nothing was done.", file=_sys.stderr)
     raise SystemExit(130) from None
 

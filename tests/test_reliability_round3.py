@@ -460,10 +460,14 @@ def test_wb_set_takes_numpy_values_as_python_and_answers_the_rest_with_a_spec_er
 
 # ------------------------------------------------- 13. SIGTERM at any moment of a dask start
 def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
+    """Child processes of ``pid``, whichever of its threads started them (dask's own thread spawns workers)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 @pytest.mark.parametrize("moment", ["importing", "workers spawned", "workers starting"])

@@ -1,30 +1,19 @@
-"""What a dask cluster needs beyond the tasks: data sets sent to its workers, and a start that a
-signal cannot leave half done.
+"""Data sets sent to the workers of a dask cluster.
 
-Data: a worker that cannot load a data set of the spec gets the client's copy as a dask
+A worker that cannot load a data set of the spec gets the client's copy as a dask
 ``WorkerPlugin``, which the scheduler installs on every worker that joins, a worker its nanny
 restarted included; so a restarted worker still has the data its retried task needs.
-
-Signals: SIGTERM, SIGHUP or Ctrl-C while a LocalCluster starts would leave it half started (its
-workers in ``Status.init``), and dask's exit handler would print its tracebacks while closing
-it; :func:`signals_held` holds them until the start is over, then delivers them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import signal
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from aebench.execution.lifecycle import SENT_DATA, receive_data
-
-#: the signals held while a cluster starts (those that stop aebench: the CLI's and Ctrl-C)
-HELD = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
 class SentData(WorkerPlugin):
@@ -57,21 +46,3 @@ def forget_data(client: Any, names: list[str]) -> None:
     for name in names:
         with contextlib.suppress(Exception):  # a client closing, a scheduler gone: nothing left to remove
             client.unregister_worker_plugin(name)
-
-
-@contextlib.contextmanager
-def signals_held(signums: tuple[int, ...] = HELD) -> Iterator[None]:
-    """Hold ``signums`` during the block (main thread only) and deliver the first one after it, to the
-    handlers that were in place: the block is never cut in the middle."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    got: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, frame: got.append(signum)) for s in signums}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        if got:
-            signal.raise_signal(got[0])

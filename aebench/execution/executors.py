@@ -190,7 +190,7 @@ class DaskExecutor(Executor):
         is touched. Signals wait until the cluster is up (a half-started one cannot be closed cleanly)."""
         from dask.distributed import Client
 
-        from aebench.execution.cluster import signals_held
+        from aebench.execution.signals import signals_held
 
         if self._client is not None:
             return
@@ -214,7 +214,8 @@ class DaskExecutor(Executor):
             raise
 
     def close(self) -> None:
-        from aebench.execution.cluster import forget_data, signals_held
+        from aebench.execution.cluster import forget_data
+        from aebench.execution.signals import signals_held
 
         client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
         with signals_held():  # a second SIGTERM must not cut the closing short (dask's tracebacks)
@@ -360,8 +361,11 @@ def make_executor(name: str, workers: int | None = None, scheduler: str | None =
     if workers is not None and workers < 1:
         raise AebenchError(f"--workers {workers} must be at least 1.")
     if name == "dask":
+        from aebench.execution.signals import signals_held
+
         try:
-            import dask.distributed  # noqa: F401
+            with signals_held():  # a SIGTERM in the middle of its C extensions' imports would garble it
+                import dask.distributed  # noqa: F401
         except ImportError:
             raise AebenchError("--executor dask needs dask.distributed: pip install 'aebench[dask]'.") from None
     return EXECUTORS[name](workers=workers, scheduler=scheduler, device=device)
