@@ -387,6 +387,7 @@ class Recorder:
                     write_bytes(store.dir / Path(name).name, data)
                 unwritable = self._write_metrics(store, result)
                 if unwritable:  # the results themselves (not the disk): this run fails, the sweep goes on
+                    store.checkpoint_path.unlink(missing_ok=True)  # final weights: not a checkpoint to resume
                     result = replace(result, status="failed", reason=unwritable, error_log=unwritable)
             if result.status == "done":
                 store.set_status("done", note=result.note, reason="", **info)
