@@ -26,10 +26,12 @@ def _stop_while_starting(signum: int, frame: object) -> None:
 
 
 if _launched_as_cli():  # the command's own handlers (aebench.cli.main) replace these
+    import multiprocessing as _mp
     import signal as _signal
     import threading as _threading
 
-    if _threading.current_thread() is _threading.main_thread():
+    # not in its worker processes (spawned with the command's argv): they are not starting the command
+    if _threading.current_thread() is _threading.main_thread() and _mp.parent_process() is None:
         for _sig in (_signal.SIGTERM, _signal.SIGHUP):
             if _signal.getsignal(_sig) == _signal.SIG_DFL:
                 _signal.signal(_sig, _stop_while_starting)
