@@ -25,6 +25,28 @@ if "torch" not in _sys.modules:  # too late once torch is loaded: then the calle
     for _key, _value in CPU_REPRODUCIBLE.items():
         _os.environ.setdefault(_key, _value)
 
+
+def _stop_while_starting(signum: int, frame: object) -> None:
+    """SIGTERM / SIGHUP before the command's own handlers are in place: nothing is written yet, so
+    say so in one line and leave at once (an exception raised inside a C extension's import would
+    come out as that import's error, with a traceback)."""
+    import signal
+
+    _os.write(2, f"aebench: stopped by {signal.Signals(signum).name} while starting; nothing was done.\n".encode())
+    _os._exit(128 + signum)
+
+
+if _launched_as_cli():  # the command's own handlers (aebench.cli.main) replace these
+    import multiprocessing as _mp
+    import signal as _signal
+    import threading as _threading
+
+    # not in its worker processes (spawned with the command's argv): they are not starting the command
+    if _threading.current_thread() is _threading.main_thread() and _mp.parent_process() is None:
+        for _sig in (_signal.SIGTERM, _signal.SIGHUP):
+            if _signal.getsignal(_sig) == _signal.SIG_DFL:
+                _signal.signal(_sig, _stop_while_starting)
+
 try:  # torch takes seconds to import: a Ctrl-C then is the command's to report, in one line
     from aebench import catalogue
     from aebench.compare import open_results

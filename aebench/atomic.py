@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -65,19 +66,53 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda p: p.write_text(text))
 
 
-def clean_temporaries(folder: Path) -> list[Path]:
-    """Remove the temporary files a killed write left in ``folder`` and its run folders (the caller holds the lock)."""
-    removed = []
-    for pattern in (
-        f".*{TMP_SUFFIX}",
-        f"runs/*/.*{TMP_SUFFIX}",
-        f"runs/.*{TMP_SUFFIX}",
-        f"report_files/.*{TMP_SUFFIX}",
-    ):
-        for p in folder.glob(pattern):
-            if p.is_file() and not p.is_symlink():
-                p.unlink(missing_ok=True)
-                removed.append(p)
+#: a leftover of :func:`atomic_write`: ``.<file>.<mkstemp's random characters>.tmp``
+TEMPORARY = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{1,16}" + re.escape(TMP_SUFFIX) + "$")
+
+
+def is_temporary(name: str, targets: tuple[str, ...] | None = None) -> bool:
+    """Whether ``name`` is a temporary file of :func:`atomic_write` (for one of ``targets``, when given)."""
+    found = TEMPORARY.match(name)
+    return found is not None and (targets is None or found.group("target") in targets)
+
+
+def clean_temporaries(folder: Path, top: tuple[str, ...] | None = None, deep: bool = True) -> list[Path]:
+    """Remove the temporary files a killed write left in ``folder`` and, with ``deep``, in ``runs/``,
+    its run folders and ``report_files/`` (the caller holds the lock); ``top``: at the top, only
+    those of these files.
+
+    Nothing is followed: a link (or a non-folder) where a folder belongs is skipped, and only plain
+    files named as :func:`atomic_write` names its temporaries are removed."""
+    removed: list[Path] = []
+
+    def sweep(where: Path, targets: tuple[str, ...] | None) -> None:
+        try:
+            entries = list(os.scandir(where))
+        except OSError:
+            return
+        for e in entries:
+            if e.is_file(follow_symlinks=False) and is_temporary(e.name, targets):
+                Path(e.path).unlink(missing_ok=True)
+                removed.append(Path(e.path))
+
+    def real_folders(where: Path) -> list[Path]:
+        try:
+            return [Path(e.path) for e in os.scandir(where) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            return []
+
+    if not Path(folder).is_dir():
+        return removed
+    sweep(Path(folder), top)
+    if not deep:
+        return removed
+    subfolders = {p.name: p for p in real_folders(Path(folder))}
+    if "runs" in subfolders:
+        sweep(subfolders["runs"], None)
+        for run in real_folders(subfolders["runs"]):
+            sweep(run, None)
+    if "report_files" in subfolders:
+        sweep(subfolders["report_files"], None)
     return removed
 
 

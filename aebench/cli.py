@@ -30,7 +30,9 @@ exit codes: 0 all runs done, 1 some runs failed, 2 bad input (nothing written)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"aebench: warning: {message}", file=sys.stderr)
+    from aebench.urls import mask
+
+    print(f"aebench: warning: {mask(message)}", file=sys.stderr)  # a store URL's password never shows
 
 
 #: signals that stop ``aebench`` like Ctrl-C (checkpoint, runs ``interrupted``, the --resume hint);
@@ -89,14 +91,20 @@ def _main(argv: list[str] | None) -> int:
     try:
         return int(args.func(args) or 0)
     except AebenchError as exc:
-        print(f"aebench: error: {exc}", file=sys.stderr)
+        print(f"aebench: error: {_mask(exc)}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
     except BrokenPipeError:  # `aebench plugins | head`
         sys.stderr.close()
         return 0
     except OSError as exc:  # a file-system error in any command: one line naming the path, no traceback
-        print(f"aebench: error: {describe_os_error(exc)}", file=sys.stderr)
+        print(f"aebench: error: {_mask(describe_os_error(exc))}", file=sys.stderr)
         return 1 if exc.errno in SAVE_ERRNOS else 2
+
+
+def _mask(text: object) -> str:
+    from aebench.urls import mask
+
+    return mask(text)
 
 
 #: errors of a write that had a usable path but no room: exit 1 (saving failed), not 2 (bad input)

@@ -205,9 +205,16 @@ def aebench_evaluators() -> list[type]:
     Variables named by a declaration as an interval or an estimate get no table of their
     own; any other scalar result without a :class:`Metric` still gets a plain table,
     titled by its ``long_name``. Two evaluators declaring one variable or criterion name:
-    the first in registry order wins. The declarations are checked when they are made: a
-    wrong field type is an error at import, so the plug-in is listed as broken; anything
-    in ``reports`` that is not a declaration is ignored.
+    the first in registry order wins. The declarations are checked when they are made and
+    again when the plug-in loads: a wrong field type, a name (``var``, ``needs``, ``name``)
+    over 100 characters or a text (``title``, ``units``, ``words``) over 500 is an error,
+    so the plug-in is listed as broken; so is anything in ``reports`` that is not a
+    declaration. The evaluator's results themselves are named as a netCDF file can hold
+    them: a letter, then letters, digits or ``_`` (``λ_err`` is fine, ``a/b`` is not), at
+    most 100 characters, and not ``status``, ``reason`` or ``train_seconds``; a run whose
+    evaluator returns another name fails with a message naming the evaluator. A
+    ``Figure``'s draw that raises or returns no matplotlib Figure, and a ``Note`` that
+    raises, are named in the report in their place (a note is cut at 1,000 characters).
     """
 
 
@@ -240,11 +247,19 @@ def aebench_on_run_end(run: Any, result: Any) -> None:
 _NAMES = ("var", "needs", "at_edge", "what", "name")
 
 
+#: the longest name (``var``, ``needs``, ...) and text (``title``, ``words``, ...) a declaration may hold:
+#: a report heading, a table column and a terminal line carry them (a 2-MB title would swamp them all)
+NAME_LIMIT, TEXT_LIMIT = 100, 500
+
+
 def _need_text(owner: str, **fields: Any) -> None:
     for key, value in fields.items():
         empty_ok = key not in _NAMES or (owner == "Criterion" and key == "name")  # a criterion's name defaults
         if not isinstance(value, str) or (not value and not empty_ok):
-            raise TypeError(f"{owner}.{key} must be {'a' if empty_ok else 'a non-empty'} string, got {value!r}")
+            raise TypeError(f"{owner}.{key} must be {'a' if empty_ok else 'a non-empty'} string, got {value!r:.80}")
+        limit = NAME_LIMIT if key in _NAMES else TEXT_LIMIT
+        if len(value) > limit:
+            raise TypeError(f"{owner}.{key} must be at most {limit} characters, got {len(value):,}: {value[:40]!r}...")
 
 
 @dataclass(frozen=True)

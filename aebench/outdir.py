@@ -24,9 +24,12 @@ NOTES_FILE = "notes.json"
 #: the files and folders at the top of an output folder
 TOP_FILES = (".lock", "spec.toml", "results.nc", "report.html", "report.md", NOTES_FILE)
 TOP_FOLDERS = ("runs", "report_files")
+#: what aebench's atomic writes leave at the top when killed: ``.<file>.XXXXXXXX.tmp`` of these
+#: (``probe``: the dask executor's shared-disk probe)
+TOP_TEMPORARIES = (*TOP_FILES, "probe")
 
 
-def _what(mode: int) -> str:
+def what_is(mode: int) -> str:
     for test, name in (
         (stat.S_ISDIR, "a folder"),
         (stat.S_ISFIFO, "a named pipe"),
@@ -58,11 +61,11 @@ def check_own(root: Path, path: Path, kind: Literal["file", "folder"] = "file") 
         want_folder = i < len(parts) - 1 or kind == "folder"
         if want_folder and not stat.S_ISDIR(mode):
             raise ResultsError(
-                f"{node} is {_what(mode)} where aebench keeps its own folder; move it away or choose another --out."
+                f"{node} is {what_is(mode)} where aebench keeps its own folder; move it away or choose another --out."
             )
         if not want_folder and not stat.S_ISREG(mode):
             raise ResultsError(
-                f"{node} is {_what(mode)} where aebench keeps its own file; move it away or choose another --out."
+                f"{node} is {what_is(mode)} where aebench keeps its own file; move it away or choose another --out."
             )
 
 

@@ -11,6 +11,7 @@ are a *conflict*: both distributions are named, and using that name raises
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import warnings
@@ -174,7 +175,12 @@ def _check_reports(cls: type) -> str | None:
     wrong = [item for item in items if not isinstance(item, REPORT_DECLARATIONS)]
     if wrong:
         names = ", ".join(k.__name__ for k in REPORT_DECLARATIONS)
-        return f"{cls.__name__}.reports must hold {names} declarations (aebench.hookspecs), not {wrong[0]!r}"
+        return f"{cls.__name__}.reports must hold {names} declarations (aebench.hookspecs), not {wrong[0]!r:.200}"
+    for item in items:  # checked again as loaded (bounds included), however the declaration was made
+        try:
+            dataclasses.replace(item)
+        except (TypeError, ValueError) as exc:
+            return f"{cls.__name__}.reports: {describe_exception(exc)}"
     return _check_params(cls)
 
 

@@ -112,13 +112,45 @@ class ReportTable(BaseModel):
         return self.baseline or next(iter(self.columns))
 
 
-def read_published(path: Path) -> list[dict[str, Any]]:
-    """The rows of a published-numbers CSV (header row,column,value,ci)."""
+#: the largest published-numbers file read (a paper's tables are a few KiB; /dev/zero is endless)
+PUBLISHED_LIMIT = 4 * 1024 * 1024
+
+
+def _read_regular(path: Path, limit: int = PUBLISHED_LIMIT) -> str:
+    """The text of ``path``, which must be a regular file of at most ``limit`` bytes: a device, a FIFO
+    (opened without waiting for a writer) or a folder is refused, never read."""
+    import os
+    import stat
+
+    from aebench.outdir import what_is
+
     try:
-        text = path.read_text()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise SpecError(f"published numbers {path} cannot be read ({exc.strerror or exc}).") from None
-    rows = list(csv.DictReader(io.StringIO(text)))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise SpecError(f"published numbers {path} is {what_is(mode)}, not a plain file: name a CSV file.")
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise SpecError(
+            f"published numbers {path} is larger than {limit // 2**20} MiB: name a CSV of the paper's table."
+        )
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise SpecError(f"published numbers {path} is not a UTF-8 text file.") from None
+
+
+def read_published(path: Path) -> list[dict[str, Any]]:
+    """The rows of a published-numbers CSV (header row,column,value,ci)."""
+    text = _read_regular(path)
+    try:
+        rows = list(csv.DictReader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise SpecError(f"published numbers {path} is not a readable CSV ({exc}).") from None
     if not rows or not {"row", "column", "value"} <= set(rows[0]):
         raise SpecError(f"published numbers {path}: need a header with row, column, value (and ci).")
     out = []
@@ -253,6 +285,14 @@ def _provenance(runs: list, reg) -> list[str]:
     return [f"{', '.join(names)} {text}" for text, names in by_text.items()]
 
 
+#: the longest note one evaluator's ``Note`` may add to a report (longer ones are cut, and say so)
+NOTE_LIMIT = 1000
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= NOTE_LIMIT else text[:NOTE_LIMIT] + "… (cut)"
+
+
 def open_choices(runs: list) -> str:
     """The protocol details that the papers do not give, and what these runs chose for each: every
     evaluator's :class:`aebench.hookspecs.Note` (from the values its Params took), then the data sets."""
@@ -272,9 +312,13 @@ def open_choices(runs: list) -> str:
         for note in (n for n in getattr(cls, "reports", ()) or () if isinstance(n, Note)):
             try:
                 text = note.describe(values)
-            except Exception:  # a plug-in's note must not lose the report
-                continue
-            out += [text] if isinstance(text, str) and text else []
+                if not isinstance(text, str):
+                    raise TypeError(f"it returned {type(text).__name__}, not text")
+            except Exception as exc:  # a plug-in's note must not lose the report: it is named instead
+                from aebench.plugins import describe_exception
+
+                text = f"(a note of evaluator {name!r} could not be written: {describe_exception(exc)})"
+            out += [_bounded(text)] if text else []
     out += _provenance(runs, reg)
     out += _optimizer_choice(v)
     return ("Left open by the paper, chosen here: " + "; ".join(out) + ".") if out else ""

@@ -16,6 +16,8 @@ from aebench.atomic import write_text
 from aebench.errors import ResultsError
 from aebench.evaluate.flags import counts, flag_vars
 from aebench.evaluate.stats import scalar_metrics
+from aebench.names import figure_file
+from aebench.plugins import describe_exception
 from aebench.results import load_results
 from aebench.tables import (
     columns_of,
@@ -30,6 +32,9 @@ from aebench.tables import (
     units_of,
     with_derived,
 )
+
+#: the name space of the evaluators' own figures (``Figure.name``), apart from the report's table figures
+FIGURE_KEY = "figure:"
 
 PAGE = (
     "<!doctype html><html><head><meta charset='utf-8'><title>{}</title><style>{}</style></head><body>{}</body></html>"
@@ -170,7 +175,7 @@ def _said(kinds: dict[str, str]) -> list[str]:
 def write_report(out: str | Path) -> tuple[Path, Path]:
     """Write ``out/report.html`` and ``out/report.md`` (figures in ``out/report_files/``)."""
     out = Path(out)
-    ds = with_derived(load_results(out))
+    ds = with_derived(require(load_results(out), out))
     rows = "data.name" if "data.name" in ds.dims else None
     files = out / "report_files"
     if files.is_symlink():
@@ -195,21 +200,16 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
     for sec in sections:
         for f in decl.figures:
             if sec.metric and f.needs == sec.metric and f.name in drawn:
-                sec.figures.append((f.name, drawn.pop(f.name)))
-                sec.captions[f.name] = titles[f.name]
+                sec.figures.append((f"{FIGURE_KEY}{f.name}", drawn.pop(f.name)))
+                sec.captions[f"{FIGURE_KEY}{f.name}"] = titles[f.name]
         md += sec.markdown()
         body += sec.html()
         _emit_figures(sec, files, md, body)
     for var in table_metrics(ds):
-        measured = metric_frame(ds, var, rows)
-        table = format_table(measured)
-        header = [key_label(rows) if rows in ds.dims else "experiment", *table.columns]
-        cells = [[str(i), *map(str, r)] for i, r in zip(table.index, table.values)]
-        caption = f"Every sweep point; {interval_kind(measured)}."
-        sec = Section(title_of(var, ds), tables=[(caption, header, cells)])
-        if metric_info(var, ds).figure == "bars":
-            fig = _bars(measured, title_of(var, ds), interval_kind(measured), ylabel=units_of(var, ds))
-            sec.figures.append((f"table_{var}", fig))
+        try:
+            sec = _metric_section(ds, var, rows)
+        except Exception as exc:  # a plug-in's declaration must not lose the rest of the report
+            sec = Section(title_of(var, ds), [f"The table of {var} could not be built: {describe_exception(exc)}"])
         md += sec.markdown()
         body += sec.html()
         _emit_figures(sec, files, md, body)
@@ -219,7 +219,9 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
         md += sec.markdown()
         body += sec.html()
         _emit_figures(sec, files, md, body)
-    own = Section("Figures", figures=list(drawn.items()))
+    # a plug-in's figure in its own name space: one named like a table's figure ("table_x") keeps its file
+    titles = {f"{FIGURE_KEY}{name}": title for name, title in titles.items()}
+    own = Section("Figures", figures=[(f"{FIGURE_KEY}{name}", fig) for name, fig in drawn.items()])
     own.captions = titles
     if own.figures:
         md += ["## Figures", ""]
@@ -259,6 +261,37 @@ def spec_for_reading(text: str) -> str:
     return note + tomli_w.dumps(raw)
 
 
+#: what every results file of ``aebench run`` holds, and the report reads
+REQUIRED = ("status", "reason")
+
+
+def require(ds: xr.Dataset, out: Path) -> xr.Dataset:
+    """``ds``, if it holds what a report needs; else one :class:`ResultsError` naming the file and what it lacks."""
+    lacks = [v for v in REQUIRED if v not in ds.variables]
+    if lacks:
+        where = out / "results.nc" if out.is_dir() else out
+        raise ResultsError(
+            f"{where} lacks the variable{'s' if len(lacks) > 1 else ''} {', '.join(lacks)} that every results file of "
+            "`aebench run` holds: it was not written by aebench, or was edited; run the spec again (or with --resume) "
+            "to write it anew."
+        )
+    return ds
+
+
+def _metric_section(ds: xr.Dataset, var: str, rows: str | None) -> Section:
+    """A metric's table over every sweep point, with its bar figure."""
+    measured = metric_frame(ds, var, rows)
+    table = format_table(measured)
+    header = [key_label(rows) if rows in ds.dims else "experiment", *table.columns]
+    cells = [[str(i), *map(str, r)] for i, r in zip(table.index, table.values)]
+    caption = f"Every sweep point; {interval_kind(measured)}."
+    sec = Section(title_of(var, ds), tables=[(caption, header, cells)])
+    if metric_info(var, ds).figure == "bars":
+        fig = _bars(measured, title_of(var, ds), interval_kind(measured), ylabel=units_of(var, ds))
+        sec.figures.append((f"table_{var}", fig))
+    return sec
+
+
 def _bars(measured, title: str, kind: str, published=None, ylabel: str | None = None):
     from aebench.plots import table_bars
 
@@ -270,23 +303,31 @@ def _bars(measured, title: str, kind: str, published=None, ylabel: str | None = 
 
 def _emit_figures(sec: Section, files: Path, md: list[str], body: list[str]) -> None:
     """Save ``sec``'s figures in ``files`` and show them in the Markdown and the HTML (after its tables)."""
-    import re
-
     import matplotlib.pyplot as plt
 
     from aebench.plots import PRINT_DPI, SCREEN_DPI, save_figure
 
     for name, fig in sec.figures:
-        fname = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+        shown = name.removeprefix(FIGURE_KEY)
+        fname = figure_file(name, shown)  # a slug plus a hash of the whole name: two names, two files
         caption = sec.captions.get(name, "")
+        drawn, buf = fig, io.BytesIO()
+        if not isinstance(drawn, Exception):
+            try:  # a plug-in's draw may return anything: only a Figure that saves is shown
+                if not callable(getattr(drawn, "savefig", None)):
+                    raise TypeError(f"its draw returned {type(drawn).__name__}, not a matplotlib Figure")
+                drawn.savefig(buf, format="png", dpi=SCREEN_DPI, bbox_inches="tight")  # the page's copy
+                save_figure(drawn, files / fname)  # the files to keep: PNG at print resolution and SVG
+            except Exception as exc:
+                fig = exc
+            finally:
+                if isinstance(drawn, plt.Figure):
+                    plt.close(drawn)  # written to a file: in a notebook it must not also show up inline
         if isinstance(fig, Exception):
-            md += [f"*(figure {fname} could not be drawn: {fig})*", ""]
-            body.append(f"<p><em>(figure {html.escape(fname)} could not be drawn: {html.escape(str(fig))})</em></p>")
+            why = describe_exception(fig)
+            md += [f"*(figure {shown} could not be drawn: {why})*", ""]
+            body.append(f"<p><em>(figure {html.escape(shown)} could not be drawn: {html.escape(why)})</em></p>")
             continue
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=SCREEN_DPI, bbox_inches="tight")  # the page's copy
-        save_figure(fig, files / fname)  # the files to keep: PNG at print resolution and SVG
-        plt.close(fig)  # written to a file: in a notebook it must not also show up inline
         md += ([f"**{caption}**", ""] if caption else []) + [
             f"![{fname}](report_files/{fname}.png)",
             "",

@@ -56,11 +56,16 @@ def isolation() -> list[str] | None:
 
 @contextlib.contextmanager
 def dask_cluster(
-    tmp_path: Path, workers: int = 2, hide: Path | None = None, isolate: list[str] | None = None, env=None
+    tmp_path: Path,
+    workers: int = 2,
+    hide: Path | None = None,
+    isolate: list[str] | None = None,
+    env=None,
+    nanny: bool = False,
 ):
-    """A scheduler and ``workers`` worker processes (no nanny: a killed worker stays dead).
-    ``hide``: each worker sees an empty tmpfs there and works in a folder of its own;
-    ``env``: more environment for the workers."""
+    """A scheduler and ``workers`` worker processes (no nanny: a killed worker stays dead; with
+    ``nanny``, each worker's nanny starts it again). ``hide``: each worker sees an empty tmpfs
+    there and works in a folder of its own; ``env``: more environment for the workers."""
     from dask.distributed import Client
 
     addr = f"tcp://127.0.0.1:{_free_port()}"
@@ -85,7 +90,8 @@ def dask_cluster(
     for k in range(workers):
         cwd = tmp_path / f"worker-{k}"  # a working folder of its own
         cwd.mkdir()
-        args = ["worker", addr, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", f"w{k}"]
+        args = ["worker", addr, "--nthreads", "1", "--nanny" if nanny else "--no-nanny", "--no-dashboard"]
+        args += ["--name", f"w{k}"]
         args += ["--local-directory", str(cwd)]
         worker_procs.append(start(args, f"w{k}", isolate if hide else None, cwd, env))
     try:
@@ -199,3 +205,60 @@ def test_a_worker_killed_mid_run_is_retried_on_another_and_the_results_are_the_s
 
     with xr.open_dataset(out / "runs" / held / "metrics.nc") as m:
         assert m.attrs["resumed"] == 1  # the other worker continued from w0's last checkpoint
+
+
+def _other_mnist(tmp_path: Path) -> Path:
+    """A copy of MNIST whose first training label differs, with its own consistent SHA256SUMS."""
+    import gzip
+    import hashlib
+
+    src = Path(aebench.__file__).resolve().parents[1] / "data" / "mnist"
+    dst = tmp_path / "other-mnist"
+    dst.mkdir()
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz"):
+        (dst / name).symlink_to(src / name)
+    labels = bytearray(gzip.decompress((src / "train-labels-idx1-ubyte.gz").read_bytes()))
+    labels[8] = (labels[8] + 1) % 10  # the first label (after the 8-byte IDX header)
+    (dst / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(labels)))
+    sums = [f"{hashlib.sha256((dst / n).read_bytes()).hexdigest()}  {n}" for n in sorted(p.name for p in dst.iterdir())]
+    (dst / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    return dst
+
+
+def test_a_worker_with_other_data_is_refused_before_out_is_touched(tmp_path):
+    """The cluster's pre-flight (versions, plug-ins, data) runs before anything is written under --out."""
+    spec = write_spec(tmp_path, MNIST)
+    out = tmp_path / "out"
+    with dask_cluster(tmp_path, workers=1, env={"AEBENCH_MNIST": str(_other_mnist(tmp_path))}) as (addr, _):
+        res = _run_cli(spec, "--out", out, "--executor", "dask", "--scheduler", addr)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert "data set 'mnist' on worker" in res.stderr and "checksums differ" in res.stderr, res.stderr
+    assert not out.exists()  # not even the folder
+
+
+def test_data_sent_to_a_worker_survives_its_restart(tmp_path):
+    """A worker that cannot load MNIST is sent it; killed mid-run, its nanny starts it again, and the
+    new worker has the data (the client's copy is a WorkerPlugin): the run is retried there and done."""
+    from dask.distributed import Client
+
+    spec = write_spec(tmp_path, MNIST.replace("epochs = 2", "epochs = 120"))
+    out = tmp_path / "out"
+    nowhere = {"AEBENCH_MNIST": str(tmp_path / "no-mnist-here")}
+    with dask_cluster(tmp_path, workers=1, env=nowhere, nanny=True) as (addr, _):
+        cmd = [sys.executable, "-m", "aebench", "run", spec, "--out", out, "--executor", "dask"]
+        proc = subprocess.Popen(
+            [*map(str, cmd), "--scheduler", addr, "--quiet"], stderr=subprocess.PIPE, text=True, env=_env()
+        )
+        with Client(addr) as client:
+            deadline = time.monotonic() + 300
+            while not (out / "runs" / "run-0000" / "checkpoint.pt").exists():  # training on the only worker
+                assert time.monotonic() < deadline and proc.poll() is None, "the run never trained"
+                time.sleep(0.05)
+            (pid,) = client.run(os.getpid).values()
+            os.kill(pid, signal.SIGKILL)  # the worker process, not its nanny
+            _, err = proc.communicate(timeout=600)
+            (new_pid,) = client.run(os.getpid).values()
+    assert new_pid != pid  # a new worker process, started by the nanny
+    assert proc.returncode == 0, err
+    assert err.count("cannot be loaded here") == 1, err  # sent once, at the pre-flight
+    _same_results(out, _local(tmp_path, spec))

@@ -282,8 +282,8 @@ def test_a_plugin_evaluator_reports_like_a_builtin(tmp_path, cli):
     section = md[md.index("## Paper vs measured: Probe table") :]
     assert "10.00 ± 5.00" in section and "| lr=0.01 |" in section and "20.00" not in section.split("## Spec")[0]
     # a figure per table and its own declared figure, beside the report and in the HTML
-    files = {p.name for p in (out / "report_files").iterdir()}
-    assert {"table_probe_score.png", "report_1_probe_score.png", "probe_figure.png"} <= files
+    files = {p.name.rsplit("-", 1)[0] for p in (out / "report_files").iterdir()}  # slug-<hash>.png
+    assert {"table_probe_score", "report_1_probe_score", "probe_figure"} <= files
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 3 and "The probe&#x27;s own figure" in page
     assert "<h2>Probe score (%)</h2>" in page and "<caption>" in page

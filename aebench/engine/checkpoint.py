@@ -17,6 +17,7 @@ import torch
 
 from aebench.atomic import atomic_write
 from aebench.errors import ResultsError
+from aebench.urls import mask
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -126,12 +127,17 @@ class UrlSlot:
             with self.fs.open(self.path, "rb") as fh:
                 data = fh.read()
         except OSError as exc:
-            warnings.warn(f"checkpoint {self.url} cannot be read ({exc}); the run restarts from scratch.", stacklevel=2)
+            warnings.warn(
+                f"checkpoint {mask(self.url)} cannot be read ({mask(exc, self.url)}); the run restarts from scratch.",
+                stacklevel=2,
+            )
             return None
         try:
             return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
         except Exception as exc:
-            warnings.warn(f"checkpoint {self.url} {_why_unloadable(exc)}; the run restarts from scratch.", stacklevel=2)
+            warnings.warn(
+                f"checkpoint {mask(self.url)} {_why_unloadable(exc)}; the run restarts from scratch.", stacklevel=2
+            )
             return None
 
     def remove(self) -> None:
@@ -141,7 +147,7 @@ class UrlSlot:
             pass
 
     def __repr__(self) -> str:
-        return self.url
+        return mask(self.url)
 
 
 def checkpoint_slot(where: str | Path) -> CheckpointSlot:

@@ -16,7 +16,7 @@ import xarray as xr
 import aebench
 from aebench.engine.members import batch_key
 from aebench.engine.runner import RunInterrupted, resolve_device
-from aebench.errors import StopSignal
+from aebench.errors import SaveError, StopSignal
 from aebench.execution.executors import make_executor
 from aebench.execution.lifecycle import CheckpointPlace, Recorder, Task, note_alone, now
 from aebench.execution.output import OutputLock, open_out, prepare_out
@@ -25,6 +25,7 @@ from aebench.plugins import registry
 from aebench.reference import report_gaps
 from aebench.results import merge_runs, write_results
 from aebench.spec import RunSpec, Spec
+from aebench.urls import check_store
 
 #: the least time between two intermediate writes of results.nc during a sweep
 MERGE_EVERY_S = 5.0
@@ -90,49 +91,54 @@ def run(
     resolve_device(device)
     rows: dict[str, list[dict[str, int]]] = {}
     checksums = preflight(spec, rows)
+    if checkpoints:  # resolved, its protocol checked and written once, before --out is touched
+        check_store(checkpoints)
     ex = make_executor(executor, workers, scheduler, device)
     ex.spec = spec
-    open_out(out, force)
-    with OutputLock(out) as lock:
-        ex.lock = lock
-        prepare_out(out, spec, resume, force)
-        attrs = {**_attrs(spec, device, checksums), "data_rows": json.dumps(rows, sort_keys=True)}
-        dims = spec.sweep_dims()
-        bar = _overall_bar(len(spec.runs), progress)
-        loaded: dict[str, xr.Dataset] = {}
-        last_write = [0.0]
+    with ex:  # a cluster reached and its workers checked (pre-flight) before --out is touched
+        open_out(out, force)
+        with OutputLock(out) as lock:
+            ex.lock = lock
+            prepare_out(out, spec, resume, force)
+            attrs = {**_attrs(spec, device, checksums), "data_rows": json.dumps(rows, sort_keys=True)}
+            dims = spec.sweep_dims()
+            bar = _overall_bar(len(spec.runs), progress)
+            loaded: dict[str, xr.Dataset] = {}
+            last_write = [0.0]
 
-        def done(run: RunSpec, status: str) -> None:
-            bar.update(1)
-            # Keep results.nc current while the sweep runs, but at most every few seconds:
-            # a merge of hundreds of runs after each one would cost O(n²).
-            if time.monotonic() - last_write[0] >= MERGE_EVERY_S:
-                write_results(merge_runs(out, spec.runs, dims, attrs, loaded), out)
-                last_write[0] = time.monotonic()
-            if on_run_done is not None:
-                on_run_done(run, status)
+            def done(run: RunSpec, status: str) -> None:
+                bar.update(1)
+                # Keep results.nc current while the sweep runs, but at most every few seconds:
+                # a merge of hundreds of runs after each one would cost O(n²).
+                if time.monotonic() - last_write[0] >= MERGE_EVERY_S:
+                    write_results(merge_runs(out, spec.runs, dims, attrs, loaded), out)
+                    last_write[0] = time.monotonic()
+                if on_run_done is not None:
+                    on_run_done(run, status)
 
-        rec = Recorder(out, resume, done)
-        place = CheckpointPlace(checkpoints, url=True) if checkpoints else CheckpointPlace(str(out.resolve()))
-        compiled = bool(spec.raw.get("compile", False))
-        try:
-            tasks = [Task(g, device, resume, compiled) for g in group_runs(spec)]
-            tasks = [t for t in map(rec.todo, tasks) if t is not None]
-            local = {"progress": progress, "stop": stop, "on_epoch": on_epoch}
-            ex.map(tasks, rec, place, local)
-        except BaseException as exc:
-            if isinstance(exc, (KeyboardInterrupt, StopSignal, RunInterrupted)):
-                rec.interrupted(exc)
-            try:  # Ctrl-C or Stop: still merge what finished, then re-raise the interruption
-                write_results(merge_runs(out, spec.runs, dims, attrs, loaded), out)
-            except Exception:
-                pass
-            raise
-        finally:
-            bar.close()
-        ds = merge_runs(out, spec.runs, dims, attrs, loaded)
-        ds.attrs["result_bytes"] = rec.shipped
-        write_results(ds, out)
+            rec = Recorder(out, resume, done)
+            place = CheckpointPlace(checkpoints, url=True) if checkpoints else CheckpointPlace(str(out.resolve()))
+            compiled = bool(spec.raw.get("compile", False))
+            try:
+                tasks = [Task(g, device, resume, compiled) for g in group_runs(spec)]
+                tasks = [t for t in map(rec.todo, tasks) if t is not None]
+                local = {"progress": progress, "stop": stop, "on_epoch": on_epoch}
+                ex.map(tasks, rec, place, local)
+            except BaseException as exc:
+                if isinstance(exc, (KeyboardInterrupt, StopSignal, RunInterrupted)):
+                    rec.interrupted(exc)
+                elif isinstance(exc, SaveError):  # its runs are not left "running": failed, with the reason
+                    rec.unsaved(exc)
+                try:  # Ctrl-C or Stop: still merge what finished, then re-raise the interruption
+                    write_results(merge_runs(out, spec.runs, dims, attrs, loaded), out)
+                except Exception:
+                    pass
+                raise
+            finally:
+                bar.close()
+            ds = merge_runs(out, spec.runs, dims, attrs, loaded)
+            ds.attrs["result_bytes"] = rec.shipped
+            write_results(ds, out)
     return ds
 
 

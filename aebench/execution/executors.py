@@ -28,7 +28,6 @@ from aebench.execution.lifecycle import (
     RunResult,
     Task,
     pin_device,
-    receive_data,
     train_task,
 )
 
@@ -106,6 +105,19 @@ class Executor:
     def map(self, tasks: list[Task], rec: Recorder, place: CheckpointPlace | None, local: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def start(self) -> None:
+        """Reach what it runs on and check it (a cluster's pre-flight), before ``--out`` is touched."""
+
+    def close(self) -> None:
+        """Let go of what :meth:`start` reached."""
+
+    def __enter__(self) -> Executor:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
 
 class LocalExecutor(Executor):
     """Runs one after another in this process (Ctrl-C and the Workbench's Stop stop it cleanly)."""
@@ -169,23 +181,56 @@ class DaskExecutor(Executor):
 
     name = "dask"
 
-    def map(self, tasks, rec, place, local) -> None:
+    _client: Any = None
+    _cluster: Any = None
+    _sent: list[str] = []
+
+    def start(self) -> None:
+        """Reach the scheduler (or start a LocalCluster) and check every worker: all before ``--out``
+        is touched. Signals wait until the cluster is up (a half-started one cannot be closed cleanly)."""
         from dask.distributed import Client
 
-        cluster, client, pin = None, None, False
+        from aebench.execution.signals import signals_held
+
+        if self._client is not None:
+            return
         devices = plan_devices(self.device)
-        if self.scheduler:
-            client = Client(self.scheduler)
-        else:
-            cluster, pin = _local_cluster(self.workers, devices)
-            client = Client(cluster)
+        pin = False
+        with signals_held():
+            if self.scheduler:
+                self._client = Client(self.scheduler)
+            else:
+                self._cluster, pin = _local_cluster(self.workers, devices)
+                self._client = Client(self._cluster)
         try:
-            if cluster is not None:
-                n = len(client.scheduler_info()["workers"])
-                client.run(torch.set_num_threads, threads_per_worker(n))
+            if self._cluster is not None:
+                n = len(self._client.scheduler_info()["workers"])
+                self._client.run(torch.set_num_threads, threads_per_worker(n))
             if pin:
-                _pin_workers(client, devices or [])
-            self.check(client)
+                _pin_workers(self._client, devices or [])
+            self.check(self._client)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        from aebench.execution.cluster import forget_data
+        from aebench.execution.signals import signals_held
+
+        client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
+        with signals_held():  # a second SIGTERM must not cut the closing short (dask's tracebacks)
+            if client is not None:
+                forget_data(client, self._sent)
+                client.close()
+            if cluster is not None:
+                cluster.close()
+        self._sent = []
+
+    def map(self, tasks, rec, place, local) -> None:
+        started_here = self._client is None
+        self.start()
+        client, cluster = self._client, self._cluster
+        try:
             if self.scheduler and place is not None and not place.url and not _all_see(client, Path(place.root)):
                 place = None
                 warnings.warn(
@@ -195,18 +240,20 @@ class DaskExecutor(Executor):
                     stacklevel=2,
                 )
             # one task holds one GPU: our LocalCluster's workers, or a cluster's started with --resources GPU=1
+            devices = plan_devices(self.device)
             gpus = (cluster is not None and bool(devices)) or (self.device != "cpu" and _workers_have(client, "GPU"))
             self._submit(client, [replace(t, checkpoints=place) for t in tasks], rec, gpus)
         finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            if started_here:
+                self.close()
 
     #: set by run(): the spec, for the cluster's pre-flight
     spec: Any = None
 
     def check(self, client) -> None:
-        """Every worker: same aebench version, the spec's plug-ins, the same data."""
+        """Every worker: same aebench version, the spec's plug-ins, the same data; data a worker
+        cannot load is sent to every worker, now and when one joins or restarts."""
+        from aebench.execution.cluster import send_data
         from aebench.execution.preflight import check_workers, components_named, datasets_named, worker_facts
 
         if self.spec is None:
@@ -214,9 +261,12 @@ class DaskExecutor(Executor):
         named = datasets_named(self.spec)
         facts = client.run(worker_facts, components_named(self.spec), named)
         data = {key: reg_load(name, params) for key, (name, params) in named.items()}
+        sent: dict[str, str] = {}
 
         def send(addr: str, key: str, splits: Any) -> None:
-            client.run(receive_data, key, splits, workers=[addr])
+            if key not in sent:
+                sent[key] = send_data(client, key, splits)
+                self._sent = [*self._sent, sent[key]]
 
         check_workers(facts, data, send)
 
@@ -293,7 +343,7 @@ def _all_see(client, out: Path) -> bool:
     from aebench.atomic import write_text
 
     token = uuid.uuid4().hex
-    probe = out / f".probe-{token[:8]}.tmp"  # a temporary: removed by the next run if left
+    probe = out / f".probe.{token[:8]}.tmp"  # named as atomic_write's temporaries: the next run removes it
     write_text(probe, token)
     try:
         return all(client.run(_sees, str(probe), token).values())
@@ -311,8 +361,11 @@ def make_executor(name: str, workers: int | None = None, scheduler: str | None =
     if workers is not None and workers < 1:
         raise AebenchError(f"--workers {workers} must be at least 1.")
     if name == "dask":
+        from aebench.execution.signals import signals_held
+
         try:
-            import dask.distributed  # noqa: F401
+            with signals_held():  # a SIGTERM in the middle of its C extensions' imports would garble it
+                import dask.distributed  # noqa: F401
         except ImportError:
             raise AebenchError("--executor dask needs dask.distributed: pip install 'aebench[dask]'.") from None
     return EXECUTORS[name](workers=workers, scheduler=scheduler, device=device)

@@ -36,9 +36,11 @@ from aebench.engine.checkpoint import CheckpointSlot, checkpoint_slot
 from aebench.engine.members import CannotBatch
 from aebench.engine.runner import RunInterrupted, RunOptions, Trainer, build_contexts, records_to_dataset
 from aebench.errors import AebenchError, ResultsError, RunFailed, SaveError, stopped_by
+from aebench.names import check_results
 from aebench.plugins import call_hook, describe_exception, registry
 from aebench.results import RunStore
 from aebench.spec import RunSpec
+from aebench.urls import mask
 
 
 def now() -> str:
@@ -207,7 +209,11 @@ def _finish(
     try:
         ds = records_to_dataset(m.records)
         for ev in evaluators:
-            ds = ds.assign(ev.evaluate(ctx))
+            produced = ev.evaluate(ctx)
+            bad = check_results(getattr(ev, "name", type(ev).__name__), produced)
+            if bad:  # this run fails, naming the evaluator; never the sweep, never "the disk"
+                raise RunFailed(bad)
+            ds = ds.assign(produced)
         ds["train_seconds"] = xr.DataArray(
             float(ds["epoch_seconds"].sum()), attrs={"long_name": "training time, all stages", "units": "s"}
         )
@@ -291,8 +297,11 @@ def save_error(run_id: str, where: str | Path, err: BaseException, ended: str = 
     """The one message for a run that could not be saved (disk full, read-only, no permission)."""
     also = f"; the run itself ended with: {ended}" if ended else ""
     return SaveError(
-        f"cannot save run {run_id} in {where} ({why(err)}{also}). The earlier results are intact and the run is "
-        "left to redo: free space or fix the folder, then continue with --resume."
+        mask(
+            f"cannot save run {run_id} in {where} ({why(err)}{also}). The earlier results are intact and the run is "
+            "left to redo: free space or fix the folder, then continue with --resume.",
+            str(where),
+        )
     )
 
 
@@ -376,20 +385,36 @@ class Recorder:
                 write_bytes(store.checkpoint_path, result.weights or b"")
                 for name, data in result.files.items():
                     write_bytes(store.dir / Path(name).name, data)
-                store.write_metrics(result.metrics)
+                unwritable = self._write_metrics(store, result)
+                if unwritable:  # the results themselves (not the disk): this run fails, the sweep goes on
+                    store.checkpoint_path.unlink(missing_ok=True)  # final weights: not a checkpoint to resume
+                    result = replace(result, status="failed", reason=unwritable, error_log=unwritable)
+            if result.status == "done":
                 store.set_status("done", note=result.note, reason="", **info)
             else:
-                write_text(store.dir / "error.log", result.error_log or result.reason)
-                store.set_status("failed", reason=result.reason, **info)
+                write_text(store.dir / "error.log", mask(result.error_log or result.reason))
+                store.set_status("failed", reason=mask(result.reason), **info)
         except (OSError, RuntimeError, ResultsError) as err:  # disk full: say so once, keep the sweep resumable
             raise save_error(run.run_id, self.out, err, ended) from None
         self.pending.pop(run.run_id, None)
         self.on_done(run, result.status)
         return result.status
 
+    @staticmethod
+    def _write_metrics(store: RunStore, result: RunResult) -> str:
+        """Write ``metrics.nc``; a disk error propagates, results netCDF cannot hold are the reason returned."""
+        try:
+            store.write_metrics(result.metrics)
+        except Exception as exc:
+            if isinstance(exc, (OSError, ResultsError)) or is_save_failure(exc):
+                raise
+            store.metrics_path.unlink(missing_ok=True)
+            return f"its results could not be written as netCDF ({describe_exception(exc)})"
+        return ""
+
     def fail(self, run: RunSpec, reason: str) -> None:
         """A run whose worker died under it."""
-        self.store(run).set_status("failed", reason=reason, finished=now())
+        self.store(run).set_status("failed", reason=mask(reason), finished=now())
         self.pending.pop(run.run_id, None)
         self.on_done(run, "failed")
 
@@ -399,5 +424,16 @@ class Recorder:
             try:
                 self.store(run).set_status("interrupted", reason=f"{stopped_by(exc)}; finish it with --resume")
             except OSError:
+                pass
+        self.pending.clear()
+
+    def unsaved(self, exc: SaveError) -> None:
+        """Every run started and not recorded when a save failed (the store or ``--out`` full, read-only):
+        ``failed`` with the reason, so neither ``status.json`` nor ``results.nc`` says ``running``;
+        ``--resume`` trains them again. Where even that cannot be written, the run stays as it was."""
+        for run in list(self.pending.values()):
+            try:
+                self.store(run).set_status("failed", reason=mask(exc), finished=now())
+            except (OSError, ResultsError):
                 pass
         self.pending.clear()

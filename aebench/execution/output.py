@@ -13,13 +13,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from aebench.atomic import clean_temporaries, write_text
+from aebench.atomic import clean_temporaries, is_temporary, write_text
 from aebench.errors import AebenchError, ResultsError, SaveError
-from aebench.outdir import check_output_tree
+from aebench.outdir import TOP_TEMPORARIES, check_output_tree
 from aebench.spec import Spec
 
 
 def prepare_out(out: Path, spec: Spec, resume: bool, force: bool = False) -> None:
+    """Under the lock: aebench's own leftovers removed first (a kill during the very first write
+    must not make the folder look foreign), then every check, then ``spec.toml`` written."""
+    removed = clean_temporaries(out, TOP_TEMPORARIES, deep=False)
     saved = out / "spec.toml"
     # every path a run writes, at any depth (runs/<id>/ and its files too): no link, no pipe
     check_output_tree(out, [r.run_id for r in spec.runs])
@@ -40,7 +43,7 @@ def prepare_out(out: Path, spec: Spec, resume: bool, force: bool = False) -> Non
         refuse_foreign(out, force)
         out.mkdir(parents=True, exist_ok=True)
         write_text(saved, spec.to_toml())
-    removed = clean_temporaries(out)
+    removed += clean_temporaries(out, TOP_TEMPORARIES)  # the folder is ours: its run folders' too
     if removed:
         logging.getLogger("aebench").info("removed %d temporary files left by an interrupted write", len(removed))
 
@@ -59,7 +62,8 @@ def refuse_foreign(out: Path, force: bool) -> None:
     """A folder with files but no spec of ours is someone else's: refuse it (``--force`` to write beside them)."""
     if force or not out.is_dir() or (out / "spec.toml").is_file():
         return
-    foreign = sorted(p.name for p in out.iterdir() if p.name != ".lock")
+    # aebench's own: the lock and the temporaries of a write that was killed (removed under the lock)
+    foreign = sorted(p.name for p in out.iterdir() if p.name != ".lock" and not is_temporary(p.name, TOP_TEMPORARIES))
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
         raise ResultsError(

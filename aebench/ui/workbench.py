@@ -31,6 +31,7 @@ from aebench.errors import AebenchError, SpecError
 from aebench.options import DEVICES, EXECUTORS
 from aebench.spec import OptimizerParams, Spec, SpecModel, get_dotted, set_dotted
 from aebench.ui.forms import RED, STYLE, ComponentPicker, FieldInput, ParamsForm, from_text, input_for, to_text
+from aebench.ui.values import toml_value
 
 DEFAULT: dict[str, Any] = {
     "name": "workbench",
@@ -494,8 +495,15 @@ class Workbench(W.VBox):
         first: a bad key or value raises :class:`aebench.SpecError` naming the field (with the
         close matches, as the CLI does) and leaves the form as it was.
         """
+        if values is not None and not isinstance(values, dict):
+            raise SpecError(f"wb.set takes a dict of dotted keys and values, not {type(values).__name__}")
         raw = self.spec_dict()
         for key, value in {**(values or {}), **kw}.items():
+            if not isinstance(key, str):
+                raise SpecError(
+                    f"wb.set: the key {key!r} is {type(key).__name__}; name a field by text, e.g. 'model.layers'"
+                )
+            value = toml_value(value, key)  # numpy values as Python's; a set, a loop, an object: SpecError
             if key in ("sweep", "evaluate"):
                 if not isinstance(value, dict):
                     raise SpecError(f"{key} = {value!r}: must be a table (a dict)")
