@@ -157,6 +157,6 @@ def _shared(run) -> dict[str, Any]:
         "corruption": [strip(c) for c in run.corruptions],
         "regularizers": [strip(r) for r in run.regularizers],
         "schedule": [strip(s) for s in run.schedules],
-        "optimizer": run.optimizer.model_dump(exclude=per_member_fields(type(run.optimizer))),
+        "optimizer": strip(run.optimizer),
         "precision": run.precision,
     }

@@ -401,3 +401,50 @@ class Recorder:
             except OSError:
                 pass
         self.pending.clear()
+
+
+# ------------------------------------------------------------------ what an executor is given
+#: ``Job.start(task)`` without a place: the job's own
+_OWN_PLACE: Any = object()
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything an executor needs, given when it is built (``cls(params, job)``; see
+    :func:`aebench.hookspecs.aebench_executors`): the spec and device, the output folder's lock
+    (``lock.add_workers(pids)``), the Stop event, and the steps of a task's life."""
+
+    spec: Any  # aebench.Spec
+    device: str
+    recorder: Recorder
+    place: CheckpointPlace | None = None
+    lock: Any = None  # aebench.execution.output.OutputLock
+    stop: threading.Event | None = None
+    progress: bool = True
+    on_epoch: Callable[[str, dict], None] | None = None
+
+    #: trains a task where it is called (a worker) and returns its results; picklable
+    train = staticmethod(train_task)
+
+    def start(self, task: Task, place: CheckpointPlace | None = _OWN_PLACE) -> Task:
+        """Mark ``task``'s runs ``running`` and return the task to send (checkpoints in ``place``:
+        the job's own by default, None for workers that cannot reach it)."""
+        return self.recorder.start(replace(task, checkpoints=self.place if place is _OWN_PLACE else place))
+
+    def train_here(self, task: Task, position: int = 1) -> list[RunResult]:
+        """Train ``task`` in this process, with progress bars, Stop and live epochs."""
+        return train_task(task, position=position, progress=self.progress, stop=self.stop, on_epoch=self.on_epoch)
+
+    def record(self, task: Task, results: list[RunResult]) -> None:
+        """Write each result's run folder (on the client)."""
+        by_id = {r.run_id: r for r in task.runs}
+        for res in results:
+            self.recorder.record(by_id[res.run_id], res)
+
+    def fail(self, run: RunSpec, reason: str) -> None:
+        """``run`` failed without a result (its worker died)."""
+        self.recorder.fail(run, reason)
+
+    def worker(self, task: Task, pid: int) -> None:
+        """The process now training ``task``, by its pid (a dead worker's runs are failed by name)."""
+        self.recorder.worker(task, pid)
