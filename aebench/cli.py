@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import errno
 import json
+import os
 import re
 import signal
 import sys
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aebench import options
-from aebench.errors import AebenchError, StopSignal
+from aebench.errors import AebenchError, StopSignal, describe_os_error, os_error_exit_code
 from aebench.options import DEVICES
 
 EPILOG = """\
@@ -44,6 +44,9 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The command writes its figures to files: no window toolkit (a library leaves the backend to
+    # its caller, so the command, the caller here, chooses); a user's MPLBACKEND wins.
+    os.environ.setdefault("MPLBACKEND", "Agg")
     previous = {}
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
@@ -95,24 +98,7 @@ def _main(argv: list[str] | None) -> int:
         return 0
     except OSError as exc:  # a file-system error in any command: one line naming the path, no traceback
         print(f"aebench: error: {describe_os_error(exc)}", file=sys.stderr)
-        return 1 if exc.errno in SAVE_ERRNOS else 2
-
-
-#: errors of a write that had a usable path but no room: exit 1 (saving failed), not 2 (bad input)
-SAVE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-
-
-def describe_os_error(exc: OSError) -> str:
-    """``PATH: what went wrong; what to do`` for any OSError (the paths it names, its errno's text)."""
-    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
-    what = exc.strerror or str(exc) or type(exc).__name__
-    if exc.errno in SAVE_ERRNOS:
-        hint = "free some space (or fix the disk) and run the command again; a run continues with --resume"
-    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        hint = "choose a folder you can write, or change its permissions"
-    else:
-        hint = "check the path"
-    return f"{paths}: {what}; {hint}." if paths else f"{what}; {hint}."
+        return os_error_exit_code(exc)
 
 
 def build_parser() -> argparse.ArgumentParser:

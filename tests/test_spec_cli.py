@@ -31,7 +31,7 @@ BAD = [
     ),
     ("unknown dataset", TINY.replace('"digits"', '"mnsit"'), ["data.name = 'mnsit'", "'mnist'"]),
     ("missing section", TINY.replace('model = { name = "stacked", layers = [32, 16] }\n', ""), ["model is required"]),
-    ("bad optimizer", TINY.replace('"rmsprop"', '"adamw"'), ["optimizer.name = 'adamw'", "'rmsprop', 'sgd' or 'adam'"]),
+    ("bad optimizer", TINY.replace('"rmsprop"', '"adagrad"'), ["optimizer.name = 'adagrad'", "Did you mean 'adam'"]),
     ("negative lr", TINY.replace("lr = 0.01", "lr = -1"), ["optimizer.lr = -1", "greater than 0"]),
     ("bad seeds", TINY.replace("seeds = [0]", "seeds = [0, 0]"), ["seeds = [0, 0]", "repeat"]),
     (

@@ -27,7 +27,7 @@ import torch
 import xarray as xr
 
 import aebench
-from aebench.errors import AebenchError, SpecError
+from aebench.errors import AebenchError, SpecError, describe_os_error
 from aebench.options import DEVICES
 from aebench.spec import Spec, SpecModel, get_dotted, set_dotted
 from aebench.ui.forms import RED, STYLE, ComponentPicker, FieldInput, ParamsForm, from_text, input_for, to_text
@@ -158,8 +158,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, AebenchError):
         return str(exc)
     if isinstance(exc, OSError):
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"file-system error{where}: {exc.strerror or exc}"
+        return describe_os_error(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
