@@ -393,6 +393,9 @@ class Optimizer(Component):
 
     kind: ClassVar[str] = "optimizer"
     Params: ClassVar[type[Params]] = OptimizerParams
+    #: whether its update acts element by element, so that one optimizer over the members'
+    #: stacked (S, ...) parameters steps each as its solo run (False: its runs train one at a time)
+    batchable: ClassVar[bool] = True
 
     def build(self, params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
         """A ``torch.optim.Optimizer`` over ``params`` at learning rate ``lr``."""

@@ -221,7 +221,9 @@ def aebench_optimizers() -> list[type]:
 
     **Members of one batch** (``ensemble = true``) train as one model whose parameters have
     a leading member axis (S, ...). Update rules that act element by element (SGD, RMSprop,
-    Adam and their kin) then treat each member exactly as its solo run. Members that differ
+    Adam and their kin) then treat each member exactly as its solo run; a rule that does not
+    (one that takes norms over a whole tensor, such as LARS) sets the class attribute
+    ``batchable = False`` and its runs train one at a time. Members that differ
     only in ``lr`` share one optimizer built at ``lr = 1``, whose step is scaled member by
     member; that is exact for any rule whose update is ``lr`` times something that does not
     depend on ``lr`` (all the built-ins). A rule for which that is not so (one that mixes

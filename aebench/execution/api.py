@@ -52,7 +52,7 @@ def run(
     spec: Spec | str | Path,
     out: str | Path,
     *,
-    executor: str | dict[str, Any] = "local",
+    executor: str | dict[str, Any] | type = "local",
     device: str = "auto",
     resume: bool = False,
     progress: bool = True,
@@ -68,7 +68,8 @@ def run(
 
     ``executor`` names an installed executor (``"local"``, ``"process"``, ``"dask"``, a
     plug-in's), or is a table with its options: ``{"name": "dask", "scheduler": "tcp://...:8786"}``,
-    ``{"name": "process", "workers": 4}`` (``aebench plugins`` lists each executor's options).
+    ``{"name": "process", "workers": 4}`` (``aebench plugins`` lists each executor's options), or
+    an executor class (``aebench.testing.check_executor`` runs one that is not registered).
 
     ``ensemble`` and ``compile`` override the spec's keys of those names (and are saved
     with the spec). ``force`` lets a run write into a folder that holds files aebench did

@@ -308,15 +308,21 @@ def aebench_executors() -> list[type]:
     return [LocalExecutor, ProcessExecutor, DaskExecutor]
 
 
-def executor_setup(executor: str | dict[str, Any], reg: Any) -> tuple[type[Executor], ExecutorParams]:
-    """The executor class and its validated options from a name or a table ``{name, **options}``;
+def executor_setup(executor: Any, reg: Any) -> tuple[type[Executor], ExecutorParams]:
+    """The executor class and its validated options from a name or a table ``{name, **options}``
+    (or an :class:`Executor` class, whose tests need not register it);
     bad input is an :class:`AebenchError` naming the option as a flag (``--workers``)."""
+    if isinstance(executor, type) and issubclass(executor, Executor):  # a class, registered or not (its tests)
+        executor = {"name": executor}
     table = {"name": executor} if isinstance(executor, str) else dict(executor)
     name = table.pop("name", "local")
-    try:
-        cls = reg.get("executor", name)
-    except AebenchError as exc:
-        raise AebenchError(f"--executor {name!r}: {exc}") from None
+    if isinstance(name, type) and issubclass(name, Executor):
+        cls, name = name, name.name
+    else:
+        try:
+            cls = reg.get("executor", name)
+        except AebenchError as exc:
+            raise AebenchError(f"--executor {name!r}: {exc}") from None
     try:
         params = cls.Params.model_validate(table)
     except ValidationError as exc:
