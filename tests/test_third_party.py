@@ -13,7 +13,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import xarray as xr
@@ -329,9 +328,8 @@ def test_a_spec_of_third_party_components_runs_on_a_third_party_executor_and_rep
     assert [str(s) for s in ds["status"].values] == ["done", "done"]
     assert ds["code_mean"].dims == ("seed", "epoch") and ds.sizes["epoch"] == 4  # two stages of 2 epochs
     assert ds["code_mean"].attrs["units"] == "1" and ds["code_mean"].notnull().all()
-    assert ds["recon_error"].sel(split="train").isel(epoch=-1).max() < ds["recon_error"].sel(split="train").isel(
-        epoch=0
-    ).min() * 1.5  # it trained (sign SGD, small steps): no blow-up
+    loss = ds["loss"]
+    assert (loss.isel(epoch=-1) < loss.isel(epoch=0)).all(), loss.values  # sign SGD trained every run
     assert ds.attrs["spec"].count("tpk-") == 7  # the spec kept every third-party name
     # another executor's flag is refused by name, before anything is written
     bad = run_aebench(["run", spec, "--out", tmp_path / "bad", "--executor", "tpk-reversed", "--workers", "2"])
