@@ -31,12 +31,23 @@ BUILTINS = {
     },
     "dataset": {"mnist", "digits"},
     "evaluator": {"recon"},
+    "optimizer": {"sgd", "rmsprop", "adam", "adamw", "adadelta"},
+    "executor": {"local", "process", "dask"},
 }
 
 
 def test_registry_lists_every_builtin_by_kind():
     reg = aebench.registry()
-    assert reg.kinds() == ["model", "corruption", "regularizer", "schedule", "dataset", "evaluator"]
+    assert reg.kinds()[:8] == [
+        "model",
+        "corruption",
+        "regularizer",
+        "schedule",
+        "dataset",
+        "evaluator",
+        "optimizer",
+        "executor",
+    ]
     for kind, names in BUILTINS.items():
         assert names <= set(reg.names(kind)), kind
         for name in names:
