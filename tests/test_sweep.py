@@ -11,19 +11,14 @@ from pathlib import Path
 
 import pytest
 import xarray as xr
-from conftest import TINY, write_spec
+from conftest import TINY, tiny_toml, write_spec
 
 import aebench
 from aebench.execution.output import OutputLock
 
-SIXTEEN = (
-    TINY.replace("seeds = [0]", "seeds = [0, 1]")
-    + """
-[sweep]
-"schedule.name" = ["joint", "layerwise"]
-"corruption.level" = [0.1, 0.3]
-"optimizer.lr" = [0.01, 0.02]
-"""
+SIXTEEN = tiny_toml(
+    seeds=[0, 1],
+    sweep={"schedule.name": ["joint", "layerwise"], "corruption.level": [0.1, 0.3], "optimizer.lr": [0.01, 0.02]},
 )
 TIMING = ["epoch_seconds", "train_seconds"]
 
