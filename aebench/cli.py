@@ -121,7 +121,6 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="run a spec (all sweep points and seeds) into an output folder")
     s.add_argument("spec", help="experiment spec (TOML)")
     s.add_argument("--out", required=True, help="output folder (runs/<id>/ and results.nc)")
-    _add_executor_flags(s)
     s.add_argument(
         "--device", default="auto", type=options.device, help="auto (CUDA if any), cpu, cuda (every GPU), cuda:K"
     )
@@ -147,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="each training step under torch.compile (CUDA graphs on CUDA; overrides the spec's compile key)",
     )
     s.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_executor_flags(s)  # last: a plug-in's option named like one of the flags above is left out, not a crash
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("data", help="list, generate (cache) or download data sets")
@@ -207,14 +207,21 @@ def _add_executor_flags(s: argparse.ArgumentParser) -> None:
     reg = registry()
     names = reg.names("executor")
     s.add_argument("--executor", default="local", choices=names, help=f"where runs train: {', '.join(names)}")
+    taken = set(s._option_string_actions)
     for field, flag in executor_flags(reg).items():
         kind = _flag_type(flag["annotation"])
         text = "; ".join(flag["help"]) + f" [{', '.join(flag['executors'])}]"
-        dest = f"executor_option_{field}"
+        dest, flag_name = f"executor_option_{field}", f"--{field.replace('_', '-')}"
+        if {flag_name, f"--no-{flag_name[2:]}"} & taken:  # a plug-in's option must not break the command
+            warnings.warn(
+                f"the option {field!r} of executor(s) {', '.join(flag['executors'])} has the name of one of "
+                f"aebench run's own flags ({flag_name}): set it from Python, aebench.run(executor={{...}})",
+                stacklevel=2,
+            )
+            continue
         if kind is bool:
-            s.add_argument(f"--{field.replace('_', '-')}", dest=dest, action=argparse.BooleanOptionalAction, help=text)
+            s.add_argument(flag_name, dest=dest, action=argparse.BooleanOptionalAction, help=text)
         else:
-            flag_name = f"--{field.replace('_', '-')}"
             s.add_argument(flag_name, dest=dest, type=kind, default=None, metavar=field.upper(), help=text)
 
 
