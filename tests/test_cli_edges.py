@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import TINY, write_spec
+from conftest import TINY, edit, write_spec
 
 import aebench
 from aebench.progress import PlainBar, run_label
@@ -33,7 +33,7 @@ def test_the_bar_shows_the_loss_of_the_epoch_that_just_ended(monkeypatch, tmp_pa
                 seen.append((self.n, dict(self.postfix)))
 
     monkeypatch.setattr(runner, "_bar", lambda total, label, opts: Recorder(total, label, "epoch"))
-    spec = write_spec(tmp_path, TINY.replace('name = "joint", epochs = 2', 'name = "layerwise", epochs = 2'))
+    spec = write_spec(tmp_path, edit(TINY, 'name = "joint", epochs = 2', 'name = "layerwise", epochs = 2'))
     ds = aebench.run(spec, out=tmp_path / "out", progress=True)
     loss = ds["loss"].isel(seed=0).values  # per epoch, from the results (independent of the bar)
     assert [n for n, _ in seen] == [1, 2, 3, 4]
@@ -45,7 +45,7 @@ def test_the_bar_shows_the_loss_of_the_epoch_that_just_ended(monkeypatch, tmp_pa
 def test_piped_output_is_plain_lines_one_per_run_and_stage(tmp_path):
     spec = write_spec(
         tmp_path,
-        TINY.replace("seeds = [0]", "seeds = [0, 1]") + '[sweep]\n"schedule.name" = ["joint", "layerwise"]\n',
+        edit(TINY, "seeds = [0]", "seeds = [0, 1]") + '[sweep]\n"schedule.name" = ["joint", "layerwise"]\n',
     )
     got = subprocess.run(
         [sys.executable, "-m", "aebench", "run", spec, "--out", tmp_path / "out"],

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY, write_spec
+from conftest import tiny_toml, write_spec
 
 import aebench
 
 pytest.importorskip("dask.distributed")
 
-TWO = TINY.replace("seeds = [0]", "seeds = [0, 1]")
+TWO = tiny_toml(seeds=[0, 1])
 #: long enough to be killed in the middle of (hundreds of epochs), short enough for CI
-LONGER = TWO.replace("epochs = 2", "epochs = 120")
+LONGER = tiny_toml({"schedule.epochs": 120}, seeds=[0, 1])
 COMPARED = ("recon_error", "recon_error_final", "loss", "steps")
 
 
@@ -133,7 +133,7 @@ def _local(tmp_path: Path, spec: Path) -> Path:
     return ref
 
 
-MNIST = TWO.replace('name = "digits", subset = 300', 'name = "mnist", subset = 300')
+MNIST = tiny_toml({"data.name": "mnist"}, seeds=[0, 1])
 
 
 def test_a_cluster_on_a_shared_disk_equals_a_local_run(tmp_path):

@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import ROOT, TINY, write_spec
+from conftest import ROOT, tiny_toml, write_spec
 
 from aebench.builtin.datasets import Digits, Mnist
 from aebench.data import read_idx
@@ -54,9 +54,7 @@ def test_checksum_mismatch_names_the_file(tmp_path, cli):
     labels.write_bytes(gzip.compress(bytes(data)))
     spec = write_spec(
         tmp_path,
-        TINY.replace(
-            'name = "digits", subset = 300, eval_subset = 100', f'name = "mnist", subset = 100, path = "{folder}"'
-        ),
+        tiny_toml(data={"name": "mnist", "subset": 100, "path": str(folder)}),
     )
     code, _, err = cli("run", spec, "--out", tmp_path / "out", "--quiet")
     assert code == 2 and "t10k-labels-idx1-ubyte.gz does not match its checksum" in err
@@ -71,7 +69,7 @@ def test_truncated_or_missing_file(tmp_path):
 
 
 def test_subset_larger_than_split(cli, tmp_path):
-    spec = write_spec(tmp_path, TINY.replace("subset = 300", "subset = 5000"))
+    spec = write_spec(tmp_path, tiny_toml({"data.subset": 5000}))
     code, _, err = cli("run", spec, "--out", tmp_path / "out", "--quiet")
     assert code == 2 and "data.subset = 5000 is larger than the split (1197 rows)" in err
     assert not (tmp_path / "out").exists()
@@ -86,9 +84,7 @@ def test_digits_is_small_and_scaled():
 def test_missing_mnist_folder_says_how_to_get_it(tmp_path, cli):
     spec = write_spec(
         tmp_path,
-        TINY.replace(
-            'name = "digits", subset = 300, eval_subset = 100', f'name = "mnist", path = "{tmp_path / "nowhere"}"'
-        ),
+        tiny_toml(data={"name": "mnist", "path": str(tmp_path / "nowhere")}),
     )
     code, _, err = cli("run", spec, "--out", tmp_path / "out", "--quiet")
     assert code == 2 and "does not exist" in err and "aebench data download mnist" in err
@@ -126,10 +122,7 @@ def test_amat_rows_are_checked_by_content_naming_file_and_row(tmp_path, cli, pix
     _rect_amat(folder, bad_row=3, pixel=pixel, label=label)
     spec = write_spec(
         tmp_path,
-        TINY.replace(
-            'name = "digits", subset = 300, eval_subset = 100',
-            f'name = "rect", source = "amat", path = "{folder}"',
-        ),
+        tiny_toml(data={"name": "rect", "source": "amat", "path": str(folder)}),
     )
     code, _, err = cli("run", spec, "--out", tmp_path / "out", "--quiet")
     assert code == 2 and "Traceback" not in err, err

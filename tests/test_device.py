@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from conftest import TINY, write_spec
+from conftest import TINY, tiny_toml, write_spec
 
 import aebench
 
@@ -53,7 +53,7 @@ def test_cuda_auto_device_and_data_on_the_device(tmp_path):
 
 @cuda
 def test_cuda_ensemble_members_equal_their_solo_cuda_runs(tmp_path):
-    text = TINY.replace("seeds = [0]", "seeds = [0, 1, 2]")
+    text = tiny_toml(seeds=[0, 1, 2])
     solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", device="cuda", progress=False)
     ens = aebench.run(
         write_spec(tmp_path, text, "ens.toml"), out=tmp_path / "ens", device="cuda", progress=False, ensemble=True
@@ -64,9 +64,8 @@ def test_cuda_ensemble_members_equal_their_solo_cuda_runs(tmp_path):
 @cuda
 def test_cuda_compiled_batched_finetune_equals_eager(tmp_path):
     """compile = true on CUDA (CUDA graphs, reduce-overhead) over every stage of a batch."""
-    schedule = '[{ name = "joint", epochs = 2 }, { name = "finetune", epochs = 3, patience = 2 }]'
-    text = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace('{ name = "joint", epochs = 2 }', schedule)
-    spec = write_spec(tmp_path, "ensemble = true\n" + text)
+    schedule = [{"name": "joint", "epochs": 2}, {"name": "finetune", "epochs": 3, "patience": 2}]
+    spec = write_spec(tmp_path, tiny_toml(ensemble=True, seeds=[0, 1], schedule=schedule))
     eager = aebench.run(spec, out=tmp_path / "eager", device="cuda", progress=False)
     compiled = aebench.run(spec, out=tmp_path / "compiled", device="cuda", progress=False, compile=True)
     for name in ("loss", "class_error", "recon_error_final"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from conftest import TINY
+from conftest import TINY, tiny_toml
 
 import aebench
 from aebench.engine.runner import RunOptions, Trainer, build_context
@@ -29,7 +29,7 @@ def test_tied_weights_are_one_parameter_and_decoder_uses_transpose():
     with torch.no_grad():
         m.weights[0][0, 0] += 1.0  # the decoder sees the change: it is the same tensor
     torch.testing.assert_close(m.decode_layer(0, h), torch.sigmoid(h @ m.weights[0] + m.dec_bias[0]))
-    untied = context(TINY.replace("layers = [32, 16]", "layers = [32, 16], tied = false")).model
+    untied = context(tiny_toml({"model.tied": False})).model
     assert len(untied.layer_parameters(0)) == 4 and untied.decoder_weight(0).shape == (64, 32)
 
 
@@ -68,11 +68,9 @@ def test_the_loss_is_evaluated_once_per_training_batch(monkeypatch):
 
 def test_rmsprop_steps_by_the_papers_rule_with_torchs_own_kernel_choice():
     """Forcing the multi-tensor kernel on CPU measured 5 % slower per step than torch's choice."""
-    from aebench.engine.optim import make_optimizer
-    from aebench.spec import OptimizerParams
-
+    rmsprop = aebench.registry().get("optimizer", "rmsprop")
     p = torch.nn.Parameter(torch.tensor([1.0, -2.0, 3.0]))
-    opt = make_optimizer([p], OptimizerParams(name="rmsprop", lr=0.1, decay=0.9, eps=1e-8))
+    opt = rmsprop(rmsprop.Params(lr=0.1, decay=0.9, eps=1e-8)).build([p], 0.1)
     assert opt.defaults["foreach"] is None  # torch picks: multi-tensor on CUDA, per-tensor on CPU
     g = torch.tensor([0.5, -1.0, 2.0])
     p.grad = g.clone()
@@ -96,7 +94,7 @@ def _params_after(text: str, stage_index: int) -> tuple[list[torch.Tensor], list
 
 
 def test_layerwise_stage_j_changes_only_layer_j():
-    text = TINY.replace('name = "joint"', 'name = "layerwise"')
+    text = tiny_toml({"schedule.name": "layerwise"})
     names, changed, _, _ = _params_after(text, 0)
     assert changed == {"weights.0", "enc_bias.0", "dec_bias.0"}
     names, changed, _, _ = _params_after(text, 1)
@@ -116,7 +114,7 @@ def test_same_seed_same_metrics_other_seed_differs(tmp_path, tiny_spec):
         b.drop_vars(["epoch_seconds", "train_seconds"]).drop_attrs(deep=False),
     )
     other = tmp_path / "other.toml"
-    other.write_text(TINY.replace("seeds = [0]", "seeds = [1]"))
+    other.write_text(tiny_toml(seeds=[1]))
     c = aebench.run(other, out=tmp_path / "c", progress=False)
     assert not np.allclose(a["recon_error"].values, c["recon_error"].values)
 
@@ -124,14 +122,15 @@ def test_same_seed_same_metrics_other_seed_differs(tmp_path, tiny_spec):
 def test_divergence_marks_the_run_failed_and_keeps_the_others(cli, tmp_path):
     spec = tmp_path / "nan.toml"
     spec.write_text(
-        TINY.replace(
-            'optimizer = { name = "rmsprop", lr = 0.01, batch_size = 50 }',
-            'optimizer = { name = "sgd", lr = 0.01, batch_size = 50 }',
-        ).replace(
-            "layers = [32, 16]",
-            'layers = [32, 16], activation = "linear", output_activation = "linear", loss = "squared-error"',
+        tiny_toml(
+            {
+                "optimizer.name": "sgd",
+                "model.activation": "linear",
+                "model.output_activation": "linear",
+                "model.loss": "squared-error",
+            },
+            sweep={"optimizer.lr": [0.01, 1e6]},
         )
-        + '[sweep]\n"optimizer.lr" = [0.01, 1e6]\n'
     )
     code, out, err = cli("run", spec, "--out", tmp_path / "out", "--quiet")
     assert code == 1 and "1 of 2 runs done" in out
@@ -159,11 +158,7 @@ def test_loss_matches_a_hand_written_forward_pass():
 
 
 def test_data_stays_uint8_on_the_device():
-    ctx = context(
-        TINY.replace(
-            'name = "digits", subset = 300, eval_subset = 100', 'name = "mnist", subset = 200, eval_subset = 50'
-        )
-    )
+    ctx = context(tiny_toml(data={"name": "mnist", "subset": 200, "eval_subset": 50}))
     assert ctx.splits["train"].x.dtype == torch.uint8
     batch = ctx.splits["train"].rows(torch.tensor([0, 1]))
     assert batch.dtype == torch.float32 and float(batch.max()) <= 1.0

@@ -7,20 +7,16 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import TINY, write_spec
+from conftest import TINY, tiny_toml, write_spec
 
 import aebench
 from aebench.execution import group_runs
 from aebench.spec import Spec
 
-SWEEP = (
-    TINY.replace("seeds = [0]", "seeds = [0, 1, 2]")
-    + """
-regularizers = [{ name = "contractive", weight = 0.01 }]
-[sweep]
-"corruption.level" = [0.1, 0.3]
-"optimizer.lr" = [0.01, 0.005]
-"""
+SWEEP = dict(
+    seeds=[0, 1, 2],
+    regularizers=[{"name": "contractive", "weight": 0.01}],
+    sweep={"corruption.level": [0.1, 0.3], "optimizer.lr": [0.01, 0.005]},
 )
 
 
@@ -28,7 +24,7 @@ regularizers = [{ name = "contractive", weight = 0.01 }]
     "schedule,optimizer", [("joint", "rmsprop"), ("pretrain-joint-reg", "adam"), ("layerwise", "sgd")]
 )
 def test_each_member_equals_its_solo_run(tmp_path, schedule, optimizer):
-    text = SWEEP.replace('name = "joint"', f'name = "{schedule}"').replace('name = "rmsprop"', f'name = "{optimizer}"')
+    text = tiny_toml({"schedule.name": schedule, "optimizer.name": optimizer}, **SWEEP)
     solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", progress=False)
     spec = Spec.from_text("ensemble = true\n" + text)
     assert [len(g) for g in group_runs(spec)] == [12]  # seeds, noise levels and lrs share one batched model
@@ -40,24 +36,21 @@ def test_each_member_equals_its_solo_run(tmp_path, schedule, optimizer):
 
 
 def test_members_with_other_shapes_train_apart(tmp_path):
-    spec = Spec.from_text(
-        "ensemble = true\n"
-        + TINY.replace("seeds = [0]", "seeds = [0, 1]")
-        + '[sweep]\n"model.layers" = [[16], [8, 4]]\n'
-    )
+    spec = Spec.from_text(tiny_toml(ensemble=True, seeds=[0, 1], sweep={"model.layers": [[16], [8, 4]]}))
     assert [len(g) for g in group_runs(spec)] == [2, 2]
 
 
 def test_a_diverging_member_fails_alone(tmp_path):
-    text = (
-        "ensemble = true\n"
-        + TINY.replace("seeds = [0]", "seeds = [0, 1]")
-        .replace('name = "rmsprop"', 'name = "sgd"')
-        .replace(
-            "layers = [32, 16]",
-            'layers = [32, 16], activation = "linear", output_activation = "linear", loss = "squared-error"',
-        )
-        + '[sweep]\n"optimizer.lr" = [0.01, 1e6]\n'
+    text = tiny_toml(
+        {
+            "optimizer.name": "sgd",
+            "model.activation": "linear",
+            "model.output_activation": "linear",
+            "model.loss": "squared-error",
+        },
+        ensemble=True,
+        seeds=[0, 1],
+        sweep={"optimizer.lr": [0.01, 1e6]},
     )
     ds = aebench.run(Spec.from_text(text), out=tmp_path / "o", progress=False)
     assert list(ds["status"].sel(seed=0).values) == ["done", "failed"]
@@ -66,20 +59,18 @@ def test_a_diverging_member_fails_alone(tmp_path):
 
 #: one schedule per stage target (labels twice: from pre-trained weights and from scratch)
 TARGETS = {
-    "input": '{ name = "joint", epochs = 2 }',
-    "local": '{ name = "layerwise", epochs = 2 }',
-    "labels": '[{ name = "joint", epochs = 1 }, { name = "finetune", epochs = 4, patience = 2 }]',
-    "labels-reinit": '[{ name = "joint", epochs = 1 }, { name = "supervised", epochs = 3 }]',
-    "hybrid": '{ name = "hybrid", epochs = 3, patience = 2 }',
+    "input": {"name": "joint", "epochs": 2},
+    "local": {"name": "layerwise", "epochs": 2},
+    "labels": [{"name": "joint", "epochs": 1}, {"name": "finetune", "epochs": 4, "patience": 2}],
+    "labels-reinit": [{"name": "joint", "epochs": 1}, {"name": "supervised", "epochs": 3}],
+    "hybrid": {"name": "hybrid", "epochs": 3, "patience": 2},
 }
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_every_stage_target_batches_and_each_member_equals_its_solo_run(tmp_path, target):
-    text = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace('{ name = "joint", epochs = 2 }', TARGETS[target])
-    text += '[sweep]\n"optimizer.lr" = [0.01, 0.005]\n' + (
-        '"schedule.alpha" = [0.5, 1.0]\n' if target == "hybrid" else ""
-    )
+    sweep = {"optimizer.lr": [0.01, 0.005], **({"schedule.alpha": [0.5, 1.0]} if target == "hybrid" else {})}
+    text = tiny_toml(seeds=[0, 1], schedule=TARGETS[target], sweep=sweep)
     solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", progress=False)
     spec = Spec.from_text("ensemble = true\n" + text)
     assert [len(g) for g in group_runs(spec)] == [len(spec.runs)]  # lr (and alpha) differ member by member
@@ -93,13 +84,10 @@ def test_every_stage_target_batches_and_each_member_equals_its_solo_run(tmp_path
 
 
 def test_finetune_with_early_stopping_batches_8_seeds_and_each_stops_where_its_solo_run_stops(tmp_path):
-    text = (
-        TINY.replace("seeds = [0]", "seeds = [0, 1, 2, 3, 4, 5, 6, 7]")
-        .replace(
-            '{ name = "joint", epochs = 2 }',
-            '[{ name = "joint", epochs = 1 }, { name = "finetune", epochs = 25, patience = 2 }]',
-        )
-        .replace("lr = 0.01", "lr = 0.02")
+    text = tiny_toml(
+        {"optimizer.lr": 0.02},
+        seeds=list(range(8)),
+        schedule=[{"name": "joint", "epochs": 1}, {"name": "finetune", "epochs": 25, "patience": 2}],
     )
     solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", progress=False)
     ens = aebench.run(Spec.from_text("ensemble = true\n" + text), out=tmp_path / "ens", progress=False)
@@ -187,9 +175,9 @@ def alone():
 
 
 def test_which_fields_may_differ_is_declared_on_the_params(alone):
-    sweep = TINY.replace("seeds = [0]", "seeds = [0, 1]") + '[sweep]\n"corruption.sigma" = [0.1, 0.2]\n'
-    marked = Spec.from_text("ensemble = true\n" + sweep.replace('name = "gaussian", level = 0.2', 'name = "marked"'))
-    plain = Spec.from_text("ensemble = true\n" + sweep.replace('name = "gaussian", level = 0.2', 'name = "plain"'))
+    sweep = dict(ensemble=True, seeds=[0, 1], sweep={"corruption.sigma": [0.1, 0.2]})
+    marked = Spec.from_text(tiny_toml(corruption={"name": "marked"}, **sweep))
+    plain = Spec.from_text(tiny_toml(corruption={"name": "plain"}, **sweep))
     assert [len(g) for g in group_runs(marked)] == [4]
     assert [len(g) for g in group_runs(plain)] == [2, 2]
 
@@ -197,15 +185,12 @@ def test_which_fields_may_differ_is_declared_on_the_params(alone):
 @pytest.mark.parametrize(
     "change,why",
     [
-        (('name = "stacked"', 'name = "scaled"'), "model 'scaled' has no batched form"),
-        (
-            ('{ name = "joint", epochs = 2 }', '{ name = "solo-objective", epochs = 2 }'),
-            "the custom objective of schedule 'solo-objective' cannot batch",
-        ),
+        ({"model.name": "scaled"}, "model 'scaled' has no batched form"),
+        ({"schedule.name": "solo-objective"}, "the custom objective of schedule 'solo-objective' cannot batch"),
     ],
 )
 def test_runs_that_cannot_batch_train_solo_with_a_note(tmp_path, alone, caplog, change, why):
-    text = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace(*change)
+    text = tiny_toml(change, seeds=[0, 1])
     solo = aebench.run(Spec.from_text(text), out=tmp_path / "solo", progress=False)
     with caplog.at_level("WARNING", logger="aebench"):
         ens = aebench.run(Spec.from_text("ensemble = true\n" + text), out=tmp_path / "ens", progress=False)
@@ -217,7 +202,7 @@ def test_runs_that_cannot_batch_train_solo_with_a_note(tmp_path, alone, caplog, 
 
 
 def test_untied_members_equal_their_solo_runs(tmp_path):
-    text = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace("layers = [32, 16]", "layers = [32, 16], tied = false")
+    text = tiny_toml({"model.tied": False}, seeds=[0, 1])
     solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", progress=False)
     ens = aebench.run(Spec.from_text("ensemble = true\n" + text), out=tmp_path / "ens", progress=False)
     for name in ("recon_error", "loss"):
@@ -247,11 +232,11 @@ def test_batched_linear_gradients_match_autograd(decoder):
 
 
 def test_bfloat16_ensembles_train_in_bfloat16(tmp_path):
-    text = 'precision = "bfloat16"\n' + TINY.replace("seeds = [0]", "seeds = [0, 1]")
+    text = tiny_toml(precision="bfloat16", seeds=[0, 1])
     solo = aebench.run(write_spec(tmp_path, text, "solo.toml"), out=tmp_path / "solo", progress=False)
     ens = aebench.run(Spec.from_text("ensemble = true\n" + text), out=tmp_path / "ens", progress=False)
     f32 = aebench.run(
-        Spec.from_text("ensemble = true\n" + TINY.replace("seeds = [0]", "seeds = [0, 1]")),
+        Spec.from_text(tiny_toml(ensemble=True, seeds=[0, 1])),
         out=tmp_path / "f32",
         progress=False,
     )
@@ -269,7 +254,7 @@ def test_float16_ensembles_are_refused_before_anything_runs(tmp_path):
 
 
 def test_the_cli_flag_turns_ensembles_on_and_refuses_float16(cli, tmp_path):
-    spec = write_spec(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1]"))
+    spec = write_spec(tmp_path, tiny_toml(seeds=[0, 1]))
     code, out, err = cli("run", spec, "--out", tmp_path / "o", "--ensemble", "--quiet")
     assert code == 0, err
     ds = xr.open_dataset(tmp_path / "o" / "results.nc")
@@ -289,8 +274,7 @@ def test_an_interrupted_ensemble_resumes_where_it_stopped(tmp_path, lrs):
 
     from aebench.engine.runner import RunInterrupted
 
-    text = "ensemble = true\n" + TINY.replace("seeds = [0]", "seeds = [0, 1]").replace("epochs = 2", "epochs = 4")
-    spec = Spec.from_text(text + f'[sweep]\n"optimizer.lr" = {lrs}\n')
+    spec = Spec.from_text(tiny_toml({"schedule.epochs": 4}, ensemble=True, seeds=[0, 1], sweep={"optimizer.lr": lrs}))
     members = 2 * len(lrs)
     reference = aebench.run(spec, out=tmp_path / "ref", progress=False)
     out, stop, seen = tmp_path / "out", threading.Event(), []
@@ -322,7 +306,7 @@ def test_a_reinit_stage_starts_every_member_again_from_its_initial_weights():
 
     from aebench.engine.runner import RunOptions, Trainer, build_context
 
-    runs = Spec.from_text(TINY.replace("seeds = [0]", "seeds = [0, 1]")).runs
+    runs = Spec.from_text(tiny_toml(seeds=[0, 1])).runs
     cpu = torch.device("cpu")
 
     def contexts():
@@ -366,7 +350,7 @@ def epoch_log(in_process_plugin):
 
 
 def test_callbacks_see_every_members_epochs_and_stop_one_member(tmp_path, epoch_log):
-    text = TINY.replace("seeds = [0]", "seeds = [0, 1, 2]").replace("epochs = 2", "epochs = 4")
+    text = tiny_toml({"schedule.epochs": 4}, seeds=[0, 1, 2])
     live = []
     solo = aebench.run(Spec.from_text(text), out=tmp_path / "solo", progress=False)
     solo_seen, epoch_log.seen = list(epoch_log.seen), []
@@ -391,7 +375,7 @@ def test_callbacks_see_every_members_epochs_and_stop_one_member(tmp_path, epoch_
 
 
 def test_a_blowing_up_member_fails_alone(tmp_path):
-    text = "ensemble = true\n" + TINY.replace("epochs = 2", "epochs = 3") + '[sweep]\n"optimizer.lr" = [0.01, 1e12]\n'
+    text = tiny_toml({"schedule.epochs": 3}, ensemble=True, sweep={"optimizer.lr": [0.01, 1e12]})
     ds = aebench.run(Spec.from_text(text), out=tmp_path / "e", progress=False)
     assert str(ds["status"].sel({"optimizer.lr": 0.01}).item()) == "done"
     bad = ds.sel({"optimizer.lr": 1e12})
@@ -403,7 +387,7 @@ def test_the_compiled_step_equals_eager(tmp_path, cli):
     the same members as eager mode, to float tolerance, solo and batched."""
     from torch._dynamo.utils import counters
 
-    text = TINY.replace("seeds = [0]", "seeds = [0, 1]") + '[sweep]\n"optimizer.lr" = [0.01, 0.005]\n'
+    text = tiny_toml(seeds=[0, 1], sweep={"optimizer.lr": [0.01, 0.005]})
     eager = aebench.run(Spec.from_text("ensemble = true\n" + text), out=tmp_path / "eager", progress=False)
     graphs = counters["stats"]["unique_graphs"]
     spec = write_spec(tmp_path, "ensemble = true\n" + text)
@@ -425,9 +409,8 @@ def test_an_interrupted_batch_with_early_stopped_members_resumes_exactly(tmp_pat
 
     from aebench.engine.runner import RunInterrupted
 
-    schedule = '[{ name = "joint", epochs = 1 }, { name = "finetune", epochs = 12, patience = 2 }]'
-    text = TINY.replace("seeds = [0]", "seeds = [0, 1, 2, 3]").replace('{ name = "joint", epochs = 2 }', schedule)
-    spec = Spec.from_text("ensemble = true\n" + text.replace("lr = 0.01", "lr = 0.02"))
+    schedule = [{"name": "joint", "epochs": 1}, {"name": "finetune", "epochs": 12, "patience": 2}]
+    spec = Spec.from_text(tiny_toml({"optimizer.lr": 0.02}, ensemble=True, seeds=[0, 1, 2, 3], schedule=schedule))
     reference = aebench.run(spec, out=tmp_path / "ref", progress=False)
     ends = reference["steps"].notnull().sum("epoch").values.ravel().tolist()  # each member's last epoch
     assert min(ends) < max(ends), ends
@@ -470,7 +453,7 @@ def _storages(ctxs, split: str) -> set[int]:
 def test_the_members_of_a_batch_share_one_device_copy_of_each_split(tmp_path, run_start_log):
     """S members once held S copies of the data set on the device, of which training read one."""
     ds = aebench.run(
-        Spec.from_text("ensemble = true\n" + TINY.replace("seeds = [0]", "seeds = [0, 1, 2]")),
+        Spec.from_text(tiny_toml(ensemble=True, seeds=[0, 1, 2])),
         out=tmp_path / "e",
         progress=False,
     )
@@ -488,7 +471,7 @@ def test_runs_of_other_data_keep_their_own_copy():
 
     from aebench.engine.runner import build_contexts
 
-    text = TINY.replace("seeds = [0]", "seeds = [0, 1]") + '[sweep]\n"data.subset" = [200, 300]\n'
+    text = tiny_toml(seeds=[0, 1], sweep={"data.subset": [200, 300]})
     runs = Spec.from_text(text).runs
     ctxs = build_contexts(runs, torch.device("cpu"))
     by_subset = {}

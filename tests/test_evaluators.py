@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import tomllib
 
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, write_spec
+from conftest import tiny_toml, to_toml, write_spec
 
 import aebench
 from aebench.builtin.evaluators import Parzen, Svm
@@ -85,7 +86,8 @@ def test_every_evaluator_into_results_and_the_report(tmp_path, cli):
 
 
 def _trained(epochs: int):
-    text = ALL.format(epochs=max(epochs, 1)).split("[sweep]")[0].replace("seeds = [0, 1]", "seeds = [0]")
+    one = {**tomllib.loads(ALL.format(epochs=max(epochs, 1))), "seeds": [0]}
+    text = to_toml({k: v for k, v in one.items() if k != "sweep"})
     ctx = build_context(Spec.from_text(text).runs[0], torch.device("cpu"))
     if epochs:
         Trainer(ctx, [], RunOptions(torch.device("cpu"), progress=False), None, aebench.registry()).run()
@@ -173,12 +175,12 @@ evaluate = { recon = {}, svm = { C = [1.0] } }
 
 def test_finetune_evaluator_leaves_later_evaluators_unchanged(tmp_path):
     """Fine-tuning draws from its own generator: a Parzen chain after it sees the same stream."""
-    base = TINY.replace('schedule = { name = "joint", epochs = 2 }', 'schedule = { name = "joint", epochs = 1 }')
-    parzen = "parzen = { samples = 100, burn_in = 2, sigma = [0.2] }"
+    parzen = {"parzen": {"samples": 100, "burn_in": 2, "sigma": [0.2]}}
+    recon = {"recon": {"every": 0}}
     with_ft = aebench.Spec.from_text(
-        base + f"evaluate = {{ recon = {{ every = 0 }}, finetune = {{ epochs = 2 }}, {parzen} }}\n"
+        tiny_toml({"schedule.epochs": 1}, evaluate={**recon, "finetune": {"epochs": 2}, **parzen})
     )
-    without = aebench.Spec.from_text(base + f"evaluate = {{ recon = {{ every = 0 }}, {parzen} }}\n")
+    without = aebench.Spec.from_text(tiny_toml({"schedule.epochs": 1}, evaluate={**recon, **parzen}))
     a = aebench.run(with_ft, out=tmp_path / "a", progress=False)
     b = aebench.run(without, out=tmp_path / "b", progress=False)
     assert "finetune_error" in a and float(a["parzen_ll"].item()) == float(b["parzen_ll"].item())
@@ -196,8 +198,8 @@ def test_recon_error_final_is_measured_on_the_final_weights_after_early_stopping
     must be theirs, not the last epoch's cached measurement."""
     import torch
 
-    schedule = '[{ name = "joint", epochs = 1 }, { name = "finetune", epochs = 12, patience = 2 }]'
-    text = TINY.replace('{ name = "joint", epochs = 2 }', schedule).replace("lr = 0.01", "lr = 0.02")
+    schedule = [{"name": "joint", "epochs": 1}, {"name": "finetune", "epochs": 12, "patience": 2}]
+    text = tiny_toml({"optimizer.lr": 0.02}, schedule=schedule)
     ds = aebench.run(write_spec(tmp_path, text), out=tmp_path / "o", progress=False)
     err = ds["class_error"].sel(split="valid").squeeze("seed")
     assert int(err.argmin("epoch")) + 1 < int(err.notnull().sum())  # it stopped after its best epoch

@@ -10,14 +10,14 @@ import uuid
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, write_spec
+from conftest import tiny_toml, write_spec
 
 import aebench
 from aebench.engine.runner import RunInterrupted
 from aebench.execution import executors
 from aebench.execution.preflight import check_workers
 
-LONG = TINY.replace("epochs = 2", "epochs = 6")
+LONG = tiny_toml({"schedule.epochs": 6})
 
 
 # ------------------------------------------------------------------ checkpoint stores
@@ -64,8 +64,8 @@ def test_cuda_means_one_device_per_worker(four_gpus):
     assert executors.plan_devices("cuda") == ["cuda:0", "cuda:1", "cuda:2", "cuda:3"]
     assert executors.plan_devices("auto") == ["cuda:0", "cuda:1", "cuda:2", "cuda:3"]
     assert executors.plan_devices("cuda:2") is None and executors.plan_devices("cpu") is None
-    assert executors.ProcessExecutor(device="cuda").plan() == (4, ["cuda:0", "cuda:1", "cuda:2", "cuda:3"])
-    assert executors.ProcessExecutor(device="cpu", workers=2).plan() == (2, None)
+    assert executors.plan_workers(None, "cuda") == (4, ["cuda:0", "cuda:1", "cuda:2", "cuda:3"])
+    assert executors.plan_workers(2, "cpu") == (2, None)
 
 
 def test_no_gpu_no_pinning(monkeypatch):
@@ -135,11 +135,6 @@ def test_every_worker_must_match_the_client():
     assert sent == [("tcp://a:1", "digits{}", data["digits{}"])]
 
 
-NOTEBOOK_PLUGIN = """
-corruption = { name = "only-here", level = 0.1 }
-"""
-
-
 def test_dask_gpus_one_per_worker_and_a_plugin_only_the_client_has_is_named(tmp_path, cli, monkeypatch):
     """A LocalCluster on a (faked) 2-GPU node: one worker per GPU, each pinned to its own and
     holding a ``GPU`` resource; a plug-in registered in this process only (a notebook's) is
@@ -172,7 +167,7 @@ def test_dask_gpus_one_per_worker_and_a_plugin_only_the_client_has_is_named(tmp_
     plugin = Plugin()
     aebench.register_plugin(plugin)
     try:
-        spec = write_spec(tmp_path, TINY.replace('corruption = { name = "gaussian", level = 0.2 }', NOTEBOOK_PLUGIN))
+        spec = write_spec(tmp_path, tiny_toml(corruption={"name": "only-here", "level": 0.1}))
         code, _, err = cli("run", spec, "--out", tmp_path / "out", "--executor", "dask", "--device", "cuda", "--quiet")
     finally:
         plugins._EXTRA.remove(plugin)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import TINY
+from conftest import tiny_toml
 
 from aebench.builtin.corruptions import CodeNoise, Gaussian, Masking, NoCorruption, SaltPepper
 from aebench.builtin.regularizers import ActivityL1, Contractive, KLSparsity, WeightL1, WeightL2
@@ -143,9 +143,7 @@ def test_corruption_is_off_at_evaluation_time():
 
     values = []
     for level in (0.0, 5.0):
-        ctx = build_context(
-            Spec.from_text(TINY.replace("level = 0.2", f"level = {level}")).runs[0], torch.device("cpu")
-        )
+        ctx = build_context(Spec.from_text(tiny_toml({"corruption.level": level})).runs[0], torch.device("cpu"))
         with torch.no_grad():
             values.append(Recon(Recon.Params()).measure(ctx)["recon_error"].values)
     np.testing.assert_array_equal(values[0], values[1])
@@ -157,7 +155,7 @@ def test_code_noise_acts_on_the_top_pre_activation_only():
     from aebench.engine.stage import StageLoss
     from aebench.spec import Spec
 
-    text = TINY.replace('{ name = "gaussian", level = 0.2 }', '{ name = "code-noise", level = 100.0 }')
+    text = tiny_toml(corruption={"name": "code-noise", "level": 100.0})
     ctx = build_context(Spec.from_text(text).runs[0], torch.device("cpu"))
     seen = {}
     original = ctx.model.encode_layer

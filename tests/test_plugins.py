@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, TINY, make_distribution, pip_install_target, run_aebench
+from conftest import FIXTURES, make_distribution, pip_install_target, run_aebench, tiny_toml
 
 import aebench
 from aebench.components import BASES
@@ -31,12 +31,23 @@ BUILTINS = {
     },
     "dataset": {"mnist", "digits"},
     "evaluator": {"recon"},
+    "optimizer": {"sgd", "rmsprop", "adam", "adamw", "adadelta"},
+    "executor": {"local", "process", "dask"},
 }
 
 
 def test_registry_lists_every_builtin_by_kind():
     reg = aebench.registry()
-    assert reg.kinds() == ["model", "corruption", "regularizer", "schedule", "dataset", "evaluator"]
+    assert reg.kinds()[:8] == [
+        "model",
+        "corruption",
+        "regularizer",
+        "schedule",
+        "dataset",
+        "evaluator",
+        "optimizer",
+        "executor",
+    ]
     for kind, names in BUILTINS.items():
         assert names <= set(reg.names(kind)), kind
         for name in names:
@@ -69,7 +80,7 @@ def test_third_party_plugin_is_listed_validated_and_runs(site, tmp_path):
     assert corruptions["flip"]["params"]["properties"]["level"]["maximum"] == 1
 
     spec = tmp_path / "flip.toml"
-    spec.write_text(TINY.replace('{ name = "gaussian", level = 0.2 }', '{ name = "flip", level = 0.2 }'))
+    spec.write_text(tiny_toml({"corruption.name": "flip"}))
     assert run_aebench(["validate", spec], pythonpath=site).returncode == 0
     # Without the distribution on the path the name is unknown: proof the entry point did it.
     missing = run_aebench(["validate", spec])
@@ -110,7 +121,7 @@ def test_duplicate_names_are_a_conflict_naming_both_distributions(site, tmp_path
     ]
     assert "flip" not in [c["name"] for c in data["kinds"]["corruption"]]
     spec = tmp_path / "flip.toml"
-    spec.write_text(TINY.replace('{ name = "gaussian", level = 0.2 }', '{ name = "flip" }'))
+    spec.write_text(tiny_toml(corruption={"name": "flip"}))
     res = run_aebench(["validate", spec], pythonpath=Path(path))
     assert res.returncode == 2
     assert "aebench-fixture-plugin" in res.stderr and "aebench-shadow" in res.stderr and "Traceback" not in res.stderr
@@ -186,12 +197,9 @@ def test_every_hook_is_called(tmp_path, tiny_spec):
     assert len(calls) == 4
 
 
-PROBE_EVALUATE = "seeds = [0]\nevaluate = { recon = { every = 0 }, probe-score = {} }"
 PROBE_REPORTED = (
-    TINY.replace("seeds = [0]", PROBE_EVALUATE)
+    tiny_toml(evaluate={"recon": {"every": 0}, "probe-score": {}}, sweep={"optimizer.lr": [0.01, 0.02]})
     + """
-[sweep]
-"optimizer.lr" = [0.01, 0.02]
 
 [[report]]
 title = "Probe table"
@@ -244,7 +252,7 @@ def _probe_plugin():
         )
 
         def evaluate(self, ctx):
-            lr = ctx.spec.optimizer.lr
+            lr = ctx.spec.optimizer.params.lr
             return {
                 "probe_score": xr.DataArray(10 * lr, attrs={"long_name": "probe", "units": "1"}),
                 "probe_score_ci": xr.DataArray(0.025, attrs={"long_name": "spread", "units": "1"}),

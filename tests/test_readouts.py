@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import xarray as xr
+from conftest import edit
 from scipy import stats
 
 import aebench
@@ -335,7 +336,7 @@ def test_report_uses_the_tables_declared_rule_everywhere(tmp_path, cli):
 def test_report_tables_name_a_baseline_among_their_columns():
     from aebench.errors import SpecError
 
-    bad = REPORTED.replace('by = "recon_error_final"', 'by = "recon_error_final"\nbaseline = "X"')
+    bad = edit(REPORTED, 'by = "recon_error_final"', 'by = "recon_error_final"\nbaseline = "X"')
     with pytest.raises(SpecError, match="baseline"):
         aebench.Spec.from_text(bad)
 

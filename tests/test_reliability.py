@@ -17,14 +17,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import TINY, make_distribution, pip_install_target, run_aebench, write_spec
+from conftest import make_distribution, pip_install_target, run_aebench, tiny_toml, write_spec
 
 import aebench
 from aebench.data import download as dl
 from aebench.errors import DataError
 from aebench.execution.output import OutputLock
 
-FOUR = TINY.replace("seeds = [0]", "seeds = [0, 1, 2, 3]")
+FOUR = tiny_toml(seeds=[0, 1, 2, 3])
 
 
 def _status(out: Path, run_id: str) -> dict:
@@ -44,7 +44,7 @@ def _alive(pid: int) -> bool:
 
 # ------------------------------------------------------------------ process lifetime
 def test_kill_9_of_the_parent_takes_the_process_workers_with_it(tmp_path):
-    spec = write_spec(tmp_path, FOUR.replace("epochs = 2", "epochs = 150"))
+    spec = write_spec(tmp_path, tiny_toml({"schedule.epochs": 150}, seeds=[0, 1, 2, 3]))
     out = tmp_path / "out"
     cmd = [
         sys.executable,
@@ -171,7 +171,7 @@ def pathological_plugin(in_process_plugin):
 
 
 def test_hooks_whose_errors_cannot_be_printed_or_stop_with_junk_never_fail_a_run(tmp_path, pathological_plugin):
-    spec = aebench.Spec.from_text(TINY.replace("seeds = [0]", "seeds = [0, 1]").replace("epochs = 2", "epochs = 3"))
+    spec = aebench.Spec.from_text(tiny_toml({"schedule.epochs": 3}, seeds=[0, 1]))
     with pytest.warns(UserWarning, match="Pathological"):
         ds = aebench.run(spec, out=tmp_path / "out", progress=False)
     assert [str(s) for s in ds["status"].values.ravel()] == ["done", "done"]
@@ -330,7 +330,7 @@ def _plant(kind: str, at: Path, outside: Path) -> None:
     ],
 )
 def test_paths_below_the_top_of_out_are_refused_never_followed_on_resume(tmp_path, cli, where, kind, words):
-    spec = write_spec(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1]"))
+    spec = write_spec(tmp_path, tiny_toml(seeds=[0, 1]))
     out = tmp_path / "out"
     assert cli("run", spec, "--out", out, "--quiet")[0] == 0
     outside = tmp_path / "outside"
@@ -441,7 +441,7 @@ def test_a_real_full_filesystem(tmp_path, tiny_spec, cli):
     if res.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here ({res.stderr.decode().strip() or res.returncode})")
     try:
-        spec = write_spec(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]"))
+        spec = write_spec(tmp_path, tiny_toml(seeds=list(range(12))))
         code, _, err = cli("run", spec, "--out", mnt / "out", "--quiet")
         assert code in (1, 2) and "Traceback" not in err and ("No space" in err or "space" in err.lower()), err
         assert "inline_container" not in err and "enforce fail" not in err, err  # not torch's internals
@@ -482,9 +482,7 @@ def test_values_that_are_not_numbers_are_spec_errors(tmp_path, cli, change, fiel
 
 # ------------------------------------------------------------------------ divergence
 def test_a_blow_up_fails_that_run_only(tmp_path):
-    spec = aebench.Spec.from_text(
-        TINY.replace("epochs = 2", "epochs = 3") + '\n[sweep]\n"optimizer.lr" = [0.01, 1e12]\n'
-    )
+    spec = aebench.Spec.from_text(tiny_toml({"schedule.epochs": 3}, sweep={"optimizer.lr": [0.01, 1e12]}))
     ds = aebench.run(spec, out=tmp_path / "out", progress=False)
     good = ds.sel({"optimizer.lr": 0.01})
     bad = ds.sel({"optimizer.lr": 1e12})
@@ -555,10 +553,7 @@ def test_disk_errors_keep_their_errno_meaning():
 
 
 # ------------------------------------------------------------ the data cache folder
-RECT = TINY.replace(
-    'data = { name = "digits", subset = 300, eval_subset = 100 }',
-    'data = { name = "rect", subset = 100, eval_subset = 50 }',
-)
+RECT = tiny_toml(data={"name": "rect", "subset": 100, "eval_subset": 50})
 
 
 @pytest.mark.parametrize("place", ["HOME=/proc", "AEBENCH_DATA is a file"])
@@ -611,7 +606,7 @@ def test_an_unsafe_checkpoint_is_named_as_refused_for_safety(tmp_path, tiny_spec
 
 
 # --------------------------------------------------------- signals from schedulers, Ctrl-C
-LONG = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace("epochs = 2", "epochs = 300")
+LONG = tiny_toml({"schedule.epochs": 300}, seeds=[0, 1])
 
 
 def _popen(args: list, **kw) -> subprocess.Popen:
@@ -642,7 +637,8 @@ def _wait_for(cond, timeout: float = 120) -> None:
 def test_sigterm_and_sighup_stop_a_run_like_ctrl_c(tmp_path, sig, code, executor):
     spec = write_spec(tmp_path, LONG)
     out = tmp_path / "out"
-    args = ["-m", "aebench", "run", spec, "--out", out, "--quiet", "--executor", executor, "--workers", "2"]
+    args = ["-m", "aebench", "run", spec, "--out", out, "--quiet", "--executor", executor]
+    args += ["--workers", "2"] if executor == "process" else []  # local takes no --workers
     proc = _popen(args)
     _wait_for(lambda: (out / "runs" / "run-0000" / "checkpoint.pt").exists())
     proc.send_signal(sig)  # the parent only, as `timeout` does
@@ -830,7 +826,7 @@ def test_a_full_disk_under_torch_save_names_no_torch_internals(tmp_path, tiny_sp
 
 
 def test_hook_warnings_from_process_workers_are_one_line_each(tmp_path, dying_site):
-    spec = write_spec(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1]"))
+    spec = write_spec(tmp_path, tiny_toml(seeds=[0, 1]))
     env = {**os.environ, "AEBENCH_TEST_DIE": "raise"}
     env["PYTHONPATH"] = os.pathsep.join([str(dying_site), os.environ.get("PYTHONPATH", "")])
     args = ["-m", "aebench", "run", spec, "--out", tmp_path / "out", "--quiet", "--executor", "process"]
@@ -864,8 +860,8 @@ def test_a_checkpoint_link_made_mid_run_is_refused_never_followed(tmp_path, in_p
     LinkPlanter.out, LinkPlanter.victim = tmp_path / "out", tmp_path / "victim.pt"
     LinkPlanter.victim.write_text("not yours")
     in_process_plugin(LinkPlanter)
-    spec = TINY.replace("seeds = [0]", "seeds = [0, 1]").replace("epochs = 2", "epochs = 3")
-    ds = aebench.run(aebench.Spec.from_text(spec + "ensemble = true\n"), out=LinkPlanter.out, progress=False)
+    spec = tiny_toml({"schedule.epochs": 3}, seeds=[0, 1], ensemble=True)
+    ds = aebench.run(aebench.Spec.from_text(spec), out=LinkPlanter.out, progress=False)
     assert [str(s) for s in ds["status"].values.ravel()] == ["failed", "failed"]
     assert "is a symbolic link" in str(ds["reason"].sel(seed=0).item())
     assert LinkPlanter.victim.read_text() == "not yours"  # nothing written through the link

@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY, make_distribution, pip_install_target, run_aebench, write_spec
+from conftest import TINY, edit, make_distribution, pip_install_target, run_aebench, write_spec
 
 import aebench
 from aebench.errors import SaveError
 
-TWO = TINY.replace("seeds = [0]", "seeds = [0, 1]")
+TWO = edit(TINY, "seeds = [0]", "seeds = [0, 1]")
 
 
 def _status(out: Path, run_id: str) -> dict:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from conftest import TINY, write_spec
+from conftest import tiny_toml, write_spec
 
 import aebench
 from aebench.atomic import atomic_write
@@ -16,9 +16,7 @@ from aebench.execution.output import OutputLock
 
 
 def test_run_folder_and_merged_dataset(tmp_path):
-    spec = write_spec(
-        tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1]") + '[sweep]\n"schedule.name" = ["joint", "layerwise"]\n'
-    )
+    spec = write_spec(tmp_path, tiny_toml(seeds=[0, 1], sweep={"schedule.name": ["joint", "layerwise"]}))
     ds = aebench.run(spec, out=tmp_path / "out", progress=False)
     runs = sorted((tmp_path / "out" / "runs").iterdir())
     assert [r.name for r in runs] == ["run-0000", "run-0001", "run-0002", "run-0003"]
@@ -54,7 +52,7 @@ def test_run_folder_and_merged_dataset(tmp_path):
 
 
 def test_layerwise_curve_is_measured_through_the_whole_stack(tmp_path):
-    spec = write_spec(tmp_path, TINY.replace('name = "joint"', 'name = "layerwise"'))
+    spec = write_spec(tmp_path, tiny_toml({"schedule.name": "layerwise"}))
     ds = aebench.run(spec, out=tmp_path / "out", progress=False)
     by_depth = ds["recon_error_layer"].squeeze("seed")
     # While layer 0 trains, layer 1 is still random: the whole stack is far worse than depth 1.

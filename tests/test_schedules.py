@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TINY
+from conftest import tiny_toml
 
 import aebench
 from aebench.engine.runner import RunOptions, Trainer, build_context
@@ -12,14 +12,12 @@ from aebench.engine.stage import StageLoss
 from aebench.spec import Spec
 
 
-def ctx_for(schedule: str, extra: str = ""):
-    text = TINY.replace(
-        'schedule = { name = "joint", epochs = 2 }', f'schedule = {{ name = "{schedule}", epochs = 1 {extra} }}'
-    )
+def ctx_for(schedule: str, extra: dict | None = None):
+    text = tiny_toml(schedule={"name": schedule, "epochs": 1, **(extra or {})})
     return build_context(Spec.from_text(text).runs[0], torch.device("cpu"))
 
 
-def stage_table(schedule: str, extra: str = ""):
+def stage_table(schedule: str, extra: dict | None = None):
     return [(s.label, s.train_layers, s.depth, s.target, s.regularize) for s in ctx_for(schedule, extra).stages]
 
 
@@ -39,7 +37,7 @@ def test_stage_plans():
     assert stage_table("alpha") == [("alpha0", (0,), 2, "input", True), ("alpha1", (1,), 2, "input", True)]
     assert stage_table("finetune") == [("finetune", (0, 1), 2, "labels", False)]
     assert ctx_for("supervised").stages[0].reinit and not ctx_for("finetune").stages[0].reinit
-    assert stage_table("hybrid", ", alpha = 0.5") == [("hybrid", (0, 1), 2, "hybrid", True)]
+    assert stage_table("hybrid", {"alpha": 0.5}) == [("hybrid", (0, 1), 2, "hybrid", True)]
 
 
 def _trainer(ctx):
@@ -86,10 +84,9 @@ def test_pretrain_joint_starts_from_the_layerwise_weights(tmp_path):
 
 
 def test_alpha_with_one_layer_equals_joint(tmp_path):
-    one = TINY.replace("layers = [32, 16]", "layers = [24]")
     results = []
     for name in ("alpha", "joint"):
-        spec = Spec.from_text(one.replace('name = "joint"', f'name = "{name}"'))
+        spec = Spec.from_text(tiny_toml({"model.layers": [24], "schedule.name": name}))
         results.append(aebench.run(spec, out=tmp_path / name, progress=False)["recon_error"].values)
     assert (results[0] == results[1]).all()
 
@@ -108,9 +105,8 @@ def test_supervised_restarts_from_the_initial_weights():
 
 
 def test_finetune_learns_labels_and_stops_early(tmp_path):
-    text = TINY.replace(
-        'schedule = { name = "joint", epochs = 2 }',
-        'schedule = [{ name = "layerwise", epochs = 2 }, { name = "finetune", epochs = 60, patience = 5, lr = 0.01 }]',
+    text = tiny_toml(
+        schedule=[{"name": "layerwise", "epochs": 2}, {"name": "finetune", "epochs": 60, "patience": 5, "lr": 0.01}]
     )
     ds = aebench.run(Spec.from_text(text), out=tmp_path / "o", progress=False)
     err = ds["class_error"].squeeze("seed").dropna("epoch", how="all")

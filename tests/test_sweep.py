@@ -11,19 +11,14 @@ from pathlib import Path
 
 import pytest
 import xarray as xr
-from conftest import TINY, write_spec
+from conftest import TINY, tiny_toml, write_spec
 
 import aebench
 from aebench.execution.output import OutputLock
 
-SIXTEEN = (
-    TINY.replace("seeds = [0]", "seeds = [0, 1]")
-    + """
-[sweep]
-"schedule.name" = ["joint", "layerwise"]
-"corruption.level" = [0.1, 0.3]
-"optimizer.lr" = [0.01, 0.02]
-"""
+SIXTEEN = tiny_toml(
+    seeds=[0, 1],
+    sweep={"schedule.name": ["joint", "layerwise"], "corruption.level": [0.1, 0.3], "optimizer.lr": [0.01, 0.02]},
 )
 TIMING = ["epoch_seconds", "train_seconds"]
 
@@ -48,7 +43,7 @@ def test_sixteen_runs_have_one_dim_per_axis(local_16):
 @pytest.mark.parametrize("executor", ["process", "dask"])
 def test_executors_give_the_same_numbers(local_16, tmp_path, executor):
     spec, local = local_16
-    ds = aebench.run(spec, out=tmp_path / executor, executor=executor, workers=2, progress=False)
+    ds = aebench.run(spec, out=tmp_path / executor, executor={"name": executor, "workers": 2}, progress=False)
     # Workers run torch with fewer threads: equal up to floating-point summation order.
     xr.testing.assert_allclose(numbers(ds), numbers(local), rtol=1e-5, atol=1e-6)
 

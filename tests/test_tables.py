@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from conftest import write_spec
+from conftest import edit, write_spec
 
 import aebench
 from aebench.tables import compare_to_paper, format_table, paper_table, relabel, select
@@ -161,7 +161,7 @@ def test_report_spec_errors_name_the_field(tmp_path, cli):
     )
     code, _, err = cli("validate", bad)
     assert code == 2 and "nowhere.csv" in err and "Traceback" not in err
-    bad.write_text(bad.read_text().replace('published = "nowhere.csv"', "colums = 1"))
+    bad.write_text(edit(bad.read_text(), 'published = "nowhere.csv"', "colums = 1"))
     code, _, err = cli("validate", bad)
     assert code == 2 and "report.0.colums" in err
 

@@ -8,7 +8,7 @@ import copy
 import numpy as np
 import pytest
 import tomli_w
-from conftest import TINY, write_spec
+from conftest import TINY, edit, write_spec
 
 import aebench
 from aebench.report import summary
@@ -36,7 +36,7 @@ columns = { J = { "schedule.name" = "joint" }, U = { "schedule.name" = "pretrain
 
 def trimmed(tmp_path):
     (tmp_path / "pub.csv").write_text("row,column,value,ci\ndigits,J,10.0,1.0\ndigits,L,11.0,1.0\ndigits,U,9.0,1.0\n")
-    return write_spec(tmp_path, TINY.replace("seeds = [0]\n", "") + REPORT)
+    return write_spec(tmp_path, edit(TINY, "seeds = [0]\n", "") + REPORT)
 
 
 def test_validate_and_run_warn_before_anything_starts(cli, tmp_path):
@@ -101,7 +101,7 @@ def test_a_run_folder_of_the_spec_before_published_from_still_resumes(tmp_path):
 
 
 def test_the_summary_keeps_its_width_when_a_cell_leaves_runs_out(tmp_path):
-    spec = write_spec(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 1, 2]"))
+    spec = write_spec(tmp_path, edit(TINY, "seeds = [0]", "seeds = [0, 1, 2]"))
     ds = aebench.run(spec, out=tmp_path / "out", progress=False)
     plain = summary(ds)
     flagged = ds.copy()

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import ROOT, TINY
+from conftest import ROOT, tiny_toml
 
 import aebench
 from aebench.builtin.datasets import make_variation
@@ -97,10 +97,7 @@ def test_make_caches_atomically_hits_and_rebuilds_corrupt(data_home, cli):
 
 
 def test_a_variation_set_runs_from_a_spec(tmp_path):
-    text = TINY.replace(
-        'data = { name = "digits", subset = 300, eval_subset = 100 }',
-        'data = { name = "rect", subset = 300, eval_subset = 100 }',
-    )
+    text = tiny_toml({"data.name": "rect"})
     ds = aebench.run(aebench.Spec.from_text(text), out=tmp_path / "o", progress=False)
     assert "rect" in json.loads(ds.attrs["data_checksums"])
 

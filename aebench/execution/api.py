@@ -13,12 +13,11 @@ from typing import Any
 import torch
 import xarray as xr
 
-import aebench
 from aebench.engine.members import batch_key
 from aebench.engine.runner import RunInterrupted, resolve_device
 from aebench.errors import SaveError, StopSignal
-from aebench.execution.executors import make_executor
-from aebench.execution.lifecycle import CheckpointPlace, Recorder, Task, note_alone, now
+from aebench.execution.executors import executor_setup
+from aebench.execution.lifecycle import CheckpointPlace, Job, Recorder, Task, note_alone, now
 from aebench.execution.output import OutputLock, open_out, prepare_out
 from aebench.execution.preflight import preflight
 from aebench.plugins import registry
@@ -26,6 +25,7 @@ from aebench.reference import report_gaps
 from aebench.results import merge_runs, write_results
 from aebench.spec import RunSpec, Spec
 from aebench.urls import check_store
+from aebench.version import __version__
 
 #: the least time between two intermediate writes of results.nc during a sweep
 MERGE_EVERY_S = 5.0
@@ -55,9 +55,7 @@ def run(
     spec: Spec | str | Path,
     out: str | Path,
     *,
-    executor: str = "local",
-    workers: int | None = None,
-    scheduler: str | None = None,
+    executor: str | dict[str, Any] | type = "local",
     device: str = "auto",
     resume: bool = False,
     progress: bool = True,
@@ -70,6 +68,11 @@ def run(
     checkpoints: str | None = None,
 ) -> xr.Dataset:
     """Run every run of ``spec`` into ``out`` and return the merged results.
+
+    ``executor`` names an installed executor (``"local"``, ``"process"``, ``"dask"``, a
+    plug-in's), or is a table with its options: ``{"name": "dask", "scheduler": "tcp://...:8786"}``,
+    ``{"name": "process", "workers": 4}`` (``aebench plugins`` lists each executor's options), or
+    an executor class (``aebench.testing.check_executor`` runs one that is not registered).
 
     ``ensemble`` and ``compile`` override the spec's keys of those names (and are saved
     with the spec). ``force`` lets a run write into a folder that holds files aebench did
@@ -93,37 +96,39 @@ def run(
     checksums = preflight(spec, rows)
     if checkpoints:  # resolved, its protocol checked and written once, before --out is touched
         check_store(checkpoints)
-    ex = make_executor(executor, workers, scheduler, device)
-    ex.spec = spec
-    with ex:  # a cluster reached and its workers checked (pre-flight) before --out is touched
+    executor_cls, executor_params = executor_setup(executor, registry())  # bad options: before any write
+    attrs = {**_attrs(spec, device, checksums), "data_rows": json.dumps(rows, sort_keys=True)}
+    dims = spec.sweep_dims()
+    loaded: dict[str, xr.Dataset] = {}
+    last_write = [0.0]
+    bar: Any = None
+
+    def done(run: RunSpec, status: str) -> None:
+        bar.update(1)
+        # Keep results.nc current while the sweep runs, but at most every few seconds:
+        # a merge of hundreds of runs after each one would cost O(n²).
+        if time.monotonic() - last_write[0] >= MERGE_EVERY_S:
+            write_results(merge_runs(out, spec.runs, dims, attrs, loaded), out)
+            last_write[0] = time.monotonic()
+        if on_run_done is not None:
+            on_run_done(run, status)
+
+    # The executor is built once with everything it needs: the lock and the recorder are its
+    # objects from the start, though neither touches --out until the cluster has been checked.
+    rec = Recorder(out, resume, done)
+    lock = OutputLock(out)
+    place = CheckpointPlace(checkpoints, url=True) if checkpoints else CheckpointPlace(str(out.resolve()))
+    job = Job(spec, device, rec, place, lock, stop, progress, on_epoch)
+    with executor_cls(executor_params, job) as ex:  # a cluster reached and its workers checked first
         open_out(out, force)
-        with OutputLock(out) as lock:
-            ex.lock = lock
+        with lock:
             prepare_out(out, spec, resume, force)
-            attrs = {**_attrs(spec, device, checksums), "data_rows": json.dumps(rows, sort_keys=True)}
-            dims = spec.sweep_dims()
             bar = _overall_bar(len(spec.runs), progress)
-            loaded: dict[str, xr.Dataset] = {}
-            last_write = [0.0]
-
-            def done(run: RunSpec, status: str) -> None:
-                bar.update(1)
-                # Keep results.nc current while the sweep runs, but at most every few seconds:
-                # a merge of hundreds of runs after each one would cost O(n²).
-                if time.monotonic() - last_write[0] >= MERGE_EVERY_S:
-                    write_results(merge_runs(out, spec.runs, dims, attrs, loaded), out)
-                    last_write[0] = time.monotonic()
-                if on_run_done is not None:
-                    on_run_done(run, status)
-
-            rec = Recorder(out, resume, done)
-            place = CheckpointPlace(checkpoints, url=True) if checkpoints else CheckpointPlace(str(out.resolve()))
             compiled = bool(spec.raw.get("compile", False))
             try:
                 tasks = [Task(g, device, resume, compiled) for g in group_runs(spec)]
                 tasks = [t for t in map(rec.todo, tasks) if t is not None]
-                local = {"progress": progress, "stop": stop, "on_epoch": on_epoch}
-                ex.map(tasks, rec, place, local)
+                ex.map(tasks)
             except BaseException as exc:
                 if isinstance(exc, (KeyboardInterrupt, StopSignal, RunInterrupted)):
                     rec.interrupted(exc)
@@ -146,7 +151,7 @@ def _attrs(spec: Spec, device: str, checksums: dict[str, Any]) -> dict[str, Any]
     return {
         "title": spec.name,
         "spec": spec.to_toml(),
-        "aebench_version": aebench.__version__,
+        "aebench_version": __version__,
         "torch_version": torch.__version__,
         "device": str(resolve_device(device)),
         "data_checksums": json.dumps(checksums, sort_keys=True),

@@ -27,9 +27,9 @@ import torch
 import xarray as xr
 
 import aebench
-from aebench.errors import AebenchError, SpecError
-from aebench.options import DEVICES, EXECUTORS
-from aebench.spec import OptimizerParams, Spec, SpecModel, get_dotted, set_dotted
+from aebench.errors import AebenchError, SpecError, describe_os_error
+from aebench.options import DEVICES
+from aebench.spec import Spec, SpecModel, get_dotted, set_dotted
 from aebench.ui.forms import RED, STYLE, ComponentPicker, FieldInput, ParamsForm, from_text, input_for, to_text
 from aebench.ui.values import toml_value
 
@@ -159,8 +159,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, AebenchError):
         return str(exc)
     if isinstance(exc, OSError):
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"file-system error{where}: {exc.strerror or exc}"
+        return describe_os_error(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -238,7 +237,7 @@ class Workbench(W.VBox):
         self.corruptions = ListOf("corruption", reg, [], "corruption", "corruption", **ex)
         self.regularizers = ListOf("regularizer", reg, [], "regularizer", "regularizers", **ex)
         self.schedules = ListOf("schedule", reg, [], "stage", "schedule", minimum=1, **ex)
-        self.optimizer = ParamsForm(OptimizerParams, where="optimizer")
+        self.optimizer = ComponentPicker("optimizer", reg, label="optimizer", where="optimizer", **ex)
         self.evaluators = {
             n: W.Checkbox(description=n, value=n == "recon", indent=False)
             for n in reg.names("evaluator")
@@ -287,7 +286,9 @@ class Workbench(W.VBox):
             style=STYLE,
             tooltip=f"CUDA {'available' if torch.cuda.is_available() else 'not available on this machine'}",
         )
-        self.executor = W.Dropdown(options=list(EXECUTORS), description="executor", style=STYLE)
+        self.executor = W.Dropdown(
+            options=self.registry.names("executor"), value="local", description="executor", style=STYLE
+        )
         box[:0] = [self._sweep_adder, self.sweep_rows, self.sweep_mode]
         box += [self.device, self.executor]
 
@@ -359,7 +360,7 @@ class Workbench(W.VBox):
             widget.set(value if isinstance(value, list) else [value])
         self.regularizers.set(raw["regularizers"])
         opt = raw["optimizer"]
-        self.optimizer.set(opt if isinstance(opt, dict) else {"name": opt}, reset=True)
+        self.optimizer.set(opt if isinstance(opt, dict) else {"name": opt})
         evaluate = raw["evaluate"]
         for name, box in self.evaluators.items():
             params = evaluate.get(name)
@@ -403,14 +404,13 @@ class Workbench(W.VBox):
     def _component_values(self) -> dict[str, Any]:
         corr = self.corruptions.tables()
         sched = self.schedules.tables()
-        optimizer = self.optimizer.values()
         return {
             "data": self.data.table(),
             "model": self.model.table(),
             "corruption": corr if self._shapes.get("corruption") or len(corr) > 1 else (corr or [{"name": "none"}])[0],
             "regularizers": self.regularizers.tables(),
             "schedule": sched if self._shapes.get("schedule") or len(sched) != 1 else sched[0],
-            "optimizer": {"name": self.optimizer.raw()["name"], **optimizer},
+            "optimizer": self.optimizer.table(),
             "evaluate": self._evaluate(),
             "sweep": self._sweep(),
         }
@@ -902,7 +902,7 @@ class Workbench(W.VBox):
                 keys += [f"{prefix}.name", *(f"{prefix}.{f}" for f in p.form.params_cls.model_fields)]
         for i, p in enumerate(self.regularizers.items):
             keys += [f"regularizers.{i}.name", *(f"regularizers.{i}.{f}" for f in p.form.params_cls.model_fields)]
-        keys += [f"optimizer.{f}" for f in OptimizerParams.model_fields]
+        keys += ["optimizer.name", *(f"optimizer.{f}" for f in self.optimizer.form.params_cls.model_fields)]
         return sorted(set(keys))
 
 
