@@ -74,7 +74,7 @@ def test_name_and_description_have_their_own_section(tmp_path):
     wb = Workbench({**TINY, "description": "a note"}, out=tmp_path)
     assert wb.compose.titles[0] == "experiment" and "data" not in wb.compose.titles[0]
     first = wb.compose.children[0].children
-    assert wb.fields["name"].widget in first and wb.fields["description"].widget in first
+    assert wb.fields["name"].row in first and wb.fields["description"].row in first
     assert wb.data not in first
     wb.fields["description"].widget.value = "changed"
     assert wb.spec.raw["description"] == "changed"
@@ -99,7 +99,7 @@ def test_number_fields_refuse_malformed_text_visibly(tmp_path):
     subset.value = "12.5"  # a browser number box made this 125
     assert not wb.valid and "data.subset: '12.5' is not a whole number" in unescape(wb.data.form.error.value)
     assert wb.compose.titles[1] == "⚠ data (invalid)" and wb.compose.titles[2] == "model"
-    lr = wb.optimizer.fields["lr"].widget
+    lr = wb.optimizer.form.fields["lr"].widget
     lr.value = "fast"
     with pytest.raises(aebench.SpecError) as err:
         wb.launch()
@@ -268,13 +268,13 @@ def test_stop_then_resume_continues_the_same_folder_and_curve(tmp_path, in_proce
     folder = wb.out
     status = json.loads((folder / "runs" / "run-0000" / "status.json").read_text())
     assert status["status"] == "interrupted" and "Resume" in wb.status.value
-    assert not wb.resume_button.disabled and sorted(wb._curves["run-0000"]["valid"]) == [1, 2, 3]
+    assert not wb.resume_button.disabled and sorted(wb.curve("run-0000")) == [1, 2, 3]
     assert wb._bar_rows["run-0000"].children[2].value == "stopped at epoch 3; Resume continues"
     wb.resume_button.click()
     wb.wait(timeout=120)
     assert wb.out == folder and [p.name for p in tmp_path.iterdir()] == ["ui-1"]  # not a new launch-N
     assert json.loads((folder / "runs" / "run-0000" / "status.json").read_text())["status"] == "done"
-    assert sorted(wb._curves["run-0000"]["valid"]) == list(range(1, 9))  # the curve went on from epoch 4
+    assert sorted(wb.curve("run-0000")) == list(range(1, 9))  # the curve went on from epoch 4
     assert wb._bar_rows["run-0000"].children[2].value == "done · resumed at epoch 4"
     assert list(wb.results["recon_error"].epoch.values) == list(range(1, 9))
     assert wb.resume_button.disabled and "done: 1 of 1" in wb.status.value
@@ -464,7 +464,8 @@ def test_ensemble_and_precision_from_the_workbench(tmp_path):
     assert xr.open_dataset(wb.out / "runs" / "run-0000" / "metrics.nc").attrs["ensemble_members"] == 2
     # the live plot got every member's curves, with numbers (it showed NaN for ensembles before)
     assert set(wb._curves) == {"run-0000", "run-0001"}
-    assert all(np.isfinite(list(c["valid"].values())).all() and len(c["valid"]) == 2 for c in wb._curves.values())
+    curves = [wb.curve(r) for r in wb._curves]
+    assert all(np.isfinite(list(c.values())).all() and len(c) == 2 for c in curves)
 
 
 def test_numbers_keep_their_spelling_through_the_form(tmp_path):
@@ -479,12 +480,15 @@ def test_numbers_keep_their_spelling_through_the_form(tmp_path):
 def test_evaluator_params_have_a_form_while_ticked(tmp_path):
     wb = Workbench(TINY, out=tmp_path)
     parzen = wb.evaluator_forms["parzen"]
-    assert parzen.layout.display == "none" and "evaluate" not in wb.spec.raw  # the default: recon only
+    panel = wb.inputs["evaluate"].panels["parzen"]  # its settings under its own name and summary
+    assert parzen in panel.children and "<b>parzen</b>" in panel.children[0].value
+    assert aebench.registry().get("evaluator", "parzen").summary in unescape(panel.children[0].value)
+    assert panel.layout.display == "none" and "evaluate" not in wb.spec.raw  # the default: recon only
     wb.evaluators["parzen"].value = True
-    assert parzen.layout.display is None and wb.spec.raw["evaluate"]["parzen"] == {}
+    assert panel.layout.display is None and wb.spec.raw["evaluate"]["parzen"] == {}
     samples = parzen.fields["samples"].widget
     samples.value = "500"
     assert wb.spec.raw["evaluate"]["parzen"] == {"samples": 500}
     samples.value = "many"
-    assert not wb.valid and wb.compose.titles[7] == "⚠ evaluators (invalid)"
+    assert not wb.valid and wb.compose.titles[7] == "⚠ evaluate (invalid)"
     assert "evaluate.parzen.samples: 'many' is not a whole number" in wb.problems()[7]

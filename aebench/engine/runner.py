@@ -349,6 +349,8 @@ class Trainer:
             check_divergence(mean, start, params, epoch, stage.label)
         except RunFailed as exc:
             self.failed[s] = str(exc)
+            if self.opts.on_epoch is not None:  # the live view hears of it now, not when the batch ends
+                self.opts.on_epoch(ctx.run_id, {"failure": str(exc), "epoch": epoch})
             return
         record = epoch_record(ctx, self.evaluators[s], stage, epoch, mean, self.steps[s], seconds)
         if stage.target in ("labels", "hybrid"):
@@ -360,7 +362,8 @@ class Trainer:
         if self.opts.hooks:  # each member's callbacks and live view, named by its run id
             ctx.note_hook_errors(call_hook(self.reg, "aebench_on_epoch_end", run=ctx, epoch=epoch, metrics=metrics))
         if self.opts.on_epoch is not None:
-            self.opts.on_epoch(ctx.run_id, {**metrics, "epoch": epoch, "total_epochs": total})
+            attrs = {k: {a: str(v) for a, v in da.attrs.items()} for k, da in record.values.items()}
+            self.opts.on_epoch(ctx.run_id, {**metrics, "epoch": epoch, "total_epochs": total, "attrs": attrs})
         reason = ctx.checked_stop_reason()
         if reason:  # early stop (this stage) or a callback's stop request (the run)
             if not reason.startswith("stage:"):
