@@ -492,3 +492,159 @@ def test_evaluator_params_have_a_form_while_ticked(tmp_path):
     samples.value = "many"
     assert not wb.valid and wb.compose.titles[7] == "⚠ evaluate (invalid)"
     assert "evaluate.parzen.samples: 'many' is not a whole number" in wb.problems()[7]
+
+
+# ---------------------------------------------------------------- generated from the registry (#26 item 5)
+def test_form_sections_and_models_follow_the_spec_model_and_registry(tmp_path, in_process_plugin, monkeypatch):
+    """A third-party component appears in its picker, in the typed model and in sweeps; a new
+    component key on the spec model gets its own section with pickers, exported and validated,
+    with no edit in aebench/ui."""
+    import aebench.spec as spec_module
+
+    class MineParams(RegularizerParams):
+        rho: float = Field(0.05, gt=0, lt=1, description="target activation of the mine regularizer")
+
+    class Mine(Regularizer):
+        name = "mine"
+        summary = "third party"
+        Params = MineParams
+
+        def penalty(self, layer, h_in, h_out):
+            return h_out.mean()
+
+    mod = types.ModuleType("mine_plugin2")
+    mod.aebench_regularizers = aebench.hookimpl(lambda: [Mine])
+    in_process_plugin(mod)
+    typed = spec_module.typed_spec_model()
+    base = {**TINY, "regularizers": [{"name": "mine", "rho": 0.1}]}
+    assert typed.model_validate(base).regularizers[0].rho == 0.1  # one model per kind and name
+    with pytest.raises(ValueError, match="regularizers.0.mine.rho"):
+        typed.model_validate({**TINY, "regularizers": [{"name": "mine", "rho": 2}]})
+    with pytest.raises(ValueError, match="does not match any of the expected tags"):
+        typed.model_validate({**TINY, "data": {"name": "mnsit"}})
+
+    # a new spec section: a field on the spec model, nothing else
+    class Extended(spec_module.SpecModel):
+        extras: spec_module.ComponentTable = spec_module.components(
+            "regularizer", "list", [], "Test-only section of extra penalties."
+        )
+
+    monkeypatch.setattr(spec_module, "SpecModel", Extended)
+    monkeypatch.setattr("aebench.ui.workbench.SpecModel", Extended)
+    wb = Workbench(TINY, out=tmp_path)
+    assert (
+        "extras" in wb.compose.titles
+        and "Test-only section" in wb.compose.children[wb.compose.titles.index("extras")].children[0].value
+    )
+    wb.set({"extras": [{"name": "mine", "rho": 0.2}]})
+    assert wb.inputs["extras"].list.items[0].dropdown.value == "mine"
+    assert wb.spec_dict()["extras"] == [{"name": "mine", "rho": 0.2}]
+    assert "extras.0.rho" in wb.sweepable_keys()
+    wb.inputs["extras"].list.items[0].form.fields["rho"].widget.value = "3"
+    assert not wb.valid and wb.compose.titles[wb.sections.index("extras")] == "⚠ extras (invalid)"
+
+
+def test_every_field_shows_its_description_in_the_page(tmp_path):
+    wb = Workbench(TINY, out=tmp_path)
+    forms = [wb.data.form, wb.model.form, wb.optimizer.form, *wb.evaluator_forms.values()]
+    forms += [p.form for p in wb.corruptions.items + wb.schedules.items]
+    checked = 0
+    for form in forms:
+        for name, inp in form.fields.items():
+            info = form.params_cls.model_fields[name]
+            if info.description:
+                assert inp.row.children[0] is inp.widget
+                assert info.description in unescape(inp.row.children[1].value), name
+                checked += 1
+    assert checked > 30
+    for key, inp in wb.fields.items():  # the spec's own keys too
+        assert aebench.spec.SpecModel.model_fields[key].description in unescape(inp.row.children[1].value)
+
+
+def test_the_form_says_how_many_runs_launch_starts(tmp_path):
+    wb = Workbench(TINY, out=tmp_path)
+    assert "Launch will start <b>1 run</b> (1 sweep point × 1 seed)" in wb.run_count.value
+    wb.set({"sweep": {"schedule.name": ["joint", "layerwise"], "corruption.level": [0.1, 0.2, 0.3]}}, seeds=[0, 1])
+    assert "<b>12 runs</b> (6 sweep points × 2 seeds)" in wb.run_count.value
+    wb.sweep_mode.value = "zip"
+    assert "the sweep cannot be read" in wb.run_count.value  # lists of different lengths
+    wb.sweep_rows.value = 'schedule.name = ["joint", "layerwise"]\ncorruption.level = [0.1, 0.2]'
+    assert "<b>4 runs</b> (2 sweep points × 2 seeds)" in wb.run_count.value
+    assert len(wb.spec.runs) == 4
+
+
+# ---------------------------------------------------------------- honest live views (#27 items 3, 5, 8)
+def test_overall_eta_counts_batched_members(tmp_path, monkeypatch):
+    """Three members of one batch, 4 epochs each, one epoch a second: after epoch 2 the overall
+    ETA is 2 s, as each member's (it counted every fresh run's first epoch as done beforehand)."""
+    clock = [100.0]
+    monkeypatch.setattr("aebench.ui.workbench.time.monotonic", lambda: clock[0])
+    wb = Workbench({**TINY, "seeds": [0, 1, 2]}, out=tmp_path)
+    spec = wb.spec
+    wb._launched, wb._labels = spec, {r.run_id: r.run_id for r in spec.runs}
+    wb._rows = {r.run_id: {"status": "pending"} for r in spec.runs}
+    wb._started = clock[0]
+    for epoch in (1, 2):
+        clock[0] += 1.0
+        for r in spec.runs:
+            wb._epoch(r.run_id, {"epoch": epoch, "total_epochs": 4, "recon_error/valid": 1.0, "steps": epoch})
+    assert "50%" in wb.overall_text.value and "ETA 0:02" in wb.overall_text.value, wb.overall_text.value
+    assert all("ETA 0:02" in row.children[2].value for row in wb._bar_rows.values())
+
+
+def test_a_diverging_member_shows_its_reason_while_its_batch_runs(tmp_path):
+    spec = {
+        **TINY,
+        "model": {"name": "stacked", "layers": [32, 16], "activation": "linear", "output_activation": "linear"},
+        "schedule": {"name": "joint", "epochs": 4},
+        "optimizer": {"name": "sgd", "lr": 0.01, "batch_size": 50},
+        "ensemble": True,
+    }
+    spec["model"]["loss"] = "squared-error"
+    wb = Workbench(spec, out=tmp_path)
+    wb.set({"sweep": {"optimizer.lr": [0.01, 1e6]}})
+    seen = []
+    real = wb._epoch
+
+    def spy(run_id, metrics):
+        real(run_id, metrics)
+        if run_id == "run-0000" and metrics.get("epoch") == 2:  # the batch still trains its other member
+            row = wb._bar_rows.get("run-0001")
+            seen.append((wb._rows["run-0001"].get("status"), row and row.children[2].value, wb.table.value))
+
+    wb._epoch = spy
+    wb.launch()
+    wb.wait(timeout=300)
+    status, text, table = seen[0]
+    assert status == "failed" and "diverged" in text and "diverged" in table, seen
+    assert xr.open_dataset(wb.out / "runs" / "run-0000" / "metrics.nc").attrs["ensemble_members"] == 2
+    assert "diverged" in str(wb.results["reason"].sel({"optimizer.lr": 1e6}).item())
+    # Resume says what it would do: rerun the failed member from the start, keep the done one
+    assert not wb.resume_button.disabled
+    assert "Resume will rerun 1 failed run from the start; 1 done run kept" in unescape(wb.resume_note.value)
+
+
+def test_live_plot_any_variable_with_units_steps_axis_stage_marks_and_save(tmp_path):
+    wb = Workbench({**TINY, "schedule": {"name": "layerwise", "epochs": 2}}, out=tmp_path)
+    wb.launch()
+    wb.wait(timeout=300)
+    options = dict((v, label) for label, v in wb.plot_var.options)
+    assert {"recon_error", "loss"} <= set(options)
+    units = aebench.load_results(wb.out)["recon_error"].attrs["units"]
+    assert options["recon_error"] == f"recon_error ({units})"
+    fig = wb.figure("recon_error", "epoch")
+    ax = fig.axes[0]
+    assert units in ax.get_ylabel() and ax.get_xlabel() == "epoch (all stages)"
+    stage_marks = [t.get_text() for t in ax.texts]
+    assert len(stage_marks) == 1, stage_marks  # layer 0 for 2 epochs, then layer 1: one change, named
+    steps = wb.figure("recon_error", "gradient steps").axes[0]
+    assert steps.get_xlabel() == "gradient steps"
+    assert max(steps.lines[0].get_xdata()) == int(wb.results["steps"].max())  # gradient steps, not epochs
+    wb.plot_var.value = "loss"
+    assert "training objective" in wb.figure().axes[0].get_ylabel()
+    svg = wb.save_figure(fmt="svg")
+    png = wb.save_figure(fmt="png")
+    assert svg == wb.out / "figures" / "loss-by-epoch.svg" and "<svg" in svg.read_text()[:500]
+    assert png.read_bytes().startswith(b"\x89PNG") and "saved" in wb.save_note.value
+    # a finished launch has nothing to resume: the button says so and is off
+    assert wb.resume_button.disabled and "nothing to resume" in wb.resume_button.tooltip
