@@ -16,6 +16,8 @@ def _launched_as_cli() -> bool:
 
 
 try:  # torch takes seconds to import: a Ctrl-C then is the command's to report, in one line
+    from aebench import catalogue
+    from aebench.compare import open_results
     from aebench.errors import AebenchError, DataError, PluginError, ResultsError, SpecError
     from aebench.execution import run
     from aebench.hookspecs import hookimpl
@@ -35,9 +37,11 @@ __all__ = [
     "ResultsError",
     "SpecError",
     "Spec",
+    "catalogue",
     "hookimpl",
     "load_model",
     "load_results",
+    "open_results",
     "register_plugin",
     "registry",
     "run",

@@ -183,6 +183,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dir", help="a results folder (holding results.nc)")
     s.set_defaults(func=cmd_report)
 
+    s = sub.add_parser("ls", help="list the launches (results folders) under a folder: runs done/failed, sweep, tags")
+    s.add_argument("root", nargs="?", default=".", help="where to look (default: the current folder)")
+    s.add_argument("--tag", action="append", default=[], metavar="TAG", help="only launches with this tag (repeatable)")
+    s.add_argument("--json", action="store_true", help="machine-readable output: one object per launch")
+    s.set_defaults(func=cmd_ls)
+
+    s = sub.add_parser("tag", help="show or change a launch's tags and note (kept in DIR/notes.json)")
+    s.add_argument("dir", help="a results folder")
+    s.add_argument("tags", nargs="*", metavar="TAG", help="tags to add")
+    s.add_argument("--remove", "-r", action="append", default=[], metavar="TAG", help="a tag to remove (repeatable)")
+    s.add_argument("--note", "-m", default=None, help="the launch's note (replaces the old one; '' clears it)")
+    s.set_defaults(func=cmd_tag)
+
     s = sub.add_parser("demo", help="a real experiment on the embedded MNIST: joint vs layer-wise DAE-2")
     s.add_argument("--out", default="demo-results", help="output folder (default: demo-results)")
     s.add_argument("--quick", action="store_true", help="a tiny version (seconds), for a smoke test")
@@ -326,6 +339,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     for section in paper_sections(ds):
         print("\n" + "\n".join(section.text()))
     print(f"report: {html_path} and {md_path}")
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from aebench.catalogue import launches, table
+
+    found = launches(args.root, tags=args.tag)
+    if args.json:
+        print(json.dumps([x.to_dict() for x in found], indent=2))
+        return 0
+    if not found:
+        print(f"no launches under {args.root}" + (f" tagged {', '.join(args.tag)}" if args.tag else "") + ".")
+        return 0
+    print("\n".join(table(found, args.root)))
+    return 0
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from aebench.catalogue import notes, tag
+
+    if args.tags or args.remove or args.note is not None:
+        now = tag(args.dir, add=args.tags, remove=args.remove, note=args.note)
+    else:
+        from aebench.catalogue import require_launch
+
+        require_launch(Path(args.dir))
+        now = notes(args.dir)
+    print(f"{args.dir}: tags {', '.join(now.tags) or '(none)'}; note: {now.note or '(none)'}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """What aebench writes under an output folder, and the check that it is aebench's own.
 
 Every path aebench writes or locks below ``--out`` (``.lock``, ``spec.toml``,
-``results.nc``, ``runs/<id>/`` and its files, ``runs/.ensemble-*.pt``, the report and
+``results.nc``, ``notes.json``, ``runs/<id>/`` and its files, ``runs/.ensemble-*.pt``, the report and
 ``report_files/``) must be a plain file or a real folder, or absent: a symbolic link or a
 non-regular file (a FIFO, a device, a folder where a file belongs) is refused with one
 message naming it (a :class:`ResultsError`, exit 2) and never followed. The ``--out``
@@ -19,8 +19,10 @@ from aebench.errors import ResultsError
 
 #: the files of one run folder, ``runs/<run-id>/``
 RUN_FILES = ("spec.json", "status.json", "metrics.nc", "checkpoint.pt", "error.log")
+#: the launch's note and tags (:mod:`aebench.catalogue`), written by ``aebench tag`` and the Workbench
+NOTES_FILE = "notes.json"
 #: the files and folders at the top of an output folder
-TOP_FILES = (".lock", "spec.toml", "results.nc", "report.html", "report.md")
+TOP_FILES = (".lock", "spec.toml", "results.nc", "report.html", "report.md", NOTES_FILE)
 TOP_FOLDERS = ("runs", "report_files")
 
 
