@@ -648,3 +648,43 @@ def test_live_plot_any_variable_with_units_steps_axis_stage_marks_and_save(tmp_p
     assert png.read_bytes().startswith(b"\x89PNG") and "saved" in wb.save_note.value
     # a finished launch has nothing to resume: the button says so and is off
     assert wb.resume_button.disabled and "nothing to resume" in wb.resume_button.tooltip
+
+
+# ---------------------------------------------------------------- catalogue and compare (#27 items 1, 2)
+def test_note_and_tags_go_with_the_launch_and_compare_overlays_launches(tmp_path):
+    from aebench import catalogue
+
+    wb = Workbench(TINY, out=tmp_path)
+    wb.note.value, wb.tags.value = "the paper's lr", "baseline, lr"
+    wb.launch()
+    wb.wait(timeout=300)
+    first = wb.out
+    assert catalogue.notes(first) == catalogue.Notes("the paper's lr", ("baseline", "lr"))
+    wb.set({"optimizer.lr": 0.05})
+    wb.note.value, wb.tags.value = "", ""
+    wb.launch()
+    wb.wait(timeout=300)
+    assert catalogue.notes(wb.out) == catalogue.Notes()  # an empty note writes nothing
+    found = wb.refresh_launches()
+    assert found == [first, wb.out]
+    assert "baseline, lr" in wb.compare_pick.options[0][0] and "1/1 done" in wb.compare_pick.options[1][0]
+    wb.compare_pick.value = tuple(str(p) for p in found)
+    ds = wb.compare_launches()
+    assert list(ds["launch"].values) == ["ui-1", "ui-2"]
+    assert wb.compare_var.value == "recon_error"
+    labels = [label for label, v in wb.compare_var.options if v == "recon_error"]
+    units = ds["recon_error"].attrs["units"]
+    assert labels == [f"recon_error ({units})"]
+    ax = wb.compare_figure().axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "launch=ui-1, lr=0.01" in legend and "launch=ui-2, lr=0.05" in legend, legend
+    for launch in ("ui-1", "ui-2"):  # each launch's curve is its own results' valid curve
+        line = next(ln for ln in ax.lines if ln.get_label().startswith(f"launch={launch}"))
+        valid = ax.lines[ax.lines.index(line) + 1]
+        expected = aebench.load_results(tmp_path / launch)["recon_error"].sel(split="valid").squeeze().values
+        assert np.allclose(valid.get_ydata(), expected)
+    assert units in ax.get_ylabel()
+    table = wb.compare_table.value
+    assert "ui-1" in table and "ui-2" in table and "optimizer.lr" in table and "0.05" in table
+    svg = wb.save_compare(fmt="svg")
+    assert svg.suffix == ".svg" and "<svg" in svg.read_text()[:500]

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 import ipywidgets as W
+import numpy as np
 import torch
 import xarray as xr
 from pydantic import StrictStr
@@ -578,9 +579,12 @@ class Workbench(W.VBox):
         splits = [s for s in ("train", "valid") if "split" in da.dims and s in da["split"].values]
         stacked = da.stack(curve=other) if other else da.expand_dims(curve=[0])
         steps = ds["steps"].stack(curve=other) if other and "steps" in ds else None
+        # what tells the curves apart: the axes with several values, and keys the launches set differently
+        named = [d for d in other if da.sizes[d] > 1 or d == "launch"]
+        named += [c for c in da.coords if c not in da.dims and not c.startswith("launch_") and "launch" in da[c].dims]
         for i in range(stacked.sizes["curve"]):
             one = stacked.isel(curve=i)
-            label = ", ".join(f"{d.split('.')[-1]}={_value(one[d].item())}" for d in other if one[d].size == 1)
+            label = ", ".join(f"{d.split('.')[-1]}={_value(one[d].item())}" for d in named if one[d].size == 1)
             xs = one["epoch"].values
             if x == "gradient steps" and steps is not None:
                 xs = steps.isel(curve=i).values
@@ -607,7 +611,11 @@ class Workbench(W.VBox):
         """Each launch's runs side by side: status and the chosen variable at its last epoch."""
         var = self.compare_var.value
         da = ds[var]
-        last = da.ffill("epoch").isel(epoch=-1) if "epoch" in da.dims else da
+        if "epoch" in da.dims:  # each run's last recorded epoch (runs of a launch may stop early)
+            order = xr.DataArray(np.arange(da.sizes["epoch"]), dims="epoch")
+            last = da.isel(epoch=(da.notnull() * order).argmax("epoch"))
+        else:
+            last = da
         if "split" in last.dims:
             last = last.sel(split=[s for s in ("valid", "test") if s in last["split"].values])
         frame = last.to_dataframe(name=var)[var]
@@ -619,6 +627,9 @@ class Workbench(W.VBox):
         if "status" in ds:
             status = ds["status"].to_dataframe()["status"]
             frame = frame.join(status, how="left")
+        for c in ds.coords:  # the keys the launches set differently, beside their rows
+            if c not in ds.dims and not str(c).startswith("launch_") and ds[c].dims == ("launch",):
+                frame.insert(0, str(c), [ds[c].sel(launch=k).item() for k in frame.index.get_level_values("launch")])
         frame = frame.dropna(how="all", subset=[c for c in frame.columns if c != "status"])
         return frame.to_html(classes="aebench-compare-table", float_format=lambda v: f"{v:.4g}", na_rep="")
 
