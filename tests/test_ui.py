@@ -688,3 +688,31 @@ def test_note_and_tags_go_with_the_launch_and_compare_overlays_launches(tmp_path
     assert "ui-1" in table and "ui-2" in table and "optimizer.lr" in table and "0.05" in table
     svg = wb.save_compare(fmt="svg")
     assert svg.suffix == ".svg" and "<svg" in svg.read_text()[:500]
+
+
+def test_a_plugin_evaluators_per_epoch_metric_can_be_watched_live(tmp_path, in_process_plugin):
+    from aebench.components import Evaluator
+    from aebench.hookspecs import Metric
+
+    class CodeMean(Evaluator):
+        name = "code-mean"
+        summary = "mean activation of the top code, per epoch"
+        reports = (Metric("code_mean", title="Mean code activation", units="%", scale=100),)
+
+        def on_epoch(self, ctx, epoch):
+            x = ctx.splits["valid"].rows(torch.arange(50, device=ctx.device))
+            return {"code_mean": xr.DataArray(float(ctx.model.encode(x).mean()), attrs={"units": "1"})}
+
+    mod = types.ModuleType("code_mean_plugin")
+    mod.aebench_evaluators = aebench.hookimpl(lambda: [CodeMean])
+    in_process_plugin(mod)
+    wb = Workbench(TINY, out=tmp_path)
+    wb.evaluators["code-mean"].value = True
+    wb.launch()
+    wb.wait(timeout=300)
+    assert ("code_mean (%)", "code_mean") in wb.plot_var.options, wb.table.value  # chosen in the page, with its units
+    wb.plot_var.value = "code_mean"
+    ax = wb.figure().axes[0]
+    assert ax.get_ylabel() == "Mean code activation (%)"
+    live = [v * 100 for v in wb.curve("run-0000", "code_mean", None).values()]
+    assert len(live) == 2 and np.allclose(ax.lines[0].get_ydata(), live) and 0 < min(live) and max(live) < 100

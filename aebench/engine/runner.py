@@ -444,6 +444,8 @@ def _scalars(record: EpochRecord) -> dict[str, Any]:
     for name, da in record.values.items():
         if da.dims == ("split",):
             out.update({f"{name}/{s}": v for s, v in record.by_split(name).items()})
+        elif da.dims == () and da.dtype.kind in "fiu":  # an evaluator's one number per epoch
+            out[name] = float(da)
     return out
 
 

@@ -1150,15 +1150,21 @@ class Workbench(W.VBox):
     def _title_units(self, var: str) -> tuple[str, str]:
         """A variable's title and units: its evaluator's declaration, else the attributes its
         values came with (``long_name``, ``units``)."""
+        title, units, _scale = self._shown_as(var)
+        return title, units
+
+    def _shown_as(self, var: str) -> tuple[str, str, float]:
+        """Title, units and scale (a declared ``Metric(scale=100, units="%")``) of a live variable."""
         from aebench.tables import declared
 
         attrs = self._attrs.get(var, {})
         metric = declared(self.registry).metrics.get(var)
         title = metric.title if metric is not None else str(attrs.get("long_name", var))
         units = (metric.units if metric is not None and metric.units else "") or str(attrs.get("units", ""))
+        scale = float(metric.scale) if metric is not None else 1.0
         if var == "loss":
             title, units = "training objective", units or "per example"
-        return title, "" if units == "1" else units
+        return title, "" if units == "1" else units, scale
 
     def _draw(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._last_draw < 0.5:
@@ -1183,6 +1189,7 @@ class Workbench(W.VBox):
 
         var, x = var or self.plot_var.value or "recon_error", x or self.plot_x.value
         xkey, xlabel = X_AXES[x]
+        scale = self._shown_as(var)[2]
         fig = Figure(figsize=(9, 3.8))
         ax = fig.subplots()
         values: list[float] = []
@@ -1194,7 +1201,7 @@ class Workbench(W.VBox):
             line = None
             for split, style in (("train", "-"), ("valid", "--"), ("test", ":"), (None, "-")):
                 key = f"{var}/{split}" if split else var
-                pts = [(m[xkey], m[key]) for _e, m in sorted(points.items()) if key in m and xkey in m]
+                pts = [(m[xkey], m[key] * scale) for _e, m in sorted(points.items()) if key in m and xkey in m]
                 if not pts:
                     continue
                 splits.setdefault(split or "value")
