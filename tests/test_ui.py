@@ -634,14 +634,14 @@ def test_live_plot_any_variable_with_units_steps_axis_stage_marks_and_save(tmp_p
     assert options["recon_error"] == f"recon_error ({units})"
     fig = wb.figure("recon_error", "epoch")
     ax = fig.axes[0]
-    assert units in ax.get_ylabel() and ax.get_xlabel() == "epoch (all stages)"
+    assert ax.get_ylabel() == f"recon_error ({units})" and ax.get_xlabel() == "epoch (all stages)"
     stage_marks = [t.get_text() for t in ax.texts]
     assert len(stage_marks) == 1, stage_marks  # layer 0 for 2 epochs, then layer 1: one change, named
     steps = wb.figure("recon_error", "gradient steps").axes[0]
     assert steps.get_xlabel() == "gradient steps"
     assert max(steps.lines[0].get_xdata()) == int(wb.results["steps"].max())  # gradient steps, not epochs
     wb.plot_var.value = "loss"
-    assert "training objective" in wb.figure().axes[0].get_ylabel()
+    assert "training objective" in wb.figure().axes[0].get_title(loc="left")
     svg = wb.save_figure(fmt="svg")
     png = wb.save_figure(fmt="png")
     assert svg == wb.out / "figures" / "loss-by-epoch.svg" and "<svg" in svg.read_text()[:500]
@@ -713,6 +713,22 @@ def test_a_plugin_evaluators_per_epoch_metric_can_be_watched_live(tmp_path, in_p
     assert ("code_mean (%)", "code_mean") in wb.plot_var.options, wb.table.value  # chosen in the page, with its units
     wb.plot_var.value = "code_mean"
     ax = wb.figure().axes[0]
-    assert ax.get_ylabel() == "Mean code activation (%)"
+    assert ax.get_ylabel() == "code_mean (%)" and ax.get_title(loc="left") == "Mean code activation"
     live = [v * 100 for v in wb.curve("run-0000", "code_mean", None).values()]
     assert len(live) == 2 and np.allclose(ax.lines[0].get_ydata(), live) and 0 < min(live) and max(live) < 100
+
+
+def test_overall_eta_gives_no_credit_for_a_member_that_failed_early(tmp_path, monkeypatch):
+    """Two members of a batch, 10 epochs, one diverges in epoch 1: the ETA is the survivor's."""
+    clock = [0.0]
+    monkeypatch.setattr("aebench.ui.workbench.time.monotonic", lambda: clock[0])
+    wb = Workbench({**TINY, "seeds": [0, 1]}, out=tmp_path)
+    spec = wb.spec
+    wb._launched, wb._labels = spec, {r.run_id: r.run_id for r in spec.runs}
+    wb._rows = {r.run_id: {"status": "pending"} for r in spec.runs}
+    wb._epoch("run-0001", {"failure": "training diverged", "epoch": 1})
+    for epoch in (1, 2):
+        clock[0] += 2.0
+        wb._epoch("run-0000", {"epoch": epoch, "total_epochs": 10, "recon_error/valid": 1.0, "steps": epoch})
+    assert "(1 failed)" in wb.overall_text.value and "ETA 0:16" in wb.overall_text.value, wb.overall_text.value
+    assert "ETA 0:16" in wb._bar_rows["run-0000"].children[2].value

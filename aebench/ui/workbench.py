@@ -1024,21 +1024,22 @@ class Workbench(W.VBox):
         self.progress_box.children = [rows[k] for k in shown] + extra
 
     def _overall(self) -> None:
-        """Runs finished, failed, the fraction of all epochs done and the ETA. The fraction counts
-        every member of a batch by its own epochs; the ETA extrapolates the progress made since
-        this launch began (epochs a resumed run had done before are not credited to it)."""
+        """Runs finished, failed, the fraction done and the ETA: the epochs left (runs not yet
+        started count as the mean of those seen) over the epochs trained per second since the
+        launch began, every member of a batch counted (they train at once) and nothing credited
+        for a run that failed early or for epochs a resumed run had done before."""
         n = len(self._rows)
         finished = [k for k, r in self._rows.items() if r.get("status") in ("done", "failed")]
         fraction = (len(finished) + sum(f for k, f in self._fractions.items() if k not in finished)) / max(n, 1)
         self.overall.value = fraction * n
         elapsed = time.monotonic() - self._started
-        before = sum(
-            max(e0 - 1, 0) / max(self.run_bars[k].max, 1)
-            for k, (_t, e0) in self._first_seen.items()
-            if k in self.run_bars
-        ) / max(n, 1)  # a fresh run is first seen at epoch 1, having done nothing before
-        gained = fraction - before
-        eta = f" · ETA {_clock(elapsed / gained * (1 - fraction))}" if gained > 0 and fraction < 1 else ""
+        seen = {k: (self.run_bars[k].value, self.run_bars[k].max, e0) for k, (_t, e0) in self._first_seen.items()}
+        trained = sum(epoch - (e0 - 1) for epoch, _total, e0 in seen.values())
+        left = sum(total - epoch for k, (epoch, total, _e0) in seen.items() if k not in finished)
+        waiting = [k for k in self._rows if k not in seen and k not in finished]
+        left += len(waiting) * (sum(t for _e, t, _e0 in seen.values()) / max(len(seen), 1))
+        going = trained > 0 and elapsed > 0 and left > 0 and not self._stop.is_set()  # a stopped launch has none
+        eta = f" · ETA {_clock(left * elapsed / trained)}" if going else ""
         failed = sum(r.get("status") == "failed" for r in self._rows.values())
         self.overall_text.value = (
             f"{len(finished)} of {n} runs finished"
@@ -1236,7 +1237,8 @@ class Workbench(W.VBox):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(xlabel)
         title, units = self._title_units(var)
-        ax.set_ylabel(f"{title} ({units})" if units else title, wrap=True)
+        ax.set_ylabel(f"{var} ({units})" if units else var)
+        ax.set_title(title, fontsize=9, loc="left", wrap=True)  # the long name above, the units on the axis
         handles, labels = ax.get_legend_handles_labels()
         styles = {"train": "-", "valid": "--", "test": ":"}
         keys = [s for s in splits if s in styles]
