@@ -32,7 +32,7 @@ ARGS = [
 ]
 #: screenshots of every step, kept after the run (CI archives this folder); gitignored
 ARTIFACTS = Path(os.environ.get("AEBENCH_ARTIFACTS", Path(__file__).parent / "artifacts")) / "browser"
-EPOCHS = 150
+EPOCHS = 40
 CELL = f"""\
 from aebench.ui import Workbench
 wb = Workbench({{
@@ -59,7 +59,7 @@ EARLIER = {
         "output_activation": "linear",
         "loss": "squared-error",
     },
-    "schedule": {"name": "joint", "epochs": 30},
+    "schedule": {"name": "joint", "epochs": 10},
     "optimizer": {"name": "sgd", "lr": 0.003, "batch_size": 20},
 }
 #: the Workbench's picture for the tutorials and the README (notebook 06 embeds it)
@@ -98,6 +98,10 @@ def lab(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CELL)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "workbench.ipynb")
+    # no "get Jupyter news?" toast over the page (and no fetch of news)
+    settings = tmp_path / "cfg" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
     proc = subprocess.Popen(
@@ -190,6 +194,7 @@ def test_workbench_in_jupyterlab_stop_resume_failure_and_report(lab):
             expect(workbench).to_contain_text("resuming in aebench-runs/browser-1: continue 2 interrupted runs")
             # the curve goes on from the checkpoint: the row says where, and it is past epoch 1
             expect(progress).to_contain_text(re.compile(r"resumed at epoch ([4-9]|\d\d+)"), timeout=120_000)
+            expect(diverging).to_contain_text("diverged")  # the resumed group still says why its member failed
             table = workbench.locator("table.aebench-results")
             expect(table).to_contain_text("diverged", timeout=300_000)  # the failed run's reason, in the table
             expect(workbench.locator("button", has_text="Launch")).to_be_enabled(timeout=60_000)

@@ -193,6 +193,8 @@ class Trainer:
     def run(self) -> list[MemberResult]:
         """Train every stage; returns each member's result (records, failure, stop reason, hook errors)."""
         stages = self.ctxs[0].stages
+        for s, reason in self.failed.items():  # resumed with members that had failed: the live view hears it again
+            self._tell_failure(s, reason, len(self.records[s]) + 1)
         bar = self.bar = _bar(sum(s.epochs for s in stages), self._label(), self.opts)
         bar.update(max(len(r) for r in self.records))
         try:
@@ -349,8 +351,7 @@ class Trainer:
             check_divergence(mean, start, params, epoch, stage.label)
         except RunFailed as exc:
             self.failed[s] = str(exc)
-            if self.opts.on_epoch is not None:  # the live view hears of it now, not when the batch ends
-                self.opts.on_epoch(ctx.run_id, {"failure": str(exc), "epoch": epoch})
+            self._tell_failure(s, str(exc), epoch)
             return
         record = epoch_record(ctx, self.evaluators[s], stage, epoch, mean, self.steps[s], seconds)
         if stage.target in ("labels", "hybrid"):
@@ -369,6 +370,11 @@ class Trainer:
             if not reason.startswith("stage:"):
                 self.finished.add(s)
             self.pinned[s] = self.members.member_state(s)
+
+    def _tell_failure(self, s: int, reason: str, epoch: int) -> None:
+        """The live view (``on_epoch``) hears of a member's failure now, not when its batch ends."""
+        if self.opts.on_epoch is not None:
+            self.opts.on_epoch(self.ctxs[s].run_id, {"failure": reason, "epoch": epoch})
 
     def early_stopping(self, s: int, stage: Stage, record: EpochRecord) -> None:
         if stage.patience is None:
