@@ -270,6 +270,8 @@ def test_stop_then_resume_continues_the_same_folder_and_curve(tmp_path, in_proce
     assert status["status"] == "interrupted" and "Resume" in wb.status.value
     assert not wb.resume_button.disabled and sorted(wb.curve("run-0000")) == [1, 2, 3]
     assert wb._bar_rows["run-0000"].children[2].value == "stopped at epoch 3; Resume continues"
+    assert "--resume" not in wb.table.value + wb.status.value and "Resume" in wb.table.value
+    assert "Resume will continue 1 interrupted run" in wb.resume_note.value
     wb.resume_button.click()
     wb.wait(timeout=120)
     assert wb.out == folder and [p.name for p in tmp_path.iterdir()] == ["ui-1"]  # not a new launch-N

@@ -287,6 +287,11 @@ def _value(v: Any) -> str:
     return text if len(text) <= 24 else text[:23] + "…"
 
 
+def _in_words(reason: str) -> str:
+    """A run's reason as the Workbench says it: its Resume button, not the CLI's --resume flag."""
+    return reason.replace("with --resume", "with Resume").replace("--resume", "Resume")
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
@@ -1073,7 +1078,7 @@ class Workbench(W.VBox):
 
     @staticmethod
     def _why(row: dict[str, Any]) -> str:
-        reason = (row.get("reason") or "").replace("--resume", "Resume")  # the Workbench's button, not the CLI's flag
+        reason = _in_words(row.get("reason") or "")
         return f"{row['status']}: {reason}" if reason else str(row["status"])
 
     def _final_rows(self) -> None:
@@ -1313,7 +1318,8 @@ class Workbench(W.VBox):
             test = row.get("test")
             cells = [html.escape(str(r.point.get(k, ""))) for k in keys] + [str(r.seed)]
             cells.append(html.escape(status) if status == "done" else _red(status))
-            cells.append(_red(row.get("reason") or "") if status != "done" else html.escape(row.get("reason") or ""))
+            reason = _in_words(row.get("reason") or "")
+            cells.append(_red(reason) if status != "done" else html.escape(reason))
             cells.append(f"{test:.2f}" if isinstance(test, float) else "")
             rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
