@@ -325,6 +325,7 @@ class Workbench(W.VBox):
         self._attrs: dict[str, dict[str, Any]] = {}  # variable -> its long_name and units
         self._rows: dict[str, dict[str, Any]] = {}
         self._last_draw = 0.0
+        self._draw_cost = 0.0  # seconds the last redraw took
         self._launched: Spec | None = None
         self._loaded_keys: set[str] = set()
         self._passthrough: dict[str, Any] = {}
@@ -1173,13 +1174,17 @@ class Workbench(W.VBox):
         return title, "" if units == "1" else units, scale
 
     def _draw(self, force: bool = False) -> None:
-        if not force and time.monotonic() - self._last_draw < 0.5:
-            return  # at most two redraws a second
+        """Redraw the live plot: it is drawn on the training thread, so at most twice a second
+        and never more than a fifth of the time (a slow machine draws less often)."""
+        if not force and time.monotonic() - self._last_draw < max(0.5, 4 * self._draw_cost):
+            return
         if not self._curves and not any(r.get("status") == "failed" for r in self._rows.values()):
             return
-        self._last_draw = time.monotonic()
+        start = time.monotonic()
         buf = io.BytesIO()
         self.figure().savefig(buf, format="png", dpi=80)
+        self._last_draw = time.monotonic()
+        self._draw_cost = self._last_draw - start
         self.plot.value = buf.getvalue()
         self.plot.layout.display = None  # hidden until there is a figure (no broken-image icon)
         self.plot_controls.layout.display = None
