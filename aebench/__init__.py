@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 import os as _os
 import sys as _sys
+
+from aebench.version import __version__
 
 
 def _launched_as_cli() -> bool:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import errno
 import json
+import os
 import re
 import signal
 import sys
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 from aebench import options
-from aebench.errors import AebenchError, StopSignal
-from aebench.options import DEVICES, EXECUTORS
+from aebench.errors import AebenchError, StopSignal, describe_os_error, os_error_exit_code
+from aebench.options import DEVICES
 
 EPILOG = """\
 examples:
@@ -43,6 +44,9 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The command writes its figures to files: no window toolkit (a library leaves the backend to
+    # its caller, so the command, the caller here, chooses); a user's MPLBACKEND wins.
+    os.environ.setdefault("MPLBACKEND", "Agg")
     previous = {}
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
@@ -94,24 +98,7 @@ def _main(argv: list[str] | None) -> int:
         return 0
     except OSError as exc:  # a file-system error in any command: one line naming the path, no traceback
         print(f"aebench: error: {describe_os_error(exc)}", file=sys.stderr)
-        return 1 if exc.errno in SAVE_ERRNOS else 2
-
-
-#: errors of a write that had a usable path but no room: exit 1 (saving failed), not 2 (bad input)
-SAVE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-
-
-def describe_os_error(exc: OSError) -> str:
-    """``PATH: what went wrong; what to do`` for any OSError (the paths it names, its errno's text)."""
-    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
-    what = exc.strerror or str(exc) or type(exc).__name__
-    if exc.errno in SAVE_ERRNOS:
-        hint = "free some space (or fix the disk) and run the command again; a run continues with --resume"
-    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        hint = "choose a folder you can write, or change its permissions"
-    else:
-        hint = "check the path"
-    return f"{paths}: {what}; {hint}." if paths else f"{what}; {hint}."
+        return os_error_exit_code(exc)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,9 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="run a spec (all sweep points and seeds) into an output folder")
     s.add_argument("spec", help="experiment spec (TOML)")
     s.add_argument("--out", required=True, help="output folder (runs/<id>/ and results.nc)")
-    s.add_argument("--executor", default="local", choices=EXECUTORS, help="local (default), process or dask")
-    s.add_argument("--workers", type=int, default=None, help="worker processes (process/dask executors)")
-    s.add_argument("--scheduler", default=None, help="address of an existing dask scheduler")
+    _add_executor_flags(s)
     s.add_argument(
         "--device", default="auto", type=options.device, help="auto (CUDA if any), cpu, cuda (every GPU), cuda:K"
     )
@@ -205,6 +190,53 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def executor_flags(reg) -> dict[str, dict[str, Any]]:
+    """Each executor option (a field of an executor's ``Params``) as one ``aebench run`` flag:
+    its argparse settings, the executors that take it and their descriptions."""
+    flags: dict[str, dict[str, Any]] = {}
+    for name in reg.names("executor"):
+        for field, info in reg.get("executor", name).Params.model_fields.items():
+            flag = flags.setdefault(field, {"annotation": info.annotation, "executors": [], "help": []})
+            flag["executors"].append(name)
+            if info.description and info.description not in flag["help"]:
+                flag["help"].append(info.description)
+    return flags
+
+
+def _flag_type(annotation: Any) -> Any:
+    """The argparse type of a field: its one non-None type (int, float, str), or a boolean flag."""
+    import typing
+
+    args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+    kind = args[0] if len(args) == 1 else str
+    return kind if kind in (int, float, str, bool) else str
+
+
+def _add_executor_flags(s: argparse.ArgumentParser) -> None:
+    """``--executor`` and every option of every installed executor (from their ``Params``: no
+    list here to keep in step; a plug-in executor's options appear as flags of their own)."""
+    from aebench.plugins import registry
+
+    reg = registry()
+    names = reg.names("executor")
+    s.add_argument("--executor", default="local", choices=names, help=f"where runs train: {', '.join(names)}")
+    for field, flag in executor_flags(reg).items():
+        kind = _flag_type(flag["annotation"])
+        text = "; ".join(flag["help"]) + f" [{', '.join(flag['executors'])}]"
+        dest = f"executor_option_{field}"
+        if kind is bool:
+            s.add_argument(f"--{field.replace('_', '-')}", dest=dest, action=argparse.BooleanOptionalAction, help=text)
+        else:
+            flag_name = f"--{field.replace('_', '-')}"
+            s.add_argument(flag_name, dest=dest, type=kind, default=None, metavar=field.upper(), help=text)
+
+
+def executor_table(args: argparse.Namespace) -> dict[str, Any]:
+    """``{"name": --executor, **the executor flags given}`` for :func:`aebench.run`."""
+    given = {k.removeprefix("executor_option_"): v for k, v in vars(args).items() if k.startswith("executor_option_")}
+    return {"name": args.executor, **{k: v for k, v in given.items() if v is not None}}
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     from aebench.plugins import registry
 
@@ -247,9 +279,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     ds = aebench.run(
         args.spec,
         out=args.out,
-        executor=args.executor,
-        workers=args.workers,
-        scheduler=args.scheduler,
+        executor=executor_table(args),
         device=args.device,
         resume=args.resume,
         progress=not args.quiet,

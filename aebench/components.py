@@ -1,4 +1,4 @@
-"""Base classes for the six kinds of component a plug-in can provide.
+"""Base classes for the kinds of component a plug-in can provide.
 
 Every component class has a unique ``name`` within its kind, a one-line ``summary`` and
 a pydantic ``Params`` model (fields with defaults, bounds and descriptions). The spec,
@@ -379,6 +379,60 @@ class Evaluator(Component):
         return {}
 
 
+# -------------------------------------------------------------------------- optimizers
+class OptimizerParams(Params):
+    """What every optimizer takes: the learning rate (a stage may override it) and the
+    mini-batch size (the spec's ``optimizer`` table has always held both)."""
+
+    lr: float = per_member(0.01, gt=0, description="Learning rate.")
+    batch_size: int = Field(100, ge=1, description="Examples per mini-batch.")
+
+
+class Optimizer(Component):
+    """An update rule; see :func:`aebench.hookspecs.aebench_optimizers`."""
+
+    kind: ClassVar[str] = "optimizer"
+    Params: ClassVar[type[Params]] = OptimizerParams
+    #: whether its update acts element by element, so that one optimizer over the members'
+    #: stacked (S, ...) parameters steps each as its solo run (False: its runs train one at a time)
+    batchable: ClassVar[bool] = True
+
+    def build(self, params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        """A ``torch.optim.Optimizer`` over ``params`` at learning rate ``lr``."""
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- executors
+class ExecutorParams(Params):
+    """Base of an executor's options. Each field is also a flag of ``aebench run``
+    (``workers`` -> ``--workers``), shared by the executors that declare a field of that name."""
+
+
+class Executor(Component):
+    """Where the tasks of a sweep train; see :func:`aebench.hookspecs.aebench_executors`.
+
+    Built as ``cls(params, job)``: ``job`` (an ``aebench.execution.Job``, typed ``Any`` here)
+    holds everything it needs (the spec, the device, the output lock, the stop event, and the
+    means to start, train and record tasks); nothing is set on it afterwards."""
+
+    kind: ClassVar[str] = "executor"
+    Params: ClassVar[type[Params]] = ExecutorParams
+
+    def __init__(self, params: Params | None = None, job: Any = None) -> None:
+        super().__init__(params)
+        self.job = job
+
+    @classmethod
+    def unavailable(cls, params: Params) -> str | None:
+        """Why this executor cannot run here (a missing library, a bad option), or None. Asked
+        before anything is written, so that the user's error leaves the output folder alone."""
+        return None
+
+    def map(self, tasks: list[Any]) -> None:
+        """Train every task and record every result (see the hookspec)."""
+        raise NotImplementedError
+
+
 BASES: dict[str, type] = {
     "model": Model,
     "corruption": Corruption,
@@ -386,4 +440,6 @@ BASES: dict[str, type] = {
     "schedule": Schedule,
     "dataset": Dataset,
     "evaluator": Evaluator,
+    "optimizer": Optimizer,
+    "executor": Executor,
 }

@@ -36,6 +36,8 @@ KIND_HOOKS: dict[str, str] = {
     "schedule": "aebench_schedules",
     "dataset": "aebench_datasets",
     "evaluator": "aebench_evaluators",
+    "optimizer": "aebench_optimizers",
+    "executor": "aebench_executors",
 }
 
 
@@ -201,6 +203,66 @@ def aebench_evaluators() -> list[type]:
     the first in registry order wins. The declarations are checked when they are made: a
     wrong field type is an error at import, so the plug-in is listed as broken; anything
     in ``reports`` that is not a declaration is ignored.
+    """
+
+
+@hookspec
+def aebench_optimizers() -> list[type]:
+    """Return optimizer classes (subclasses of :class:`aebench.components.Optimizer`).
+
+    The spec's ``optimizer`` table names one (``optimizer = { name = "adamw", lr = 0.001,
+    weight_decay = 0.01, batch_size = 100 }``; ``optimizer = "adam"`` for its defaults). Its
+    ``Params`` derive from :class:`aebench.components.OptimizerParams`, which holds ``lr``
+    (a stage's own ``lr`` overrides it) and ``batch_size``. It is built as ``cls(params)``
+    and asked ``build(parameters, lr) -> torch.optim.Optimizer`` once per stage, for the
+    parameters that stage trains; the engine calls ``zero_grad``, ``step``, ``state_dict``
+    and ``load_state_dict`` (the state is saved in every checkpoint and restored by
+    ``--resume``), so any ``torch.optim.Optimizer`` fits.
+
+    **Members of one batch** (``ensemble = true``) train as one model whose parameters have
+    a leading member axis (S, ...). Update rules that act element by element (SGD, RMSprop,
+    Adam and their kin) then treat each member exactly as its solo run; a rule that does not
+    (one that takes norms over a whole tensor, such as LARS) sets the class attribute
+    ``batchable = False`` and its runs train one at a time. Members that differ
+    only in ``lr`` share one optimizer built at ``lr = 1``, whose step is scaled member by
+    member; that is exact for any rule whose update is ``lr`` times something that does not
+    depend on ``lr`` (all the built-ins). A rule for which that is not so (one that mixes
+    ``lr`` into its state, or norms over a whole tensor such as LARS) declares ``lr`` again
+    in its ``Params`` without :func:`aebench.components.per_member`: runs that differ in it
+    then train apart. ``aebench.testing.check_optimizer`` checks both.
+    """
+
+
+@hookspec
+def aebench_executors() -> list[type]:
+    """Return executor classes (subclasses of :class:`aebench.components.Executor`).
+
+    An executor decides where the tasks of a sweep train (``aebench run --executor NAME``,
+    ``aebench.run(spec, out, executor="NAME")`` or ``executor={"name": "NAME", **options}``).
+    Its ``Params`` (derived from :class:`aebench.components.ExecutorParams`) are its options;
+    each field is also a flag of ``aebench run`` (``workers`` -> ``--workers``, its
+    description the help text), shared by the executors that declare a field of that name.
+    ``unavailable(params)`` (a class method) says why it cannot run here (a missing library),
+    or None; it is asked before anything is written.
+
+    It is built as ``cls(params, job)`` with everything it needs, inside the output folder's
+    lock; ``job`` (:class:`aebench.execution.Job`) gives ``spec``, ``device``, ``stop`` (a
+    ``threading.Event`` or None: the Workbench's Stop) and ``lock.add_workers(pids)`` (record
+    worker processes, so a resumed run waits for a killed run's workers). Then
+    ``map(tasks)`` must, for every task (a picklable ``Task``: one run, or an ensemble's
+    runs):
+
+    1. ``task = job.start(task)`` on the client: marks its runs ``running``;
+    2. train it where it likes with ``job.train`` (a picklable function:
+       ``job.train(task) -> list[RunResult]``; in this process use ``job.train_here(task)``,
+       which shows progress and honours Stop);
+    3. ``job.record(task, results)`` on the client, which writes the run folders, or
+       ``job.fail(run, reason)`` for each run of a task whose worker died.
+
+    Workers need no access to the output folder: results travel back. Resumable
+    checkpoints go where ``task.checkpoints`` says (``job.start`` sets it). Ctrl-C and
+    SIGTERM arrive as ``KeyboardInterrupt`` in ``map``: cancel what is queued and let it
+    propagate (the runs are marked ``interrupted``).
     """
 
 

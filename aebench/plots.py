@@ -1,24 +1,17 @@
-"""Figures from results datasets (each function takes an ``xarray.Dataset``, returns a Figure)."""
+"""Figures from results datasets (each function takes an ``xarray.Dataset``, returns a Figure).
+
+Importing this module leaves matplotlib's backend alone: it is the caller's (a notebook's
+inline backend; the ``aebench`` command chooses Agg, since it writes files).
+"""
 
 from __future__ import annotations
 
-import os
-import sys
-
 import matplotlib
+import matplotlib.pyplot as plt
 import matplotlib.ticker
-
-# Figures are written to files, or shown inline in a notebook. Outside a Jupyter kernel (which
-# sets its inline backend) no GUI toolkit is wanted: a window toolkit chosen from $DISPLAY
-# would break figures drawn off the main thread. Forcing Agg inside a kernel, as before,
-# left every tutorial without a single figure.
-if not os.environ.get("MPLBACKEND") and "ipykernel" not in sys.modules:
-    matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-import xarray as xr  # noqa: E402
+import pandas as pd
+import seaborn as sns
+import xarray as xr
 
 
 def _sweep_dims(da: xr.DataArray) -> list[str]:

@@ -188,13 +188,12 @@ def run_values(runs: list) -> dict[str, list[Any]]:
             ("corruption", run.corruptions),
             ("regularizers", run.regularizers),
             ("schedule", run.schedules),
+            ("optimizer", [run.optimizer]),
         ):
             for comp in comps:
                 add(f"{where}.name", comp.name)
                 for k, v in comp.params.model_dump().items():
                     add(f"{where}.{k}", v)
-        for k, v in run.optimizer.model_dump().items():
-            add(f"optimizer.{k}", v)
         for ev in run.evaluators:
             for k, v in ev.params.model_dump().items():
                 add(f"evaluate.{ev.name}.{k}", v)

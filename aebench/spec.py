@@ -32,7 +32,6 @@ from pydantic import (
 )
 from pydantic_core import PydanticUndefined
 
-from aebench.components import Params, per_member
 from aebench.errors import PluginError, SpecError
 from aebench.options import PRECISIONS, Precision  # noqa: F401  (PRECISIONS: re-exported)
 from aebench.plugins import Registry, registry
@@ -115,19 +114,6 @@ NOT_RUN_KEYS = ("sweep", "runs", "seeds", "ensemble", "compile", "report")
 SAME_FOR_ALL_RUNS = ("name",)
 
 
-class OptimizerParams(Params):
-    """The optimizer of every stage (a stage may override ``lr``)."""
-
-    name: Literal["rmsprop", "sgd", "adam"] = Field("rmsprop", description="Update rule.")
-    lr: float = per_member(0.01, gt=0, description="Learning rate.")
-    batch_size: int = Field(100, ge=1, description="Examples per mini-batch.")
-    decay: float = Field(0.9, ge=0, lt=1, description="RMSprop: decay of the squared-gradient average.")
-    momentum: float = Field(0.0, ge=0, lt=1, description="SGD / RMSprop momentum.")
-    beta1: float = Field(0.9, ge=0, lt=1, description="Adam: first-moment decay.")
-    beta2: float = Field(0.999, ge=0, lt=1, description="Adam: second-moment decay.")
-    eps: float = Field(1e-8, gt=0, description="Numerical stabiliser of RMSprop and Adam.")
-
-
 @dataclass(frozen=True)
 class Slot:
     """A top-level key that holds components (DESIGN §10 "Typed component tables"): which kind,
@@ -154,9 +140,6 @@ def _kind_models(kind: str, reg: Registry) -> tuple[dict[str, type[BaseModel]], 
             if entry.example:
                 examples.add(name)
         return models, summaries, frozenset(examples)
-    if kind == "optimizer":  # not a registry kind (yet): its one Params names the rule
-        names = list(OptimizerParams.model_fields["name"].annotation.__args__)
-        return dict.fromkeys(names, OptimizerParams), {n: f"{n} update rule" for n in names}, frozenset()
     return {}, {}, frozenset()
 
 
@@ -250,7 +233,7 @@ class RunSpec:
     corruptions: list[ComponentSpec]
     regularizers: list[ComponentSpec]
     schedules: list[ComponentSpec]
-    optimizer: OptimizerParams
+    optimizer: ComponentSpec
     evaluators: list[ComponentSpec]
     precision: str = "float32"
 
@@ -481,12 +464,8 @@ def resolve(raw: dict[str, Any], index: int, seed: int, point: dict[str, Any], r
     schedules = listed("schedule", "schedule", raw["schedule"], per_layer=False) if "schedule" in raw else []
     if model is not None:
         problems += [f"{prefix}{p}" for p in _layer_problems(model, corruptions, regularizers, raw)]
-    optimizer = attempt(
-        _validate,
-        OptimizerParams,
-        raw["optimizer"] if isinstance(raw["optimizer"], dict) else {"name": raw["optimizer"]},
-        "optimizer",
-    )
+    opt_table = raw["optimizer"] if isinstance(raw["optimizer"], dict) else {"name": raw["optimizer"]}
+    optimizer = attempt(_component, "optimizer", "optimizer", opt_table, reg)
     evaluators = []
     if not isinstance(raw["evaluate"], dict):
         problems.append(f"{prefix}evaluate = {raw['evaluate']!r}: must be a table of evaluator names")
@@ -499,19 +478,19 @@ def resolve(raw: dict[str, Any], index: int, seed: int, point: dict[str, Any], r
     _raise(problems, source)
     run_raw = {k: v for k, v in raw.items() if k not in NOT_RUN_KEYS}
     return RunSpec(
-        index,
-        seed,
-        point,
-        run_raw,
-        data,
-        model,
-        corruptions,
-        regularizers,
-        schedules,
-        optimizer,
-        evaluators,
-        raw.get("precision", "float32"),
-    )  # type: ignore[arg-type]
+        index=index,
+        seed=seed,
+        point=point,
+        raw=run_raw,
+        data=data,
+        model=model,
+        corruptions=corruptions,
+        regularizers=regularizers,
+        schedules=schedules,
+        optimizer=optimizer,
+        evaluators=evaluators,
+        precision=raw.get("precision", "float32"),
+    )
 
 
 def _layer_problems(

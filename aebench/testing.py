@@ -1,26 +1,49 @@
-"""Contract tests for plug-in authors: ``aebench.testing.check_component(MyClass)``.
+"""Contract tests for plug-in authors: one pytest item per check, as scikit-learn's
+``parametrize_with_checks``.
 
-Each check builds the component from its default ``Params`` and asserts what aebench
+Each check builds the component from its default ``Params`` and asserts one thing aebench
 relies on: params validate (and reject unknown keys), results are deterministic under a
-seed, shapes fit, nothing is NaN, and the component pickles (the process and dask
-executors send it to workers). Use it in your plug-in's tests::
+seed, shapes fit, nothing is NaN, declared report variables are produced, optimizer state
+survives a checkpoint, an executor records every run, and the component pickles (the process
+and dask executors send it to workers). Use it in your plug-in's tests::
 
-    from aebench.testing import check_component
-    def test_contract():
-        check_component(MyCorruption)
+    from aebench.testing import parametrize_with_checks
+
+    @parametrize_with_checks([MyCorruption, MyEvaluator])
+    def test_contract(component, check):
+        check(component)
+
+A failure names the component and the check in the test id (``corruption:mine-generator``).
+``check_component(MyClass)`` runs every check of its kind in one call.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import pickle
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from pydantic import ValidationError
 
-from aebench.components import BASES, Corruption, Dataset, Evaluator, LayerView, Model, Regularizer, Schedule
+from aebench.components import (
+    BASES,
+    Corruption,
+    Dataset,
+    Evaluator,
+    Executor,
+    LayerView,
+    Model,
+    Optimizer,
+    Regularizer,
+    Schedule,
+    per_member_fields,
+)
 
 TINY_SPEC = {
     "name": "contract",
@@ -41,7 +64,8 @@ def kind_of(cls: type) -> str:
 
 
 def check_params(cls: type) -> Any:
-    """Default params validate, unknown keys are rejected, the class has name and summary."""
+    """Default params validate, unknown keys are rejected, the class has name and summary, and
+    every field has a description (the Workbench's tooltip, ``aebench plugins``, a CLI flag's help)."""
     assert isinstance(cls.name, str) and cls.name, f"{cls.__name__}.name must be a non-empty string"
     assert isinstance(cls.summary, str) and cls.summary, f"{cls.__name__}.summary must be a one-line string"
     params = cls.Params()
@@ -54,6 +78,16 @@ def check_params(cls: type) -> Any:
     for name, field in cls.Params.model_fields.items():
         assert field.description, f"{cls.__name__}.Params.{name} needs a description (the UI's tooltip)"
     return params
+
+
+def check_pickles(cls: type) -> None:
+    """A component built from its defaults pickles (the process and dask executors send it)."""
+    if issubclass(cls, Model):
+        _pickles(cls(cls.Params(), 12, torch.Generator().manual_seed(0)))
+    elif issubclass(cls, Executor):
+        _pickles(cls.Params())  # an executor stays on the client: its options travel (and are saved)
+    else:
+        _pickles(cls(cls.Params()))
 
 
 def _pickles(obj: Any) -> None:
@@ -183,34 +217,279 @@ def tiny_context(spec: dict[str, Any] | None = None, train: bool = True):
     return ctx
 
 
-def check_evaluator(cls: type[Evaluator]) -> None:
+@functools.cache
+def _evaluated(cls: type[Evaluator]) -> tuple[dict[str, Any], set[str]]:
+    """What ``cls`` returns on a tiny trained run (its epoch values and final values), and the
+    variables the run has without it (the trainer's): computed once per class."""
+    from aebench.engine.runner import records_to_dataset
+
     e = cls(check_params(cls))
     ctx = tiny_context()
     with torch.no_grad():
         per_epoch = e.on_epoch(ctx, 1) or {}
     out = {**per_epoch, **e.evaluate(ctx)}
+    core = set(records_to_dataset(ctx.records).data_vars) | {"train_seconds"}
+    return out, core
+
+
+def check_evaluator_outputs(cls: type[Evaluator]) -> None:
+    """``on_epoch`` and ``evaluate`` return ``xarray.DataArray``s, not all NaN."""
+    out, _ = _evaluated(cls)
     for name, da in out.items():
         assert hasattr(da, "dims") and hasattr(da, "attrs"), f"{name} must be an xarray.DataArray"
-        assert da.attrs.get("long_name"), f"{name} needs a long_name attribute"
         values = np.asarray(da.values)
         if values.dtype.kind == "f":
             assert not np.isnan(values).all(), f"{name} is all NaN"
-    _pickles(e)
 
 
-CHECKS = {
-    "corruption": check_corruption,
-    "regularizer": check_regularizer,
-    "schedule": check_schedule,
-    "dataset": check_dataset,
-    "model": check_model,
-    "evaluator": check_evaluator,
+def check_evaluator_attrs(cls: type[Evaluator]) -> None:
+    """Every variable has ``long_name`` and ``units`` attributes (DESIGN §6; "" for a count or a flag)."""
+    out, _ = _evaluated(cls)
+    for name, da in out.items():
+        assert da.attrs.get("long_name"), f"{name} needs a long_name attribute"
+        assert isinstance(da.attrs.get("units"), str), (
+            f'{name} needs a units attribute (text; "" for a dimensionless count or flag)'
+        )
+
+
+def declared_variables(cls: type[Evaluator]) -> set[str]:
+    """The result variables an evaluator's ``reports`` name (metrics, their intervals and sources,
+    criteria, estimates and their flags, figures' ``needs``)."""
+    from aebench.hookspecs import Criterion, Figure, Metric
+
+    names: set[str] = set()
+    for item in getattr(cls, "reports", ()) or ():
+        if isinstance(item, Metric):
+            names.add(item.source or item.var)
+            names |= {item.interval} if item.interval else set()
+            names |= {item.criterion.var} if item.criterion is not None else set()
+            names |= {v for e in item.estimates for v in (e.var, e.at_edge)}
+        elif isinstance(item, Criterion):
+            names.add(item.var)
+        elif isinstance(item, Figure):
+            names.add(item.needs)
+    return names
+
+
+def check_evaluator_reports(cls: type[Evaluator]) -> None:
+    """Every variable its ``reports`` declare is one it returns (or the trainer's own): a typo in a
+    declaration would leave a metric without its table, silently."""
+    out, core = _evaluated(cls)
+    missing = sorted(declared_variables(cls) - set(out) - core)
+    assert not missing, (
+        f"{cls.__name__}.reports declares {missing}, which neither on_epoch() nor evaluate() returned "
+        f"(it returned {sorted(out)})"
+    )
+
+
+# ---------------------------------------------------------------------------- optimizers
+def _quadratic_steps(opt_cls: type[Optimizer], params: Any, steps: int, lr: float | None = None) -> list[float]:
+    """Losses of ``steps`` steps on ||p - t||^2 from a seeded start."""
+    gen = torch.Generator().manual_seed(0)
+    p = torch.nn.Parameter(torch.randn(4, 3, generator=gen))
+    target = torch.randn(4, 3, generator=gen)
+    opt = opt_cls(params).build([p], params.lr if lr is None else lr)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = ((p - target) ** 2).sum()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def check_optimizer_descends(cls: type[Optimizer]) -> None:
+    """``build(params, lr)`` returns an optimizer that lowers a quadratic from its default settings."""
+    params = check_params(cls)
+    losses = _quadratic_steps(cls, params, 50)
+    assert all(np.isfinite(losses)), "the loss became non-finite"
+    assert losses[-1] < losses[0], f"50 steps did not lower ||p - t||^2 ({losses[0]:.4g} -> {losses[-1]:.4g})"
+
+
+def check_optimizer_resumes(cls: type[Optimizer]) -> None:
+    """Its state survives a checkpoint (``torch.save``, loaded with ``weights_only=True``, as
+    ``--resume`` does): a fresh optimizer loaded from it takes the very next step the first takes."""
+    import io
+
+    params = check_params(cls)
+    gen = torch.Generator().manual_seed(1)
+    p = torch.nn.Parameter(torch.randn(5, generator=gen))
+    grads = [torch.randn(5, generator=gen) for _ in range(4)]
+    opt = cls(params).build([p], params.lr)
+    for g in grads[:3]:
+        p.grad = g.clone()
+        opt.step()
+    buf = io.BytesIO()
+    torch.save({"weights": p.detach().clone(), "optimizer": opt.state_dict()}, buf)
+    buf.seek(0)
+    saved = torch.load(buf, weights_only=True)
+    q = torch.nn.Parameter(saved["weights"])
+    again = cls(params).build([q], params.lr)
+    again.load_state_dict(saved["optimizer"])
+    p.grad, q.grad = grads[3].clone(), grads[3].clone()
+    opt.step()
+    again.step()
+    torch.testing.assert_close(q.detach(), p.detach(), msg="a resumed optimizer must step as the one it was saved from")
+
+
+def check_optimizer_members(cls: type[Optimizer]) -> None:
+    """Members of one batch (``ensemble = true``): one optimizer over (S, ...) parameters steps
+    each member as its solo run, with one learning rate for all and, when ``lr`` is per-member,
+    with one each. A class with ``batchable = False`` trains its runs one at a time instead."""
+    from aebench.engine.optim import make_member_optimizer
+
+    if not cls.batchable:
+        return
+    params = check_params(cls)
+    rule = cls(params)
+    base = params.lr
+    cases = [[base, base]] + ([[base, base / 4]] if "lr" in per_member_fields(cls.Params) else [])
+    gen = torch.Generator().manual_seed(2)
+    start = torch.randn(2, 4, 3, generator=gen)
+    grads = [torch.randn(2, 4, 3, generator=gen) for _ in range(3)]
+    for lrs in cases:
+        batched = torch.nn.Parameter(start.clone())
+        opt = make_member_optimizer([batched], rule, lrs, torch.device("cpu"))
+        solos = [torch.nn.Parameter(start[s].clone()) for s in range(2)]
+        solo_opts = [rule.build([q], lr) for q, lr in zip(solos, lrs)]
+        for g in grads:
+            batched.grad = g.clone()
+            opt.step()
+            for s, (q, o) in enumerate(zip(solos, solo_opts)):
+                q.grad = g[s].clone()
+                o.step()
+        for s in range(2):
+            torch.testing.assert_close(
+                batched.detach()[s],
+                solos[s].detach(),
+                rtol=1e-5,
+                atol=1e-6,
+                msg=f"member {s} (lr {lrs[s]}) must step as its solo run; an update that is not element-wise "
+                "sets batchable = False, one not proportional to lr declares lr without per_member",
+            )
+
+
+# ----------------------------------------------------------------------------- executors
+def check_executor_options(cls: type[Executor]) -> None:
+    """Its options can be CLI flags: each field takes a number, text or a boolean (or None)."""
+    import typing
+
+    params = check_params(cls)
+    for name, field in cls.Params.model_fields.items():
+        assert name.isidentifier() and not name.startswith("_"), f"option {name!r} cannot be a --flag"
+        kinds = [a for a in typing.get_args(field.annotation) if a is not type(None)] or [field.annotation]
+        assert len(kinds) == 1 and kinds[0] in (int, float, str, bool), (
+            f"{cls.__name__}.Params.{name}: a CLI flag takes one of int, float, str, bool (or None), "
+            f"not {field.annotation!r}"
+        )
+    why = cls.unavailable(params)
+    assert why is None or (isinstance(why, str) and why), "unavailable() returns None or a reason"
+
+
+def check_executor_runs(cls: type[Executor]) -> None:
+    """Built with a job, ``map`` trains every task and records every run: two runs end ``done``
+    with the numbers the ``local`` executor gets."""
+    import xarray as xr
+
+    import aebench
+    from aebench.spec import Spec
+
+    if cls.unavailable(cls.Params()):
+        return  # it says why it cannot run here (a missing library): nothing to check on this machine
+    spec = Spec.from_dict({**TINY_SPEC, "seeds": [0, 1]})
+    with tempfile.TemporaryDirectory() as tmp:
+        got = aebench.run(spec, out=Path(tmp) / "it", executor=cls, progress=False)
+        ref = aebench.run(spec, out=Path(tmp) / "local", executor="local", progress=False)
+        assert [str(s) for s in got["status"].values.ravel()] == ["done", "done"], "every run must be recorded done"
+        for run in spec.runs:
+            assert (Path(tmp) / "it" / "runs" / run.run_id / "metrics.nc").is_file(), f"{run.run_id} has no metrics"
+        xr.testing.assert_allclose(got["recon_error"], ref["recon_error"], rtol=1e-4, atol=1e-6)
+
+
+# --------------------------------------------------------------------- the checks by kind
+#: check name -> check, for every kind; each becomes one pytest item
+CHECKS: dict[str, dict[str, Callable[[type], Any]]] = {
+    "corruption": {"params": check_params, "contract": check_corruption, "pickles": check_pickles},
+    "regularizer": {"params": check_params, "contract": check_regularizer, "pickles": check_pickles},
+    "schedule": {"params": check_params, "stages": check_schedule, "pickles": check_pickles},
+    "dataset": {"params": check_params, "splits": check_dataset, "pickles": check_pickles},
+    "model": {"params": check_params, "contract": check_model, "pickles": check_pickles},
+    "evaluator": {
+        "params": check_params,
+        "outputs": check_evaluator_outputs,
+        "long_name-and-units": check_evaluator_attrs,
+        "declared-reports": check_evaluator_reports,
+        "pickles": check_pickles,
+    },
+    "optimizer": {
+        "params": check_params,
+        "descends": check_optimizer_descends,
+        "resumes": check_optimizer_resumes,
+        "members": check_optimizer_members,
+        "pickles": check_pickles,
+    },
+    "executor": {
+        "params": check_params,
+        "options": check_executor_options,
+        "runs": check_executor_runs,
+        "pickles": check_pickles,
+    },
+    # "callback": the callback kind's checks (state_dict round trip, ...) join here with that kind.
 }
 
 
+def checks(cls: type) -> list[tuple[str, Callable[[type], Any]]]:
+    """``(name, check)`` for every contract check of ``cls``'s kind; ``check(cls)`` raises
+    AssertionError naming the problem."""
+    return list(CHECKS[kind_of(cls)].items())
+
+
+def parametrize_with_checks(classes: Iterable[type]) -> Any:
+    """A ``pytest.mark.parametrize`` of ``(component, check)`` over every check of every class:
+    one test item each, named ``kind:name-check``."""
+    import pytest
+
+    cases = [(cls, check) for cls in classes for _, check in checks(cls)]
+    ids = [f"{kind_of(cls)}:{cls.name or cls.__name__}-{name}" for cls in classes for name, _ in checks(cls)]
+    return pytest.mark.parametrize("component, check", cases, ids=ids)
+
+
 def check_component(cls: type) -> None:
-    """Run the contract checks of ``cls``'s kind; raises AssertionError naming the problem."""
-    CHECKS[kind_of(cls)](cls)
+    """Run every contract check of ``cls``'s kind; raises AssertionError naming the problem."""
+    for _, check in checks(cls):
+        check(cls)
 
 
-__all__ = ["check_component", "stage_loss", "tiny_context", *(f"check_{k}" for k in CHECKS)]
+def check_evaluator(cls: type[Evaluator]) -> None:
+    """Every evaluator check in one call."""
+    check_component(cls)
+
+
+def check_optimizer(cls: type[Optimizer]) -> None:
+    """Every optimizer check in one call."""
+    check_component(cls)
+
+
+def check_executor(cls: type[Executor]) -> None:
+    """Every executor check in one call."""
+    check_component(cls)
+
+
+__all__ = [
+    "CHECKS",
+    "check_component",
+    "check_corruption",
+    "check_dataset",
+    "check_evaluator",
+    "check_executor",
+    "check_model",
+    "check_optimizer",
+    "check_regularizer",
+    "check_schedule",
+    "checks",
+    "declared_variables",
+    "parametrize_with_checks",
+    "stage_loss",
+    "tiny_context",
+]

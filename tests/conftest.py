@@ -8,9 +8,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import matplotlib
 import pytest
 
 import aebench
+
+# The tests draw figures into files: Agg (aebench.plots leaves the backend to its caller).
+matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -6,7 +6,8 @@
 - the UI and the CLI reach the engine only through Spec / run / the registry;
 - the data package never imports the engine;
 - no two modules of aebench import each other, directly or through others (module-level
-  imports, ``if TYPE_CHECKING:`` blocks included; imports inside functions are deferred).
+  imports, ``if TYPE_CHECKING:`` blocks and packages' ``__init__`` included; imports inside
+  functions are deferred).
 """
 
 from __future__ import annotations
@@ -106,8 +107,12 @@ def test_the_checker_sees_imports_inside_functions(tmp_path):
     assert {"aebench.builtin.models", "aebench.ui"} <= imports(probe)
 
 
-def top_level_imports(path: Path) -> set[str]:
-    """aebench modules imported when ``path`` is imported (or type-checked): not inside functions."""
+def top_level_imports(path: Path, known: set[str] | None = None) -> set[str]:
+    """aebench modules imported when ``path`` is imported (or type-checked): not inside functions.
+
+    ``from pkg import name`` is an edge to ``pkg.name`` when that is a module (of ``known``), else
+    to ``pkg`` itself: its ``__init__`` must have run to hand the name over. So ``from aebench
+    import __version__`` inside a module that ``aebench/__init__`` imports is a cycle."""
     tree = ast.parse(path.read_text(), filename=str(path))
     found: set[str] = set()
 
@@ -118,8 +123,11 @@ def top_level_imports(path: Path) -> set[str]:
             if isinstance(node, ast.Import):
                 found.update(a.name for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found.add(node.module)
-                found.update(f"{node.module}.{a.name}" for a in node.names)  # a submodule, if it is one
+                subs = {f"{node.module}.{a.name}" for a in node.names}
+                modules = subs if known is None else subs & known
+                found.update(modules)
+                if known is None or modules != subs:  # a name defined by the package's __init__
+                    found.add(node.module)
             visit(ast.iter_child_nodes(node))
 
     visit(tree.body)
@@ -133,20 +141,20 @@ def module_name(path: Path) -> str:
 
 
 def import_graph() -> dict[str, set[str]]:
+    """Module -> the aebench modules it imports at module level, packages' ``__init__`` included."""
     paths = modules(ROOT / "aebench")
     names = {module_name(p) for p in paths}
-    return {module_name(p): {m for m in top_level_imports(p) if m in names} - {module_name(p)} for p in paths}
+    return {module_name(p): {m for m in top_level_imports(p, names) if m in names} - {module_name(p)} for p in paths}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Every import cycle that does not pass through a package's ``__init__`` re-exports
-    (``import aebench`` from a submodule is Python's normal package loading)."""
-    packages = {m for m in graph if any(o.startswith(m + ".") for o in graph)}
+    """Every import cycle, through packages' ``__init__`` too (``aebench/__init__`` imports
+    ``aebench.execution``, which must not import ``aebench`` back)."""
     found, state = [], {}
 
     def walk(m: str, path: list[str]) -> None:
         state[m] = "open"
-        for n in sorted(graph[m] - packages):
+        for n in sorted(graph[m]):
             if state.get(n) == "open":
                 found.append(path[path.index(n) :] + [n])
             elif n not in state:
@@ -154,7 +162,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         state[m] = "done"
 
     for m in sorted(graph):
-        if m not in state and m not in packages:
+        if m not in state:
             walk(m, [m])
     return found
 
@@ -165,3 +173,23 @@ def test_no_import_cycle_between_modules():
 
 def test_the_cycle_check_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c", "a"]]
+
+
+def test_the_cycle_check_sees_a_package_init(tmp_path):
+    """The cycle issue 26 found: the package's __init__ imports a subpackage whose module imports
+    the package back (for ``__version__``); importing a submodule by name is no edge to the package."""
+    pkg = tmp_path / "aebench"
+    (pkg / "execution").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from aebench.execution import run\n__version__ = '1'\n")
+    (pkg / "execution" / "__init__.py").write_text("from aebench.execution.api import run\n")
+    (pkg / "execution" / "api.py").write_text("import aebench\nfrom aebench import hooks\n")
+    (pkg / "hooks.py").write_text("")
+    known = {"aebench", "aebench.execution", "aebench.execution.api", "aebench.hooks"}
+    graph = {
+        "aebench": top_level_imports(pkg / "__init__.py", known) & known,
+        "aebench.execution": top_level_imports(pkg / "execution" / "__init__.py", known) & known,
+        "aebench.execution.api": top_level_imports(pkg / "execution" / "api.py", known) & known,
+        "aebench.hooks": set(),
+    }
+    assert graph["aebench.execution.api"] == {"aebench", "aebench.hooks"}
+    assert cycles(graph) == [["aebench", "aebench.execution", "aebench.execution.api", "aebench"]]

@@ -68,11 +68,9 @@ def test_the_loss_is_evaluated_once_per_training_batch(monkeypatch):
 
 def test_rmsprop_steps_by_the_papers_rule_with_torchs_own_kernel_choice():
     """Forcing the multi-tensor kernel on CPU measured 5 % slower per step than torch's choice."""
-    from aebench.engine.optim import make_optimizer
-    from aebench.spec import OptimizerParams
-
+    rmsprop = aebench.registry().get("optimizer", "rmsprop")
     p = torch.nn.Parameter(torch.tensor([1.0, -2.0, 3.0]))
-    opt = make_optimizer([p], OptimizerParams(name="rmsprop", lr=0.1, decay=0.9, eps=1e-8))
+    opt = rmsprop(rmsprop.Params(lr=0.1, decay=0.9, eps=1e-8)).build([p], 0.1)
     assert opt.defaults["foreach"] is None  # torch picks: multi-tensor on CUDA, per-tensor on CPU
     g = torch.tensor([0.5, -1.0, 2.0])
     p.grad = g.clone()

@@ -64,8 +64,8 @@ def test_cuda_means_one_device_per_worker(four_gpus):
     assert executors.plan_devices("cuda") == ["cuda:0", "cuda:1", "cuda:2", "cuda:3"]
     assert executors.plan_devices("auto") == ["cuda:0", "cuda:1", "cuda:2", "cuda:3"]
     assert executors.plan_devices("cuda:2") is None and executors.plan_devices("cpu") is None
-    assert executors.ProcessExecutor(device="cuda").plan() == (4, ["cuda:0", "cuda:1", "cuda:2", "cuda:3"])
-    assert executors.ProcessExecutor(device="cpu", workers=2).plan() == (2, None)
+    assert executors.plan_workers(None, "cuda") == (4, ["cuda:0", "cuda:1", "cuda:2", "cuda:3"])
+    assert executors.plan_workers(2, "cpu") == (2, None)
 
 
 def test_no_gpu_no_pinning(monkeypatch):

@@ -244,7 +244,7 @@ def _probe_plugin():
         )
 
         def evaluate(self, ctx):
-            lr = ctx.spec.optimizer.lr
+            lr = ctx.spec.optimizer.params.lr
             return {
                 "probe_score": xr.DataArray(10 * lr, attrs={"long_name": "probe", "units": "1"}),
                 "probe_score_ci": xr.DataArray(0.025, attrs={"long_name": "spread", "units": "1"}),

@@ -48,7 +48,7 @@ def test_sixteen_runs_have_one_dim_per_axis(local_16):
 @pytest.mark.parametrize("executor", ["process", "dask"])
 def test_executors_give_the_same_numbers(local_16, tmp_path, executor):
     spec, local = local_16
-    ds = aebench.run(spec, out=tmp_path / executor, executor=executor, workers=2, progress=False)
+    ds = aebench.run(spec, out=tmp_path / executor, executor={"name": executor, "workers": 2}, progress=False)
     # Workers run torch with fewer threads: equal up to floating-point summation order.
     xr.testing.assert_allclose(numbers(ds), numbers(local), rtol=1e-5, atol=1e-6)
 

@@ -108,7 +108,7 @@ def test_number_fields_refuse_malformed_text_visibly(tmp_path):
     assert "optimizer.lr" in wb.status.value and not wb.running and not list(tmp_path.iterdir())
     subset.value, lr.value = "120", "1e-2"
     assert wb.valid and wb.compose.titles[1] == "data"
-    assert wb.spec.runs[0].data.params.subset == 120 and wb.spec.runs[0].optimizer.lr == 0.01
+    assert wb.spec.runs[0].data.params.subset == 120 and wb.spec.runs[0].optimizer.params.lr == 0.01
 
 
 def test_inline_validation_blocks_launch(tmp_path):

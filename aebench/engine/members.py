@@ -138,6 +138,8 @@ def batch_key(run, reg) -> tuple[str | None, str]:
     model_cls = run.model.cls(reg)
     if model_cls.batch.__func__ is Model.batch.__func__:
         return None, f"model {run.model.name!r} has no batched form"
+    if not run.optimizer.cls(reg).batchable:
+        return None, f"optimizer {run.optimizer.name!r} does not act element by element"
     for sched in run.schedules:
         for stage in sched.build(reg).stages(len(getattr(run.model.params, "layers", []) or [0])):
             if stage.target == "custom" and not objective_batches(stage.objective):
@@ -157,6 +159,6 @@ def _shared(run) -> dict[str, Any]:
         "corruption": [strip(c) for c in run.corruptions],
         "regularizers": [strip(r) for r in run.regularizers],
         "schedule": [strip(s) for s in run.schedules],
-        "optimizer": run.optimizer.model_dump(exclude=per_member_fields(type(run.optimizer))),
+        "optimizer": strip(run.optimizer),
         "precision": run.precision,
     }

@@ -1,92 +1,56 @@
-"""Optimizers by name, built from the spec's ``optimizer`` table."""
+"""The optimizer of a batch of members: the run's optimizer component, and per-member learning rates.
+
+The optimizer itself is a plug-in (``aebench.components.Optimizer``, built-ins in
+``aebench/builtin/optimizers.py``); this module only decides how members share it.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 
-from aebench.spec import OptimizerParams
 
-
-def make_optimizer(
-    params: Iterable[torch.nn.Parameter], opt: OptimizerParams, lr: float | None = None
-) -> torch.optim.Optimizer:
-    lr = opt.lr if lr is None else lr
-    params = list(params)
-    # Fused kernels: one pass over all parameters instead of one per tensor (fused Adam
-    # measured 6× faster per step than the default on a 2-core CPU).
-    if opt.name == "rmsprop":
-        # Tieleman & Hinton's RMSprop, decay 0.9 in the paper (torch calls it alpha). It has no
-        # fused kernel; torch's own choice (multi-tensor on CUDA, a per-tensor loop on CPU)
-        # measured 5 % faster per step on CPU than forcing multi-tensor (784-1000-1000, 2 cores).
-        return torch.optim.RMSprop(params, lr=lr, alpha=opt.decay, eps=opt.eps, momentum=opt.momentum)
-    if opt.name == "sgd":
-        return _fused(torch.optim.SGD, params, lr=lr, momentum=opt.momentum)
-    return _fused(torch.optim.Adam, params, lr=lr, betas=(opt.beta1, opt.beta2), eps=opt.eps)
-
-
-def _fused(cls, params, **kw) -> torch.optim.Optimizer:
-    try:
-        return cls(params, fused=True, **kw)
-    except (RuntimeError, TypeError):  # a device or dtype without a fused kernel
-        return cls(params, foreach=True, **kw)
-
-
-def make_member_optimizer(
-    params: list[torch.nn.Parameter], opt: OptimizerParams, lrs: list[float], device: torch.device
-):
-    """The optimizer of S members' (S, ...) parameters (or one run's): torch's own when every
-    member has one learning rate (its fused / multi-tensor kernels act element-wise, hence
-    member-wise), else :class:`BatchedOptimizer` with one learning rate per member."""
+def make_member_optimizer(params: list[torch.nn.Parameter], optimizer: Any, lrs: list[float], device: torch.device):
+    """The optimizer of S members' (S, ...) parameters (or one run's): the component's own when
+    every member has one learning rate (torch's update rules act element-wise, hence
+    member-wise), else :class:`PerMemberLR` around it."""
     if len(set(lrs)) == 1:
-        return make_optimizer(params, opt, lrs[0])
-    return BatchedOptimizer(params, opt, torch.tensor(lrs, device=device))
+        return optimizer.build(params, lrs[0])
+    return PerMemberLR(optimizer.build(params, 1.0), params, torch.tensor(lrs, device=device))
 
 
-class BatchedOptimizer:
-    """torch's RMSprop / SGD / Adam update rules on (S, ...) parameters with one lr per member."""
+class PerMemberLR:
+    """One optimizer built at ``lr = 1``, each member's step scaled by its own learning rate.
 
-    def __init__(self, params: list[torch.nn.Parameter], opt: OptimizerParams, lrs: torch.Tensor) -> None:
-        self.params, self.opt, self.lrs, self.state, self.t = params, opt, lrs, {}, 0
+    Exact for update rules of the form ``p -= lr * u`` with ``u`` independent of ``lr`` (SGD,
+    momentum, Nesterov, RMSprop, Adam, AdamW's decoupled decay, Adadelta): the inner step
+    moves ``p`` by ``-u``, and ``p_old + lr_s * (p_new - p_old)`` is member s's own update. An
+    optimizer for which that is not so keeps ``lr`` out of the per-member fields, so runs that
+    differ in it never share one (``aebench_optimizers``)."""
+
+    def __init__(self, inner: torch.optim.Optimizer, params: list[torch.nn.Parameter], lrs: torch.Tensor) -> None:
+        self.inner, self.params, self.lrs = inner, params, lrs
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self.inner.param_groups
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.params:
-            p.grad = None
+        self.inner.zero_grad(set_to_none=set_to_none)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"t": self.t, "state": [self.state.get(id(p), {}) for p in self.params]}
+        return self.inner.state_dict()
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
-        self.t = sd["t"]
-        self.state = {id(p): {k: v.to(p.device) for k, v in st.items()} for p, st in zip(self.params, sd["state"])}
+        self.inner.load_state_dict(sd)
 
     @torch.no_grad()
     def step(self) -> None:
-        o, self.t = self.opt, self.t + 1
-        for p in self.params:
-            if p.grad is None:  # unused by this stage's loss (e.g. decoder biases under labels), as in torch
+        before = [p.detach().clone() if p.grad is not None else None for p in self.params]
+        self.inner.step()
+        for p, old in zip(self.params, before):
+            if old is None:  # unused by this stage's loss (e.g. decoder biases under labels): untouched
                 continue
-            g, lr = p.grad, self.lrs.view(-1, *[1] * (p.dim() - 1))
-            st = self.state.setdefault(id(p), {})
-            if o.name == "rmsprop":
-                sq = st.setdefault("sq", torch.zeros_like(p))
-                sq.mul_(o.decay).addcmul_(g, g, value=1 - o.decay)
-                step = g / sq.sqrt().add_(o.eps)
-                if o.momentum > 0:
-                    buf = st.setdefault("buf", torch.zeros_like(p))
-                    step = buf.mul_(o.momentum).add_(step)
-            elif o.name == "sgd":
-                step = g
-                if o.momentum > 0:
-                    buf = st.get("buf")
-                    step = st["buf"] = g.clone() if buf is None else buf.mul_(o.momentum).add_(g)
-            else:
-                m1 = st.setdefault("m", torch.zeros_like(p)).lerp_(g, 1 - o.beta1)
-                m2 = st.setdefault("v", torch.zeros_like(p))
-                m2.mul_(o.beta2).addcmul_(g, g, value=1 - o.beta2)
-                denom = (m2.sqrt() / math.sqrt(1 - o.beta2**self.t)).add_(o.eps)
-                step = m1 / denom / (1 - o.beta1**self.t)
-            p.sub_(lr * step)
+            lr = self.lrs.to(p.dtype).view(-1, *[1] * (p.dim() - 1))
+            p.sub_(old).mul_(lr).add_(old)

@@ -242,8 +242,9 @@ class Trainer:
         ids = {id(p) for p in trainable}
         for p in self.members.named_tensors().values():
             p.requires_grad_(id(p) in ids)
-        lrs = [st.lr or c.spec.optimizer.lr for st, c in zip(stages, self.ctxs)]
-        opt = make_member_optimizer(trainable, self.ctxs[0].spec.optimizer, lrs, self.ctxs[0].device)
+        lrs = [st.lr or c.spec.optimizer.params.lr for st, c in zip(stages, self.ctxs)]
+        rule = self.ctxs[0].spec.optimizer.build(self.reg)  # members share every field but lr
+        opt = make_member_optimizer(trainable, rule, lrs, self.ctxs[0].device)
         if self.opt_state is not None:
             opt.load_state_dict(self.opt_state)
         return opt
@@ -290,7 +291,7 @@ class Trainer:
         """One pass over the training split: each member's summed batch losses, the batches, seconds per member."""
         ctx, stop, members = self.ctxs[0], self.opts.stop, self.members
         train = ctx.splits["train"]  # members share their data; each has its own order
-        bs = ctx.spec.optimizer.batch_size
+        bs = ctx.spec.optimizer.params.batch_size
         for m in members.modules():
             m.train()
         t0 = time.perf_counter()

@@ -12,17 +12,17 @@ from typing import Any
 import torch
 import xarray as xr
 
-import aebench
 from aebench.engine.members import batch_key
 from aebench.engine.runner import RunInterrupted, resolve_device
 from aebench.errors import StopSignal
-from aebench.execution.executors import make_executor
-from aebench.execution.lifecycle import CheckpointPlace, Recorder, Task, note_alone, now
+from aebench.execution.executors import executor_setup
+from aebench.execution.lifecycle import CheckpointPlace, Job, Recorder, Task, note_alone, now
 from aebench.execution.output import OutputLock, open_out, prepare_out
 from aebench.execution.preflight import preflight
 from aebench.plugins import registry
 from aebench.results import merge_runs, write_results
 from aebench.spec import RunSpec, Spec
+from aebench.version import __version__
 
 #: the least time between two intermediate writes of results.nc during a sweep
 MERGE_EVERY_S = 5.0
@@ -52,9 +52,7 @@ def run(
     spec: Spec | str | Path,
     out: str | Path,
     *,
-    executor: str = "local",
-    workers: int | None = None,
-    scheduler: str | None = None,
+    executor: str | dict[str, Any] | type = "local",
     device: str = "auto",
     resume: bool = False,
     progress: bool = True,
@@ -67,6 +65,11 @@ def run(
     checkpoints: str | None = None,
 ) -> xr.Dataset:
     """Run every run of ``spec`` into ``out`` and return the merged results.
+
+    ``executor`` names an installed executor (``"local"``, ``"process"``, ``"dask"``, a
+    plug-in's), or is a table with its options: ``{"name": "dask", "scheduler": "tcp://...:8786"}``,
+    ``{"name": "process", "workers": 4}`` (``aebench plugins`` lists each executor's options), or
+    an executor class (``aebench.testing.check_executor`` runs one that is not registered).
 
     ``ensemble`` and ``compile`` override the spec's keys of those names (and are saved
     with the spec). ``force`` lets a run write into a folder that holds files aebench did
@@ -86,11 +89,9 @@ def run(
     resolve_device(device)
     rows: dict[str, list[dict[str, int]]] = {}
     checksums = preflight(spec, rows)
-    ex = make_executor(executor, workers, scheduler, device)
-    ex.spec = spec
+    executor_cls, executor_params = executor_setup(executor, registry())  # bad options: before any write
     open_out(out, force)
     with OutputLock(out) as lock:
-        ex.lock = lock
         prepare_out(out, spec, resume, force)
         attrs = {**_attrs(spec, device, checksums), "data_rows": json.dumps(rows, sort_keys=True)}
         dims = spec.sweep_dims()
@@ -114,8 +115,8 @@ def run(
         try:
             tasks = [Task(g, device, resume, compiled) for g in group_runs(spec)]
             tasks = [t for t in map(rec.todo, tasks) if t is not None]
-            local = {"progress": progress, "stop": stop, "on_epoch": on_epoch}
-            ex.map(tasks, rec, place, local)
+            job = Job(spec, device, rec, place, lock, stop, progress, on_epoch)
+            executor_cls(executor_params, job).map(tasks)
         except BaseException as exc:
             if isinstance(exc, (KeyboardInterrupt, StopSignal, RunInterrupted)):
                 rec.interrupted(exc)
@@ -136,7 +137,7 @@ def _attrs(spec: Spec, device: str, checksums: dict[str, Any]) -> dict[str, Any]
     return {
         "title": spec.name,
         "spec": spec.to_toml(),
-        "aebench_version": aebench.__version__,
+        "aebench_version": __version__,
         "torch_version": torch.__version__,
         "device": str(resolve_device(device)),
         "data_checksums": json.dumps(checksums, sort_keys=True),

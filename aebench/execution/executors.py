@@ -14,23 +14,16 @@ import threading
 import time
 import uuid
 import warnings
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import Field, ValidationError
 
-from aebench import options
+from aebench.components import Executor, ExecutorParams
 from aebench.errors import AebenchError
-from aebench.execution.lifecycle import (
-    CheckpointPlace,
-    Recorder,
-    RunResult,
-    Task,
-    pin_device,
-    receive_data,
-    train_task,
-)
+from aebench.execution.lifecycle import Task, pin_device, receive_data
+from aebench.hookspecs import hookimpl
 
 
 def threads_per_worker(workers: int) -> int:
@@ -88,34 +81,28 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="aebench-parent-watch", daemon=True).start()
 
 
-def record_all(rec: Recorder, task: Task, results: list[RunResult]) -> None:
-    by_id = {r.run_id: r for r in task.runs}
-    for res in results:
-        rec.record(by_id[res.run_id], res)
-
-
-class Executor:
-    """The interface: ``map(tasks, rec, place)`` trains every task and records every result."""
-
-    name = ""
-    lock: Any = None  # the run's OutputLock, set by run()
-
-    def __init__(self, workers: int | None = None, scheduler: str | None = None, device: str = "auto") -> None:
-        self.workers, self.scheduler, self.device = workers, scheduler, device
-
-    def map(self, tasks: list[Task], rec: Recorder, place: CheckpointPlace | None, local: dict[str, Any]) -> None:
-        raise NotImplementedError
+def plan_workers(workers: int | None, device: str) -> tuple[int, list[str] | None]:
+    """How many process workers, and the device each is pinned to (by its index), if any."""
+    devices = plan_devices(device)
+    return workers or (len(devices) if devices else min(4, os.cpu_count() or 1)), devices
 
 
 class LocalExecutor(Executor):
     """Runs one after another in this process (Ctrl-C and the Workbench's Stop stop it cleanly)."""
 
     name = "local"
+    summary = "One run after another in this process (default)."
 
-    def map(self, tasks, rec, place, local) -> None:
+    def map(self, tasks: list[Task]) -> None:
         for task in tasks:
-            task = rec.start(replace(task, checkpoints=place))
-            record_all(rec, task, train_task(task, position=1, **local))
+            task = self.job.start(task)
+            self.job.record(task, self.job.train_here(task))
+
+
+class ProcessParams(ExecutorParams):
+    workers: int | None = Field(
+        None, ge=1, description="Worker processes (default: one per GPU with --device cuda, else up to 4)."
+    )
 
 
 class ProcessExecutor(Executor):
@@ -127,35 +114,42 @@ class ProcessExecutor(Executor):
     """
 
     name = "process"
+    summary = "Worker processes on this machine (one per GPU with --device cuda)."
+    Params = ProcessParams
 
-    def plan(self) -> tuple[int, list[str] | None]:
-        """How many workers, and the device each is pinned to (by its index), if any."""
-        devices = plan_devices(self.device)
-        return self.workers or (len(devices) if devices else min(4, os.cpu_count() or 1)), devices
-
-    def map(self, tasks, rec, place, local) -> None:
+    def map(self, tasks: list[Task]) -> None:
         from aebench.execution.procpool import map_tasks
 
-        workers, devices = self.plan()
-        tasks = [rec.start(replace(t, checkpoints=place)) for t in tasks]
+        job = self.job
+        workers, devices = plan_workers(self.params.workers, job.device)
+        tasks = [job.start(t) for t in tasks]
 
         def died(task: Task, reason: str) -> None:
             for run in task.runs:
-                rec.fail(run, reason)
+                job.fail(run, reason)
 
         map_tasks(
             tasks,
             {},
-            functools.partial(record_all, rec),
-            fn=train_task,
+            job.record,
+            fn=job.train,
             workers=workers,
             initializer=init_worker,
             initargs=functools.partial(_worker_args, threads_per_worker(workers), os.getpid(), devices),
-            on_worker=rec.worker,
+            on_worker=job.worker,
             on_death=died,
-            lock=self.lock,
-            stop=local.get("stop"),
+            lock=job.lock,
+            stop=job.stop,
         )
+
+
+class DaskParams(ExecutorParams):
+    scheduler: str | None = Field(
+        None, min_length=1, description="Address of an existing dask scheduler (default: a LocalCluster on 127.0.0.1)."
+    )
+    workers: int | None = Field(
+        None, ge=1, description="Workers of the LocalCluster (default: one per GPU with --device cuda, else up to 4)."
+    )
 
 
 class DaskExecutor(Executor):
@@ -168,16 +162,27 @@ class DaskExecutor(Executor):
     """
 
     name = "dask"
+    summary = "dask.distributed: a LocalCluster, or an existing cluster's scheduler."
+    Params = DaskParams
 
-    def map(self, tasks, rec, place, local) -> None:
+    @classmethod
+    def unavailable(cls, params: ExecutorParams) -> str | None:
+        try:
+            import dask.distributed  # noqa: F401
+        except ImportError:
+            return "--executor dask needs dask.distributed: pip install 'aebench[dask]'."
+        return None
+
+    def map(self, tasks: list[Task]) -> None:
         from dask.distributed import Client
 
+        job, scheduler = self.job, self.params.scheduler
         cluster, client, pin = None, None, False
-        devices = plan_devices(self.device)
-        if self.scheduler:
-            client = Client(self.scheduler)
+        devices = plan_devices(job.device)
+        if scheduler:
+            client = Client(scheduler)
         else:
-            cluster, pin = _local_cluster(self.workers, devices)
+            cluster, pin = _local_cluster(self.params.workers, devices)
             client = Client(cluster)
         try:
             if cluster is not None:
@@ -186,7 +191,8 @@ class DaskExecutor(Executor):
             if pin:
                 _pin_workers(client, devices or [])
             self.check(client)
-            if self.scheduler and place is not None and not place.url and not _all_see(client, Path(place.root)):
+            place = job.place
+            if scheduler and place is not None and not place.url and not _all_see(client, Path(place.root)):
                 place = None
                 warnings.warn(
                     "the dask workers do not see --out: their results come back over the network, but an "
@@ -195,24 +201,20 @@ class DaskExecutor(Executor):
                     stacklevel=2,
                 )
             # one task holds one GPU: our LocalCluster's workers, or a cluster's started with --resources GPU=1
-            gpus = (cluster is not None and bool(devices)) or (self.device != "cpu" and _workers_have(client, "GPU"))
-            self._submit(client, [replace(t, checkpoints=place) for t in tasks], rec, gpus)
+            gpus = (cluster is not None and bool(devices)) or (job.device != "cpu" and _workers_have(client, "GPU"))
+            self._submit(client, [job.start(t, place) for t in tasks], gpus)
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
 
-    #: set by run(): the spec, for the cluster's pre-flight
-    spec: Any = None
-
     def check(self, client) -> None:
         """Every worker: same aebench version, the spec's plug-ins, the same data."""
         from aebench.execution.preflight import check_workers, components_named, datasets_named, worker_facts
 
-        if self.spec is None:
-            return
-        named = datasets_named(self.spec)
-        facts = client.run(worker_facts, components_named(self.spec), named)
+        spec = self.job.spec
+        named = datasets_named(spec)
+        facts = client.run(worker_facts, components_named(spec), named)
         data = {key: reg_load(name, params) for key, (name, params) in named.items()}
 
         def send(addr: str, key: str, splits: Any) -> None:
@@ -220,13 +222,13 @@ class DaskExecutor(Executor):
 
         check_workers(facts, data, send)
 
-    def _submit(self, client, tasks: list[Task], rec: Recorder, gpus: bool) -> None:
+    def _submit(self, client, tasks: list[Task], gpus: bool) -> None:
         from dask.distributed import as_completed
         from distributed.scheduler import KilledWorker
 
-        tasks = [rec.start(t) for t in tasks]
+        job = self.job
         resources = {"GPU": 1} if gpus else None
-        futures = {client.submit(train_task, t, pure=False, key=t.key, resources=resources): t for t in tasks}
+        futures = {client.submit(job.train, t, pure=False, key=t.key, resources=resources): t for t in tasks}
         try:
             for fut in as_completed(futures):
                 task = futures[fut]
@@ -234,9 +236,9 @@ class DaskExecutor(Executor):
                     results = fut.result()
                 except KilledWorker:
                     for run in task.runs:
-                        rec.fail(run, "its dask worker died again and again while training it")
+                        job.fail(run, "its dask worker died again and again while training it")
                     continue
-                record_all(rec, task, results)
+                job.record(task, results)
         except BaseException:
             client.cancel(list(futures))
             raise
@@ -301,18 +303,39 @@ def _all_see(client, out: Path) -> bool:
         probe.unlink(missing_ok=True)
 
 
-EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor, "process": ProcessExecutor, "dask": DaskExecutor}
-assert tuple(EXECUTORS) == options.EXECUTORS, "aebench.options lists the executors the CLI and Workbench offer"
+@hookimpl
+def aebench_executors() -> list[type]:
+    return [LocalExecutor, ProcessExecutor, DaskExecutor]
 
 
-def make_executor(name: str, workers: int | None = None, scheduler: str | None = None, device: str = "auto"):
-    if name not in EXECUTORS:
-        raise AebenchError(f"--executor {name!r} is unknown; choose one of {', '.join(EXECUTORS)}.")
-    if workers is not None and workers < 1:
-        raise AebenchError(f"--workers {workers} must be at least 1.")
-    if name == "dask":
+def executor_setup(executor: Any, reg: Any) -> tuple[type[Executor], ExecutorParams]:
+    """The executor class and its validated options from a name or a table ``{name, **options}``
+    (or an :class:`Executor` class, whose tests need not register it);
+    bad input is an :class:`AebenchError` naming the option as a flag (``--workers``)."""
+    if isinstance(executor, type) and issubclass(executor, Executor):  # a class, registered or not (its tests)
+        executor = {"name": executor}
+    table = {"name": executor} if isinstance(executor, str) else dict(executor)
+    name = table.pop("name", "local")
+    if isinstance(name, type) and issubclass(name, Executor):
+        cls, name = name, name.name
+    else:
         try:
-            import dask.distributed  # noqa: F401
-        except ImportError:
-            raise AebenchError("--executor dask needs dask.distributed: pip install 'aebench[dask]'.") from None
-    return EXECUTORS[name](workers=workers, scheduler=scheduler, device=device)
+            cls = reg.get("executor", name)
+        except AebenchError as exc:
+            raise AebenchError(f"--executor {name!r}: {exc}") from None
+    try:
+        params = cls.Params.model_validate(table)
+    except ValidationError as exc:
+        raise AebenchError("; ".join(_option_problem(e, name, cls) for e in exc.errors()) + ".") from None
+    why = cls.unavailable(params)
+    if why:
+        raise AebenchError(why)
+    return cls, params
+
+
+def _option_problem(err: dict[str, Any], name: str, cls: type[Executor]) -> str:
+    flag = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "--executor"
+    if err["type"] == "extra_forbidden":
+        own = ", ".join("--" + f.replace("_", "-") for f in cls.Params.model_fields) or "none"
+        return f"{flag} is not an option of the {name!r} executor (its options: {own})"
+    return f"{flag} {err.get('input')!r}: {err['msg'].removeprefix('Value error, ')}"

@@ -5,14 +5,14 @@ with :func:`train_task` and returns one :class:`RunResult` per run: the metrics 
 ``xarray.Dataset``, the status and reason, hook errors, timings and the final weights. The
 worker touches the output folder only for resumable checkpoints, and only when the folder is
 shared (or a ``--checkpoints`` store is named); the client's :class:`Recorder` writes the run
-store. Disk errors are mapped to one message in :func:`save_error`; the user's callback
+store. Disk errors are mapped to one message in :func:`save_error` (worded by
+:mod:`aebench.errors`, as the CLI and the Workbench word them); the user's callback
 (``on_run_done``) fires in :meth:`Recorder.record` only.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import errno
 import hashlib
 import io
 import json
@@ -35,7 +35,15 @@ from aebench.context import MemberResult, RunContext
 from aebench.engine.checkpoint import CheckpointSlot, checkpoint_slot
 from aebench.engine.members import CannotBatch
 from aebench.engine.runner import RunInterrupted, RunOptions, Trainer, build_contexts, records_to_dataset
-from aebench.errors import AebenchError, ResultsError, RunFailed, SaveError, stopped_by
+from aebench.errors import (
+    AebenchError,
+    ResultsError,
+    RunFailed,
+    SaveError,
+    is_save_failure,
+    os_error_reason,
+    stopped_by,
+)
 from aebench.plugins import call_hook, describe_exception, registry
 from aebench.results import RunStore
 from aebench.spec import RunSpec
@@ -266,33 +274,13 @@ def note_alone(n: int, why: str) -> None:
     )
 
 
-# ------------------------------------------------------------------ disk errors (one place)
-#: how torch.save reports a write that ran out of room (its C++ stream writer, no errno)
-TORCH_WRITE_FAILS = ("inline_container.cc", "pytorchstreamwriter")
-
-
-def is_save_failure(exc: BaseException) -> bool:
-    """A write that failed for want of space or permission (netCDF reports these as RuntimeError)."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and any(
-        w in text for w in ("no space", "disk quota", "read-only file system", "permission denied", *TORCH_WRITE_FAILS)
-    )
-
-
-def why(err: BaseException) -> str:
-    if any(w in str(err).lower() for w in TORCH_WRITE_FAILS):  # not torch's C++ internals: what they mean
-        return "a checkpoint could not be written: is the disk full?"
-    return getattr(err, "strerror", None) or str(err) or type(err).__name__
-
-
+# ------------------------------------------------------------------ disk errors
 def save_error(run_id: str, where: str | Path, err: BaseException, ended: str = "") -> SaveError:
     """The one message for a run that could not be saved (disk full, read-only, no permission)."""
     also = f"; the run itself ended with: {ended}" if ended else ""
     return SaveError(
-        f"cannot save run {run_id} in {where} ({why(err)}{also}). The earlier results are intact and the run is "
-        "left to redo: free space or fix the folder, then continue with --resume."
+        f"cannot save run {run_id} in {where} ({os_error_reason(err)}{also}). The earlier results are intact and the "
+        "run is left to redo: free space or fix the folder, then continue with --resume."
     )
 
 
@@ -401,3 +389,50 @@ class Recorder:
             except OSError:
                 pass
         self.pending.clear()
+
+
+# ------------------------------------------------------------------ what an executor is given
+#: ``Job.start(task)`` without a place: the job's own
+_OWN_PLACE: Any = object()
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything an executor needs, given when it is built (``cls(params, job)``; see
+    :func:`aebench.hookspecs.aebench_executors`): the spec and device, the output folder's lock
+    (``lock.add_workers(pids)``), the Stop event, and the steps of a task's life."""
+
+    spec: Any  # aebench.Spec
+    device: str
+    recorder: Recorder
+    place: CheckpointPlace | None = None
+    lock: Any = None  # aebench.execution.output.OutputLock
+    stop: threading.Event | None = None
+    progress: bool = True
+    on_epoch: Callable[[str, dict], None] | None = None
+
+    #: trains a task where it is called (a worker) and returns its results; picklable
+    train = staticmethod(train_task)
+
+    def start(self, task: Task, place: CheckpointPlace | None = _OWN_PLACE) -> Task:
+        """Mark ``task``'s runs ``running`` and return the task to send (checkpoints in ``place``:
+        the job's own by default, None for workers that cannot reach it)."""
+        return self.recorder.start(replace(task, checkpoints=self.place if place is _OWN_PLACE else place))
+
+    def train_here(self, task: Task, position: int = 1) -> list[RunResult]:
+        """Train ``task`` in this process, with progress bars, Stop and live epochs."""
+        return train_task(task, position=position, progress=self.progress, stop=self.stop, on_epoch=self.on_epoch)
+
+    def record(self, task: Task, results: list[RunResult]) -> None:
+        """Write each result's run folder (on the client)."""
+        by_id = {r.run_id: r for r in task.runs}
+        for res in results:
+            self.recorder.record(by_id[res.run_id], res)
+
+    def fail(self, run: RunSpec, reason: str) -> None:
+        """``run`` failed without a result (its worker died)."""
+        self.recorder.fail(run, reason)
+
+    def worker(self, task: Task, pid: int) -> None:
+        """The process now training ``task``, by its pid (a dead worker's runs are failed by name)."""
+        self.recorder.worker(task, pid)

@@ -30,8 +30,8 @@ import xarray as xr
 from pydantic import StrictStr
 
 import aebench
-from aebench.errors import AebenchError, SpecError
-from aebench.options import DEVICES, EXECUTORS
+from aebench.errors import AebenchError, SpecError, describe_os_error
+from aebench.options import DEVICES
 from aebench.spec import Spec, SpecModel, component_slots, get_dotted, set_dotted, sweep_points
 from aebench.ui.forms import RED, STYLE, ComponentPicker, FieldInput, ParamsForm, from_text, input_for, to_text
 
@@ -270,8 +270,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, AebenchError):
         return str(exc)
     if isinstance(exc, OSError):
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"file-system error{where}: {exc.strerror or exc}"
+        return describe_os_error(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -418,7 +417,9 @@ class Workbench(W.VBox):
             style=STYLE,
             tooltip=f"CUDA {'available' if torch.cuda.is_available() else 'not available on this machine'}",
         )
-        self.executor = W.Dropdown(options=list(EXECUTORS), description="executor", style=STYLE)
+        self.executor = W.Dropdown(
+            options=self.registry.names("executor"), value="local", description="executor", style=STYLE
+        )
         self.run_count = W.HTML()
         for w in (self.sweep_rows, self.sweep_mode):
             w.observe(lambda _c: self._count(), names="value")
