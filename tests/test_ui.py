@@ -530,6 +530,8 @@ def test_form_sections_and_models_follow_the_spec_model_and_registry(tmp_path, i
         extras: spec_module.ComponentTable = spec_module.components(
             "regularizer", "list", [], "Test-only section of extra penalties."
         )
+        # declared as the callback kind's key is on its branch: no kind named, read from the key
+        corruptions: spec_module.ComponentTable = Field([], description="Test-only untagged list.")
 
     monkeypatch.setattr(spec_module, "SpecModel", Extended)
     monkeypatch.setattr("aebench.ui.workbench.SpecModel", Extended)
@@ -542,6 +544,8 @@ def test_form_sections_and_models_follow_the_spec_model_and_registry(tmp_path, i
     assert wb.inputs["extras"].list.items[0].dropdown.value == "mine"
     assert wb.spec_dict()["extras"] == [{"name": "mine", "rho": 0.2}]
     assert "extras.0.rho" in wb.sweepable_keys()
+    slot = spec_module.component_slots()["corruptions"]
+    assert (slot.kind, slot.shape) == ("corruption", "list") and "corruptions" in wb.compose.titles
     wb.inputs["extras"].list.items[0].form.fields["rho"].widget.value = "3"
     assert not wb.valid and wb.compose.titles[wb.sections.index("extras")] == "⚠ extras (invalid)"
 
@@ -734,3 +738,54 @@ def test_overall_eta_gives_no_credit_for_a_member_that_failed_early(tmp_path, mo
         wb._epoch("run-0000", {"epoch": epoch, "total_epochs": 10, "recon_error/valid": 1.0, "steps": epoch})
     assert "(1 failed)" in wb.overall_text.value and "ETA 0:16" in wb.overall_text.value, wb.overall_text.value
     assert "ETA 0:16" in wb._bar_rows["run-0000"].children[2].value
+
+
+def test_a_third_party_component_of_every_kind_in_the_workbench(tmp_path, in_process_plugin):
+    """The kit of tests/test_third_party.py (one component of every kind, one file each), in
+    process: each is in its picker with its summary and its fields' descriptions, the spec that
+    uses them all round-trips and runs from the form, and the evaluator's per-epoch metric is
+    offered in the live plot with its units."""
+    import textwrap
+
+    from test_third_party import FILES, KINDS, SPEC
+
+    for module, source in FILES.items():
+        mod = types.ModuleType(module)
+        exec(textwrap.dedent(source), mod.__dict__)
+        in_process_plugin(mod)
+    reg = aebench.registry()
+    wb = Workbench(tomllib.loads(SPEC), out=tmp_path)
+    by_kind = {slot.kind: key for key, slot in wb.slots.items()}
+    for kind, (_module, name) in KINDS.items():
+        if kind == "executor":  # not a spec key: the run section's choice
+            assert name in wb.executor.options
+            continue
+        w = wb.inputs[by_kind[kind]]
+        if kind == "evaluator":
+            assert w.boxes[name].value and reg.get(kind, name).summary in unescape(w.panels[name].children[0].value)
+            continue
+        picker = w.picker if hasattr(w, "picker") else w.list.items[0]
+        assert picker.dropdown.value == name and reg.get(kind, name).summary in unescape(picker.summary.value)
+        for field, inp in picker.form.fields.items():  # every field's description is on the page
+            description = picker.form.params_cls.model_fields[field].description or ""
+            assert description in unescape(inp.row.children[1].value), (kind, field)
+    assert "Fraction of units flipped." in unescape(wb.corruptions.items[0].form.fields["level"].row.children[1].value)
+    shipped = Spec.from_toml(_written(tmp_path, SPEC))
+    assert [r.to_json() for r in wb.spec.runs] == [r.to_json() for r in shipped.runs]
+    wb.set(seeds=[0])
+    wb.launch()
+    wb.wait(timeout=300)
+    assert str(wb.results["status"].item()) == "done", wb.table.value
+    assert ("code_mean", "code_mean") in wb.plot_var.options  # its units are "1": a pure number
+    wb.plot_var.value = "code_mean"
+    ax = wb.figure().axes[0]
+    declared = aebench.tables.declared().metrics.get("code_mean")  # another plug-in may declare the name first
+    title = declared.title if declared else "mean top-code activation on the validation split"
+    assert ax.get_title(loc="left") == title and ax.get_ylabel() == "code_mean"
+    assert len(ax.lines[0].get_ydata()) == 4 and [t.get_text() for t in ax.texts] == ["all"]  # two stages, marked
+
+
+def _written(folder: Path, text: str) -> Path:
+    path = folder / "third-party.toml"
+    path.write_text(text)
+    return path
