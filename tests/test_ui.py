@@ -222,9 +222,9 @@ def test_launch_wait_results_and_live_view(tmp_path, monkeypatch):
     assert set(wb.run_bars) == {"run-0000", "run-0001", "run-0002", "run-0003"}
     assert all(b.value == b.max for b in wb.run_bars.values())
     rows = [r.children for r in wb.progress_box.children]
-    assert "name=layerwise, seed 1" in rows[3][0].value and "done" in rows[3][2].value
+    assert "schedule=layerwise, seed 1" in rows[3][0].value and "done" in rows[3][2].value
     assert "test recon error" in wb.table.value and wb.table.value.count("<tr>") == 5
-    assert "name=joint, seed 1" == wb._labels["run-0001"]  # legends by sweep value and seed
+    assert "schedule=joint, seed 1" == wb._labels["run-0001"]  # legends by sweep point (as the report) and seed
     assert len(wb._curves) == 4 and bytes(wb.plot.value).startswith(b"\x89PNG")  # the live plot was drawn
     assert wb.plot.layout.display is None and not wb.launch_button.disabled and wb.resume_button.disabled
     wb.launch()

@@ -1,9 +1,11 @@
 """An ipywidgets UI that composes installed plug-ins into a spec, runs it, and shows it live.
 
-The form follows the spec model (:class:`aebench.spec.SpecModel`): each top-level key has a
-widget (component pickers for component tables, one widget per typed field for the rest),
-or, with none (``[[runs]]``, ``[[report]]``), passes through unchanged, so a spec loaded and
-exported again keeps every key. Runs go through :func:`aebench.run` into
+The form is generated from the spec model (:class:`aebench.spec.SpecModel`) and the
+registry (:func:`aebench.spec.component_slots`): each component key gets a section of pickers
+whose forms come from the plug-ins' ``Params`` (one widget per field, its description beside
+it), every other typed key one widget; keys without one (``[[runs]]``, ``[[report]]``) pass
+through unchanged, so a spec loaded and exported again keeps every key. No list of keys or
+sections is kept here: a new kind, key or field appears by itself. Runs go through :func:`aebench.run` into
 ``aebench-runs/<name>-N/`` beside the notebook; Stop keeps checkpoints and Resume continues
 the same folder.
 """
@@ -328,8 +330,6 @@ class Workbench(W.VBox):
         self._launched: Spec | None = None
         self._loaded_keys: set[str] = set()
         self._passthrough: dict[str, Any] = {}
-        self._shapes: dict[str, bool] = {}  # component key -> written as a list
-        self._evaluator_params: dict[str, Any] = {}
         self._labels: dict[str, str] = {}
         self._resuming = False
         self._notes_written = False
@@ -896,10 +896,10 @@ class Workbench(W.VBox):
     @staticmethod
     def _label(spec: Spec, run) -> str:
         """A run as a legend names it: its sweep values and its seed."""
+        from aebench.tables import key_label  # as the report's columns: schedule=joint, lr=0.1
+
         keys = spec.sweep_dims()
-        lasts = [k.split(".")[-1] for k in keys]
-        short = {k: last if lasts.count(last) == 1 else k for k, last in zip(keys, lasts)}  # "lr", unless ambiguous
-        parts = [f"{short[k]}={_value(v)}" for k, v in run.point.items()]
+        parts = [f"{key_label(k, keys)}={_value(v)}" for k, v in run.point.items()]
         if len(spec.raw.get("seeds", [0])) > 1 or not parts:
             parts.append(f"seed {run.seed}")
         return ", ".join(parts)
