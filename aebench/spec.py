@@ -143,6 +143,13 @@ def _kind_models(kind: str, reg: Registry) -> tuple[dict[str, type[BaseModel]], 
     return {}, {}, frozenset()
 
 
+def kind_slot(kind: str, reg: Registry | None = None, key: str | None = None, description: str = "") -> Slot:
+    """The components of one registry kind as a :class:`Slot` that no spec key holds (the
+    Workbench's executor: chosen per launch, not written into the spec)."""
+    models, summaries, examples = _kind_models(kind, reg or registry())
+    return Slot(key or kind, kind, "table", description, models, summaries, examples)
+
+
 def component_slots(reg: Registry | None = None) -> dict[str, Slot]:
     """Every top-level key of :class:`SpecModel` that holds components, in the model's order.
 

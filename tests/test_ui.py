@@ -789,3 +789,20 @@ def _written(folder: Path, text: str) -> Path:
     path = folder / "third-party.toml"
     path.write_text(text)
     return path
+
+
+def test_the_executor_is_picked_with_its_own_options(tmp_path):
+    wb = Workbench(TINY, out=tmp_path)
+    reg = aebench.registry()
+    assert set(wb.executor.options) == set(reg.names("executor")) and wb.executor.value == "local"
+    wb.executor.value = "process"
+    fields = wb.executor_picker.form.fields
+    assert set(fields) == set(reg.get("executor", "process").Params.model_fields)
+    name = next(iter(fields))
+    description = reg.get("executor", "process").Params.model_fields[name].description or ""
+    assert description in unescape(fields[name].row.children[1].value)
+    if "workers" in fields:
+        fields["workers"].widget.value = "two"
+        assert not wb.valid and wb.compose.titles[-1].startswith("⚠ sweep, seeds, device")
+        fields["workers"].widget.value = "1"
+        assert wb.valid and wb.executor_picker.table() == {"name": "process", "workers": 1}

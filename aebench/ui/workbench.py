@@ -34,7 +34,7 @@ from pydantic import StrictStr
 import aebench
 from aebench.errors import AebenchError, SpecError, describe_os_error
 from aebench.options import DEVICES
-from aebench.spec import Spec, SpecModel, component_slots, get_dotted, set_dotted, sweep_points
+from aebench.spec import Spec, SpecModel, component_slots, get_dotted, kind_slot, set_dotted, sweep_points
 from aebench.ui.forms import RED, STYLE, ComponentPicker, FieldInput, ParamsForm, from_text, input_for, to_text
 
 DEFAULT: dict[str, Any] = {
@@ -417,15 +417,16 @@ class Workbench(W.VBox):
             style=STYLE,
             tooltip=f"CUDA {'available' if torch.cuda.is_available() else 'not available on this machine'}",
         )
-        self.executor = W.Dropdown(
-            options=self.registry.names("executor"), value="local", description="executor", style=STYLE
-        )
+        # where the runs train: a registry kind chosen per launch, with its own options (not a spec key)
+        slot = kind_slot("executor", self.registry, description="Where the runs train.")
+        self.executor_picker = ComponentPicker(slot, self.registry, {"name": "local"}, examples=self.examples)
+        self.executor = self.executor_picker.dropdown
         self.run_count = W.HTML()
         for w in (self.sweep_rows, self.sweep_mode):
             w.observe(lambda _c: self._count(), names="value")
         self.fields["seeds"].observe(self._count)
         box[:0] = [self._sweep_adder, self.sweep_rows, self.sweep_mode]
-        box += [self.device, self.executor, self.run_count]
+        box += [self.device, self.executor_picker, self.run_count]
 
     def _build_run_area(self) -> None:
         self.launch_button = W.Button(description="Launch", button_style="success", icon="play")
@@ -763,6 +764,8 @@ class Workbench(W.VBox):
             probs = w.problems()
             if probs:
                 out.setdefault(self.section_of[key], []).extend(probs)
+        if self.executor_picker.problems():
+            out.setdefault(len(self.sections) - 1, []).extend(self.executor_picker.problems())
         return out
 
     @property
@@ -919,7 +922,7 @@ class Workbench(W.VBox):
             self.results = aebench.run(
                 spec,
                 out=self.out,
-                executor=self.executor.value,
+                executor=self.executor_picker.table(),
                 device=self.device.value,
                 resume=resume,
                 progress=False,
