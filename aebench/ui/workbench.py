@@ -788,7 +788,8 @@ class Workbench(W.VBox):
         """
         raw = self.spec_dict()
         for key, value in {**(values or {}), **kw}.items():
-            if key in ("sweep", "evaluate"):
+            whole = key == "sweep" or (key in self.slots and self.slots[key].shape == "by-name")
+            if whole:  # a table of its own keys (axes, evaluators by name): replaced as given
                 if not isinstance(value, dict):
                     raise SpecError(f"{key} = {value!r}: must be a table (a dict)")
                 raw[key] = dict(value)
