@@ -806,3 +806,23 @@ def test_the_executor_is_picked_with_its_own_options(tmp_path):
         assert not wb.valid and wb.compose.titles[-1].startswith("⚠ sweep, seeds, device")
         fields["workers"].widget.value = "1"
         assert wb.valid and wb.executor_picker.table() == {"name": "process", "workers": 1}
+
+
+def test_compare_of_a_sweep_and_a_single_launch_and_its_errors_beside_it(tmp_path):
+    """A launch without a sweep beside one sweeping the learning rate: aligned by value (the
+    plain one at its own lr); a refused comparison says why beside the Compare button."""
+    first = Workbench({**TINY, "name": "plain"}, out=tmp_path)
+    first.launch()
+    first.wait(timeout=300)
+    wb = Workbench({**TINY, "name": "swept"}, out=tmp_path)
+    wb.set({"sweep": {"optimizer.lr": [0.02, 0.05]}})
+    wb.launch()
+    wb.wait(timeout=300)
+    ds = wb.compare_launches([first.out, wb.out])
+    assert list(ds["optimizer.lr"].values) == [0.01, 0.02, 0.05]
+    legend = [t.get_text() for t in wb.compare_figure().axes[0].get_legend().get_texts()]
+    assert {"launch=plain-1, lr=0.01", "launch=swept-1, lr=0.02", "launch=swept-1, lr=0.05"} <= set(legend), legend
+    wb.compare_pick.options = [("nothing", str(tmp_path / "nowhere"))]
+    wb.compare_pick.value = (str(tmp_path / "nowhere"),)
+    wb.compare.children[0].children[1].children[2].click()  # Compare
+    assert "nowhere" in wb.compare_note.value and "<span" in wb.compare_note.value

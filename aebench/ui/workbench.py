@@ -445,13 +445,23 @@ class Workbench(W.VBox):
         self._bar_rows: dict[str, W.HBox] = {}
         self.progress_box = W.VBox()
         self.plot = W.Image(format="png", layout=W.Layout(max_width="900px", display="none"))
-        self.plot_var = W.Dropdown(options=[("reconstruction error", "recon_error")], description="plot", style=STYLE)
+        self.plot_var = W.Dropdown(
+            options=[("reconstruction error", "recon_error")],
+            description="plot",
+            style=STYLE,
+            layout=W.Layout(width="420px"),
+        )
         self.plot_x = W.Dropdown(options=list(X_AXES), description="x axis", style=STYLE)
         for w in (self.plot_var, self.plot_x):
             w.observe(lambda _c: self._draw(force=True), names="value")
         self.save_format = W.Dropdown(options=["svg", "png"], layout=W.Layout(width="80px"))
-        save = W.Button(description="Save figure", icon="save", tooltip="write the plot as SVG or PNG (200 dpi)")
-        save.on_click(lambda _b: self._safe(self.save_figure, None, self.save_format.value))
+        save = W.Button(
+            description="Save figure",
+            icon="save",
+            tooltip="write the plot as SVG or PNG (200 dpi)",
+            layout=W.Layout(width="auto"),
+        )
+        save.on_click(lambda _b: self._safe(self.save_figure, None, self.save_format.value, line=self.save_note))
         self.save_note = W.HTML()
         self.plot_controls = W.HBox([self.plot_var, self.plot_x, save, self.save_format, self.save_note])
         self.plot_controls.layout.display = "none"
@@ -490,16 +500,16 @@ class Workbench(W.VBox):
         it), overlay one per-epoch variable (with its units) and show their tables."""
         self.compare_pick = W.SelectMultiple(description="launches", style=STYLE, layout=W.Layout(width="520px"))
         refresh = W.Button(description="refresh list", icon="refresh")
-        refresh.on_click(lambda _b: self._safe(self.refresh_launches))
+        refresh.on_click(lambda _b: self._safe(self.refresh_launches, line=self.compare_note))
         self.compare_var = W.Dropdown(description="variable", style=STYLE, options=[])
         self.compare_x = W.Dropdown(options=list(X_AXES), description="x axis", style=STYLE)
         go = W.Button(description="Compare", icon="line-chart", button_style="primary")
-        go.on_click(lambda _b: self._safe(self.compare_launches))
+        go.on_click(lambda _b: self._safe(self.compare_launches, line=self.compare_note))
         for w in (self.compare_var, self.compare_x):
             w.observe(lambda _c: self._compare_redraw(), names="value")
         self.compare_format = W.Dropdown(options=["svg", "png"], layout=W.Layout(width="80px"))
-        save = W.Button(description="Save figure", icon="save")
-        save.on_click(lambda _b: self._safe(self.save_compare, None, self.compare_format.value))
+        save = W.Button(description="Save figure", icon="save", layout=W.Layout(width="auto"))
+        save.on_click(lambda _b: self._safe(self.save_compare, None, self.compare_format.value, line=self.compare_note))
         self.compare_note = W.HTML()
         self.compare_plot = W.Image(format="png", layout=W.Layout(max_width="900px", display="none"))
         self.compare_table = W.HTML()
@@ -515,7 +525,8 @@ class Workbench(W.VBox):
         )
         self.compare = W.Accordion(children=[body], titles=("compare launches",))
         self.compare.add_class("aebench-compare")
-        self.compare.observe(lambda c: c["new"] == 0 and self._safe(self.refresh_launches), names="selected_index")
+        opened = lambda c: c["new"] == 0 and self._safe(self.refresh_launches, line=self.compare_note)  # noqa: E731
+        self.compare.observe(opened, names="selected_index")
 
     def refresh_launches(self) -> list[Path]:
         """The launch folders under ``out`` (the catalogue), newest first, offered for comparing."""
@@ -542,6 +553,7 @@ class Workbench(W.VBox):
             raise AebenchError("pick the launches to compare (one or more) from the list.")
         ds = aebench.open_results(paths)
         self.compare_data = ds
+        self.compare_note.value = ""
         per_epoch = [v for v in ds.data_vars if "epoch" in ds[v].dims and ds[v].dtype.kind == "f"]
         current = self.compare_var.value
         self.compare_var.options = [(self._ds_label(ds, v), v) for v in per_epoch]
@@ -655,12 +667,13 @@ class Workbench(W.VBox):
         self.compare_note.value = f"saved <span class='aebench-saved'>{html.escape(str(path))}</span>"
         return path
 
-    def _safe(self, fn, *args) -> None:
-        """A button's action: errors go to the status line (the message is the whole story)."""
+    def _safe(self, fn, *args, line: W.HTML | None = None) -> None:
+        """A button's action: errors go to the status line, or to ``line`` beside the button
+        (the message is the whole story)."""
         try:
             fn(*args)
         except (AebenchError, OSError, ValueError) as exc:
-            self.status.value = _red(describe(exc))
+            (line or self.status).value = _red(describe(exc))
 
     # --------------------------------------------------------------------- spec
     def set_spec(self, raw: dict[str, Any]) -> None:
@@ -1326,7 +1339,7 @@ class Workbench(W.VBox):
             row = self._rows.get(r.run_id, {})
             status = str(row.get("status", "pending"))
             test = row.get("test")
-            cells = [html.escape(str(r.point.get(k, ""))) for k in keys] + [str(r.seed)]
+            cells = [html.escape(_value(r.point.get(k, ""))) for k in keys] + [str(r.seed)]
             cells.append(html.escape(status) if status == "done" else _red(status))
             reason = _in_words(row.get("reason") or "")
             cells.append(_red(reason) if status != "done" else html.escape(reason))
