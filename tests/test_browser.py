@@ -156,7 +156,7 @@ def test_workbench_in_jupyterlab_stop_resume_failure_and_report(lab):
     aebench.run(Spec.from_dict(EARLIER), out=root / "aebench-runs" / "earlier-1", progress=False)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page = browser.new_page(viewport={"width": 1400, "height": 2200})  # the whole Workbench in view
         shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
         try:
             workbench = _open_workbench(page, url, token)

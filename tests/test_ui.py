@@ -692,6 +692,7 @@ def test_note_and_tags_go_with_the_launch_and_compare_overlays_launches(tmp_path
     assert units in ax.get_ylabel()
     table = wb.compare_table.value
     assert "ui-1" in table and "ui-2" in table and "optimizer.lr" in table and "0.05" in table
+    assert "missing" not in table  # the cells a launch never ran are left out
     svg = wb.save_compare(fmt="svg")
     assert svg.suffix == ".svg" and "<svg" in svg.read_text()[:500]
 
@@ -822,6 +823,8 @@ def test_compare_of_a_sweep_and_a_single_launch_and_its_errors_beside_it(tmp_pat
     assert list(ds["optimizer.lr"].values) == [0.01, 0.02, 0.05]
     legend = [t.get_text() for t in wb.compare_figure().axes[0].get_legend().get_texts()]
     assert {"launch=plain-1, lr=0.01", "launch=swept-1, lr=0.02", "launch=swept-1, lr=0.05"} <= set(legend), legend
+    table = wb.compare_table.value
+    assert table.count("<td>done</td>") == 3 and "missing" not in table
     wb.compare_pick.options = [("nothing", str(tmp_path / "nowhere"))]
     wb.compare_pick.value = (str(tmp_path / "nowhere"),)
     wb.compare.children[0].children[1].children[2].click()  # Compare

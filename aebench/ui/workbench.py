@@ -459,7 +459,7 @@ class Workbench(W.VBox):
             description="Save figure",
             icon="save",
             tooltip="write the plot as SVG or PNG (200 dpi)",
-            layout=W.Layout(width="auto"),
+            layout=W.Layout(min_width="130px"),
         )
         save.on_click(lambda _b: self._safe(self.save_figure, None, self.save_format.value, line=self.save_note))
         self.save_note = W.HTML()
@@ -508,7 +508,7 @@ class Workbench(W.VBox):
         for w in (self.compare_var, self.compare_x):
             w.observe(lambda _c: self._compare_redraw(), names="value")
         self.compare_format = W.Dropdown(options=["svg", "png"], layout=W.Layout(width="80px"))
-        save = W.Button(description="Save figure", icon="save", layout=W.Layout(width="auto"))
+        save = W.Button(description="Save figure", icon="save", layout=W.Layout(min_width="130px"))
         save.on_click(lambda _b: self._safe(self.save_compare, None, self.compare_format.value, line=self.compare_note))
         self.compare_note = W.HTML()
         self.compare_plot = W.Image(format="png", layout=W.Layout(max_width="900px", display="none"))
@@ -586,7 +586,7 @@ class Workbench(W.VBox):
         from matplotlib.figure import Figure
         from matplotlib.lines import Line2D
 
-        from aebench.tables import title_of
+        from aebench.tables import metric_info, units_of
 
         ds = self.compare_data
         if ds is None:
@@ -618,7 +618,9 @@ class Workbench(W.VBox):
                 line = ax.plot(xs[keep], ys[keep], style, **kw)[0]
                 color = color or line.get_color()
         ax.set_xlabel(X_AXES[x][1])
-        ax.set_ylabel(title_of(var, ds), wrap=True)
+        units = units_of(var, ds)
+        ax.set_ylabel(f"{var} ({units})" if units else var)
+        ax.set_title(metric_info(var, ds).title, fontsize=9, loc="left", wrap=True)
         handles, labels = ax.get_legend_handles_labels()
         handles += [Line2D([], [], color="grey", ls=ls) for ls in ("-", "--")[: len(splits)]]
         labels += splits
@@ -647,10 +649,12 @@ class Workbench(W.VBox):
         if "status" in ds:
             status = ds["status"].to_dataframe()["status"]
             frame = frame.join(status, how="left")
+            frame = frame[frame["status"] != "missing"]  # a cell the launch never ran (the others' sweep points)
+        else:
+            frame = frame.dropna(how="all")
         for c in ds.coords:  # the keys the launches set differently, beside their rows
             if c not in ds.dims and not str(c).startswith("launch_") and ds[c].dims == ("launch",):
                 frame.insert(0, str(c), [ds[c].sel(launch=k).item() for k in frame.index.get_level_values("launch")])
-        frame = frame.dropna(how="all", subset=[c for c in frame.columns if c != "status"])
         return frame.to_html(classes="aebench-compare-table", float_format=lambda v: f"{v:.4g}", na_rep="")
 
     def save_compare(self, path: str | Path | None = None, fmt: str = "svg") -> Path:
