@@ -532,6 +532,7 @@ def test_form_sections_and_models_follow_the_spec_model_and_registry(tmp_path, i
         )
         # declared as the callback kind's key is on its branch: no kind named, read from the key
         corruptions: spec_module.ComponentTable = Field([], description="Test-only untagged list.")
+        ghosts: spec_module.ComponentTable = spec_module.components("ghost", "list", [], "A kind nobody installed.")
 
     monkeypatch.setattr(spec_module, "SpecModel", Extended)
     monkeypatch.setattr("aebench.ui.workbench.SpecModel", Extended)
@@ -544,6 +545,8 @@ def test_form_sections_and_models_follow_the_spec_model_and_registry(tmp_path, i
     assert wb.inputs["extras"].list.items[0].dropdown.value == "mine"
     assert wb.spec_dict()["extras"] == [{"name": "mine", "rho": 0.2}]
     assert "extras.0.rho" in wb.sweepable_keys()
+    assert "ghosts" not in wb.compose.titles  # nothing to pick: no section, and a loaded value is kept
+    assert Workbench({**TINY, "ghosts": [{"name": "boo"}]}, out=tmp_path).spec_dict()["ghosts"] == [{"name": "boo"}]
     slot = spec_module.component_slots()["corruptions"]
     assert (slot.kind, slot.shape) == ("corruption", "list") and "corruptions" in wb.compose.titles
     wb.inputs["extras"].list.items[0].form.fields["rho"].widget.value = "3"

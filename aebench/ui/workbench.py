@@ -353,6 +353,8 @@ class Workbench(W.VBox):
         boxes: list[list[W.Widget]] = [[]]
         self.section_of: dict[str, int] = {}
         for key, slot in self.slots.items():
+            if not slot.models:  # nothing installed of its kind: no section; a loaded value passes through
+                continue
             w = slot_widget(slot, SpecModel.model_fields[key], reg, self.examples)
             self.inputs[key] = w
             self.section_of[key] = len(self.sections)
@@ -805,7 +807,7 @@ class Workbench(W.VBox):
         """
         raw = self.spec_dict()
         for key, value in {**(values or {}), **kw}.items():
-            whole = key == "sweep" or (key in self.slots and self.slots[key].shape == "by-name")
+            whole = key == "sweep" or (key in self.inputs and self.slots[key].shape == "by-name")
             if whole:  # a table of its own keys (axes, evaluators by name): replaced as given
                 if not isinstance(value, dict):
                     raise SpecError(f"{key} = {value!r}: must be a table (a dict)")
