@@ -157,7 +157,7 @@ def _resolved(raw: dict[str, Any]) -> dict[str, Any]:
         "corruption": shaped("corruption", run.corruptions),
         "regularizers": [table(c) for c in run.regularizers],
         "schedule": shaped("schedule", run.schedules),
-        "optimizer": run.optimizer.model_dump(),
+        "optimizer": table(run.optimizer),  # a component since optimizers became a kind (branch kinds)
         "evaluate": {c.name: c.params.model_dump() for c in run.evaluators},
         "precision": run.precision,
     }

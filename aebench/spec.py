@@ -16,10 +16,22 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictStr,
+    Tag,
+    ValidationError,
+    create_model,
+    field_validator,
+)
+from pydantic_core import PydanticUndefined
 
 from aebench.errors import PluginError, SpecError
 from aebench.options import PRECISIONS, Precision  # noqa: F401  (PRECISIONS: re-exported)
@@ -29,6 +41,17 @@ from aebench.reference import check_reports, resolve_reports
 #: a component table ``{ name = "...", **params }``, or a list of them; validated against the
 #: registry (the named plug-in's ``Params``) by :func:`resolve`, run by run
 ComponentTable = Any
+#: how a top-level key holds its components: one table, one or a list (chained / per layer), a
+#: list, a table keyed by component name (``evaluate``), or one table or just its name
+SHAPES = ("table", "table-or-list", "list", "by-name", "table-or-name")
+
+
+def components(kind: str, shape: str, default: Any = PydanticUndefined, description: str = "") -> Any:
+    """A top-level field that holds components of ``kind`` (a registry kind) in ``shape``: the
+    Workbench gives it a section with pickers and :func:`typed_spec_model` types it from the
+    registry, so a new section needs only this field."""
+    assert shape in SHAPES, shape
+    return Field(default, description=description, json_schema_extra={"kind": kind, "shape": shape})
 
 
 class SpecModel(BaseModel):
@@ -43,13 +66,21 @@ class SpecModel(BaseModel):
     name: StrictStr = Field(min_length=1, description="Experiment name.")
     description: StrictStr = Field("", description="Free text shown in reports.")
     seeds: list[Any] = Field([0], description="One run per seed (innermost sweep axis).")
-    data: ComponentTable = Field(description="The data set: { name = ..., **params }.")
-    model: ComponentTable = Field(description="The autoencoder: { name = ..., **params }.")
-    corruption: ComponentTable = Field({"name": "none"}, description="Corruption process(es), per layer input.")
-    regularizers: ComponentTable = Field([], description="Per-layer regularizers.")
-    schedule: ComponentTable = Field(description="Training schedule(s); a list chains their stages.")
-    optimizer: ComponentTable = Field({"name": "rmsprop"}, description="Optimizer table (or its name).")
-    evaluate: ComponentTable = Field({"recon": {}}, description="Evaluators by name, each with its params.")
+    data: ComponentTable = components("dataset", "table", description="The data set: { name = ..., **params }.")
+    model: ComponentTable = components("model", "table", description="The autoencoder: { name = ..., **params }.")
+    corruption: ComponentTable = components(
+        "corruption", "table-or-list", {"name": "none"}, "Corruption process(es); a list is one per layer input."
+    )
+    regularizers: ComponentTable = components("regularizer", "list", [], "Per-layer regularizers.")
+    schedule: ComponentTable = components(
+        "schedule", "table-or-list", description="Training schedule(s); a list chains their stages."
+    )
+    optimizer: ComponentTable = components(
+        "optimizer", "table-or-name", {"name": "rmsprop"}, "The optimizer of every stage (a table, or its name)."
+    )
+    evaluate: ComponentTable = components(
+        "evaluator", "by-name", {"recon": {}}, "Evaluators by name, each with its params; they run in this order."
+    )
     sweep: dict[str, Any] = Field({}, description="Dotted key -> list of values; mode = grid | zip.")
     runs: list[Any] | None = Field(None, description="Explicit [[runs]] overrides, one run per entry.")
     precision: Precision = Field("float32", description="Mixed precision, opt-in.")
@@ -82,6 +113,104 @@ REQUIRED = tuple(k for k, f in SpecModel.model_fields.items() if f.is_required()
 NOT_RUN_KEYS = ("sweep", "runs", "seeds", "ensemble", "compile", "report")
 #: run keys that every run of one experiment shares (results are merged under one name)
 SAME_FOR_ALL_RUNS = ("name",)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A top-level key that holds components (DESIGN §10 "Typed component tables"): which kind,
+    in which shape, and the ``Params`` model of every name the registry holds for it."""
+
+    key: str
+    kind: str
+    shape: str
+    description: str
+    models: dict[str, type[BaseModel]]  # name -> Params (the table's fields besides ``name``)
+    summaries: dict[str, str]
+    examples: frozenset[str]
+
+
+def _kind_models(kind: str, reg: Registry) -> tuple[dict[str, type[BaseModel]], dict[str, str], frozenset[str]]:
+    if kind in reg.kinds():
+        models, summaries, examples = {}, {}, set()
+        for name in reg.names(kind):
+            try:
+                entry = reg.entry(kind, name)
+            except PluginError:  # a name two plug-ins claim cannot be chosen
+                continue
+            models[name], summaries[name] = entry.cls.Params, entry.cls.summary
+            if entry.example:
+                examples.add(name)
+        return models, summaries, frozenset(examples)
+    return {}, {}, frozenset()
+
+
+def kind_slot(kind: str, reg: Registry | None = None, key: str | None = None, description: str = "") -> Slot:
+    """The components of one registry kind as a :class:`Slot` that no spec key holds (the
+    Workbench's executor: chosen per launch, not written into the spec)."""
+    models, summaries, examples = _kind_models(kind, reg or registry())
+    return Slot(key or kind, kind, "table", description, models, summaries, examples)
+
+
+def component_slots(reg: Registry | None = None) -> dict[str, Slot]:
+    """Every top-level key of :class:`SpecModel` that holds components, in the model's order.
+
+    Declared with :func:`components`; a component-table field declared without it whose key
+    names a registry kind (``callback`` or ``callbacks``) is read as one too (a list when its
+    default is a list, else one table)."""
+    reg = reg or registry()
+    out = {}
+    for key, f in SpecModel.model_fields.items():
+        extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+        kind, shape = extra.get("kind"), extra.get("shape")
+        if kind is None and f.annotation is ComponentTable and key not in ("runs", "report"):
+            kind = next((k for k in reg.kinds() if key in (k, f"{k}s")), None)
+            default = None if f.is_required() else f.get_default(call_default_factory=True)
+            shape = "list" if isinstance(default, list) else "table"
+        if kind is None:
+            continue
+        models, summaries, examples = _kind_models(str(kind), reg)
+        out[key] = Slot(key, str(kind), str(shape), f.description or "", models, summaries, examples)
+    return out
+
+
+def _named(slot: Slot, name: str, params: type[BaseModel]) -> type[BaseModel]:
+    """``params`` with ``name`` fixed to ``name``: one model per kind and name."""
+    return create_model(f"{slot.kind}:{name}", __base__=params, name=(Literal[name], name))
+
+
+def _name_of(value: Any) -> Any:
+    return value.get("name") if isinstance(value, dict) else getattr(value, "name", None)
+
+
+def typed_spec_model(reg: Registry | None = None) -> type[BaseModel]:
+    """:class:`SpecModel` with every component field typed from the registry: a table is a
+    union of one model per name (discriminated by ``name``), a list a list of them, and a
+    by-name table (``evaluate``) one optional field per name. What the Workbench builds its
+    form from; every preset validates against it (tests/test_ui.py)."""
+    fields: dict[str, Any] = {}
+    for key, slot in component_slots(reg).items():
+        named = [Annotated[_named(slot, n, p), Tag(n)] for n, p in slot.models.items()]
+        if not named:
+            continue
+        one: Any = Annotated[Union[tuple(named)], Discriminator(_name_of)]  # noqa: UP007
+        if slot.shape == "by-name":
+            table = create_model(
+                f"{slot.key}:by-name",
+                __config__=ConfigDict(extra="forbid"),
+                **{n: (p | None, None) for n, p in slot.models.items()},
+            )
+            annotation: Any = table
+        elif slot.shape == "list":
+            annotation = list[one]
+        elif slot.shape == "table-or-list":
+            annotation = Union[one, list[one]]  # noqa: UP007
+        elif slot.shape == "table-or-name":
+            annotation = Union[one, Literal[tuple(slot.models)]]  # noqa: UP007
+        else:
+            annotation = one
+        f = SpecModel.model_fields[key]
+        fields[key] = (annotation, Field(... if f.is_required() else f.get_default(), description=f.description))
+    return create_model("TypedSpecModel", __base__=SpecModel, **fields)
 
 
 @dataclass(frozen=True)

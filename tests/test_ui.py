@@ -74,7 +74,7 @@ def test_name_and_description_have_their_own_section(tmp_path):
     wb = Workbench({**TINY, "description": "a note"}, out=tmp_path)
     assert wb.compose.titles[0] == "experiment" and "data" not in wb.compose.titles[0]
     first = wb.compose.children[0].children
-    assert wb.fields["name"].widget in first and wb.fields["description"].widget in first
+    assert wb.fields["name"].row in first and wb.fields["description"].row in first
     assert wb.data not in first
     wb.fields["description"].widget.value = "changed"
     assert wb.spec.raw["description"] == "changed"
@@ -222,9 +222,9 @@ def test_launch_wait_results_and_live_view(tmp_path, monkeypatch):
     assert set(wb.run_bars) == {"run-0000", "run-0001", "run-0002", "run-0003"}
     assert all(b.value == b.max for b in wb.run_bars.values())
     rows = [r.children for r in wb.progress_box.children]
-    assert "name=layerwise, seed 1" in rows[3][0].value and "done" in rows[3][2].value
+    assert "schedule=layerwise, seed 1" in rows[3][0].value and "done" in rows[3][2].value
     assert "test recon error" in wb.table.value and wb.table.value.count("<tr>") == 5
-    assert "name=joint, seed 1" == wb._labels["run-0001"]  # legends by sweep value and seed
+    assert "schedule=joint, seed 1" == wb._labels["run-0001"]  # legends by sweep point (as the report) and seed
     assert len(wb._curves) == 4 and bytes(wb.plot.value).startswith(b"\x89PNG")  # the live plot was drawn
     assert wb.plot.layout.display is None and not wb.launch_button.disabled and wb.resume_button.disabled
     wb.launch()
@@ -268,13 +268,15 @@ def test_stop_then_resume_continues_the_same_folder_and_curve(tmp_path, in_proce
     folder = wb.out
     status = json.loads((folder / "runs" / "run-0000" / "status.json").read_text())
     assert status["status"] == "interrupted" and "Resume" in wb.status.value
-    assert not wb.resume_button.disabled and sorted(wb._curves["run-0000"]["valid"]) == [1, 2, 3]
+    assert not wb.resume_button.disabled and sorted(wb.curve("run-0000")) == [1, 2, 3]
     assert wb._bar_rows["run-0000"].children[2].value == "stopped at epoch 3; Resume continues"
+    assert "--resume" not in wb.table.value + wb.status.value and "Resume" in wb.table.value
+    assert "Resume will continue 1 interrupted run" in wb.resume_note.value
     wb.resume_button.click()
     wb.wait(timeout=120)
     assert wb.out == folder and [p.name for p in tmp_path.iterdir()] == ["ui-1"]  # not a new launch-N
     assert json.loads((folder / "runs" / "run-0000" / "status.json").read_text())["status"] == "done"
-    assert sorted(wb._curves["run-0000"]["valid"]) == list(range(1, 9))  # the curve went on from epoch 4
+    assert sorted(wb.curve("run-0000")) == list(range(1, 9))  # the curve went on from epoch 4
     assert wb._bar_rows["run-0000"].children[2].value == "done · resumed at epoch 4"
     assert list(wb.results["recon_error"].epoch.values) == list(range(1, 9))
     assert wb.resume_button.disabled and "done: 1 of 1" in wb.status.value
@@ -464,7 +466,8 @@ def test_ensemble_and_precision_from_the_workbench(tmp_path):
     assert xr.open_dataset(wb.out / "runs" / "run-0000" / "metrics.nc").attrs["ensemble_members"] == 2
     # the live plot got every member's curves, with numbers (it showed NaN for ensembles before)
     assert set(wb._curves) == {"run-0000", "run-0001"}
-    assert all(np.isfinite(list(c["valid"].values())).all() and len(c["valid"]) == 2 for c in wb._curves.values())
+    curves = [wb.curve(r) for r in wb._curves]
+    assert all(np.isfinite(list(c.values())).all() and len(c) == 2 for c in curves)
 
 
 def test_numbers_keep_their_spelling_through_the_form(tmp_path):
@@ -479,12 +482,353 @@ def test_numbers_keep_their_spelling_through_the_form(tmp_path):
 def test_evaluator_params_have_a_form_while_ticked(tmp_path):
     wb = Workbench(TINY, out=tmp_path)
     parzen = wb.evaluator_forms["parzen"]
-    assert parzen.layout.display == "none" and "evaluate" not in wb.spec.raw  # the default: recon only
+    panel = wb.inputs["evaluate"].panels["parzen"]  # its settings under its own name and summary
+    assert parzen in panel.children and "<b>parzen</b>" in panel.children[0].value
+    assert aebench.registry().get("evaluator", "parzen").summary in unescape(panel.children[0].value)
+    assert panel.layout.display == "none" and "evaluate" not in wb.spec.raw  # the default: recon only
     wb.evaluators["parzen"].value = True
-    assert parzen.layout.display is None and wb.spec.raw["evaluate"]["parzen"] == {}
+    assert panel.layout.display is None and wb.spec.raw["evaluate"]["parzen"] == {}
     samples = parzen.fields["samples"].widget
     samples.value = "500"
     assert wb.spec.raw["evaluate"]["parzen"] == {"samples": 500}
     samples.value = "many"
-    assert not wb.valid and wb.compose.titles[7] == "⚠ evaluators (invalid)"
+    assert not wb.valid and wb.compose.titles[7] == "⚠ evaluate (invalid)"
     assert "evaluate.parzen.samples: 'many' is not a whole number" in wb.problems()[7]
+
+
+# ---------------------------------------------------------------- generated from the registry (#26 item 5)
+def test_form_sections_and_models_follow_the_spec_model_and_registry(tmp_path, in_process_plugin, monkeypatch):
+    """A third-party component appears in its picker, in the typed model and in sweeps; a new
+    component key on the spec model gets its own section with pickers, exported and validated,
+    with no edit in aebench/ui."""
+    import aebench.spec as spec_module
+
+    class MineParams(RegularizerParams):
+        rho: float = Field(0.05, gt=0, lt=1, description="target activation of the mine regularizer")
+
+    class Mine(Regularizer):
+        name = "mine"
+        summary = "third party"
+        Params = MineParams
+
+        def penalty(self, layer, h_in, h_out):
+            return h_out.mean()
+
+    mod = types.ModuleType("mine_plugin2")
+    mod.aebench_regularizers = aebench.hookimpl(lambda: [Mine])
+    in_process_plugin(mod)
+    typed = spec_module.typed_spec_model()
+    base = {**TINY, "regularizers": [{"name": "mine", "rho": 0.1}]}
+    assert typed.model_validate(base).regularizers[0].rho == 0.1  # one model per kind and name
+    with pytest.raises(ValueError, match="regularizers.0.mine.rho"):
+        typed.model_validate({**TINY, "regularizers": [{"name": "mine", "rho": 2}]})
+    with pytest.raises(ValueError, match="does not match any of the expected tags"):
+        typed.model_validate({**TINY, "data": {"name": "mnsit"}})
+
+    # a new spec section: a field on the spec model, nothing else
+    class Extended(spec_module.SpecModel):
+        extras: spec_module.ComponentTable = spec_module.components(
+            "regularizer", "list", [], "Test-only section of extra penalties."
+        )
+        # declared as the callback kind's key is on its branch: no kind named, read from the key
+        corruptions: spec_module.ComponentTable = Field([], description="Test-only untagged list.")
+        ghosts: spec_module.ComponentTable = spec_module.components("ghost", "list", [], "A kind nobody installed.")
+
+    monkeypatch.setattr(spec_module, "SpecModel", Extended)
+    monkeypatch.setattr("aebench.ui.workbench.SpecModel", Extended)
+    wb = Workbench(TINY, out=tmp_path)
+    assert (
+        "extras" in wb.compose.titles
+        and "Test-only section" in wb.compose.children[wb.compose.titles.index("extras")].children[0].value
+    )
+    wb.set({"extras": [{"name": "mine", "rho": 0.2}]})
+    assert wb.inputs["extras"].list.items[0].dropdown.value == "mine"
+    assert wb.spec_dict()["extras"] == [{"name": "mine", "rho": 0.2}]
+    assert "extras.0.rho" in wb.sweepable_keys()
+    assert "ghosts" not in wb.compose.titles  # nothing to pick: no section, and a loaded value is kept
+    assert Workbench({**TINY, "ghosts": [{"name": "boo"}]}, out=tmp_path).spec_dict()["ghosts"] == [{"name": "boo"}]
+    slot = spec_module.component_slots()["corruptions"]
+    assert (slot.kind, slot.shape) == ("corruption", "list") and "corruptions" in wb.compose.titles
+    wb.inputs["extras"].list.items[0].form.fields["rho"].widget.value = "3"
+    assert not wb.valid and wb.compose.titles[wb.sections.index("extras")] == "⚠ extras (invalid)"
+
+
+def test_every_field_shows_its_description_in_the_page(tmp_path):
+    wb = Workbench(TINY, out=tmp_path)
+    forms = [wb.data.form, wb.model.form, wb.optimizer.form, *wb.evaluator_forms.values()]
+    forms += [p.form for p in wb.corruptions.items + wb.schedules.items]
+    checked = 0
+    for form in forms:
+        for name, inp in form.fields.items():
+            info = form.params_cls.model_fields[name]
+            if info.description:
+                assert inp.row.children[0] is inp.widget
+                assert info.description in unescape(inp.row.children[1].value), name
+                checked += 1
+    assert checked > 30
+    for key, inp in wb.fields.items():  # the spec's own keys too
+        assert aebench.spec.SpecModel.model_fields[key].description in unescape(inp.row.children[1].value)
+
+
+def test_the_form_says_how_many_runs_launch_starts(tmp_path):
+    wb = Workbench(TINY, out=tmp_path)
+    assert "Launch will start <b>1 run</b> (1 sweep point × 1 seed)" in wb.run_count.value
+    wb.set({"sweep": {"schedule.name": ["joint", "layerwise"], "corruption.level": [0.1, 0.2, 0.3]}}, seeds=[0, 1])
+    assert "<b>12 runs</b> (6 sweep points × 2 seeds)" in wb.run_count.value
+    wb.sweep_mode.value = "zip"
+    assert "the sweep cannot be read" in wb.run_count.value  # lists of different lengths
+    wb.sweep_rows.value = 'schedule.name = ["joint", "layerwise"]\ncorruption.level = [0.1, 0.2]'
+    assert "<b>4 runs</b> (2 sweep points × 2 seeds)" in wb.run_count.value
+    assert len(wb.spec.runs) == 4
+
+
+# ---------------------------------------------------------------- honest live views (#27 items 3, 5, 8)
+def test_overall_eta_counts_batched_members(tmp_path, monkeypatch):
+    """Three members of one batch, 4 epochs each, one epoch a second: after epoch 2 the overall
+    ETA is 2 s, as each member's (it counted every fresh run's first epoch as done beforehand)."""
+    clock = [100.0]
+    monkeypatch.setattr("aebench.ui.workbench.time.monotonic", lambda: clock[0])
+    wb = Workbench({**TINY, "seeds": [0, 1, 2]}, out=tmp_path)
+    spec = wb.spec
+    wb._launched, wb._labels = spec, {r.run_id: r.run_id for r in spec.runs}
+    wb._rows = {r.run_id: {"status": "pending"} for r in spec.runs}
+    wb._started = clock[0]
+    for epoch in (1, 2):
+        clock[0] += 1.0
+        for r in spec.runs:
+            wb._epoch(r.run_id, {"epoch": epoch, "total_epochs": 4, "recon_error/valid": 1.0, "steps": epoch})
+    assert "50%" in wb.overall_text.value and "ETA 0:02" in wb.overall_text.value, wb.overall_text.value
+    assert all("ETA 0:02" in row.children[2].value for row in wb._bar_rows.values())
+
+
+def test_a_diverging_member_shows_its_reason_while_its_batch_runs(tmp_path):
+    spec = {
+        **TINY,
+        "model": {"name": "stacked", "layers": [32, 16], "activation": "linear", "output_activation": "linear"},
+        "schedule": {"name": "joint", "epochs": 4},
+        "optimizer": {"name": "sgd", "lr": 0.01, "batch_size": 50},
+        "ensemble": True,
+    }
+    spec["model"]["loss"] = "squared-error"
+    wb = Workbench(spec, out=tmp_path)
+    wb.set({"sweep": {"optimizer.lr": [0.01, 1e6]}})
+    seen = []
+    real = wb._epoch
+
+    def spy(run_id, metrics):
+        real(run_id, metrics)
+        if run_id == "run-0000" and metrics.get("epoch") == 2:  # the batch still trains its other member
+            row = wb._bar_rows.get("run-0001")
+            seen.append((wb._rows["run-0001"].get("status"), row and row.children[2].value, wb.table.value))
+
+    wb._epoch = spy
+    wb.launch()
+    wb.wait(timeout=300)
+    status, text, table = seen[0]
+    assert status == "failed" and "diverged" in text and "diverged" in table, seen
+    assert xr.open_dataset(wb.out / "runs" / "run-0000" / "metrics.nc").attrs["ensemble_members"] == 2
+    assert "diverged" in str(wb.results["reason"].sel({"optimizer.lr": 1e6}).item())
+    # Resume says what it would do: rerun the failed member from the start, keep the done one
+    assert not wb.resume_button.disabled
+    assert "Resume will rerun 1 failed run from the start; 1 done run kept" in unescape(wb.resume_note.value)
+
+
+def test_live_plot_any_variable_with_units_steps_axis_stage_marks_and_save(tmp_path):
+    wb = Workbench({**TINY, "schedule": {"name": "layerwise", "epochs": 2}}, out=tmp_path)
+    wb.launch()
+    wb.wait(timeout=300)
+    options = dict((v, label) for label, v in wb.plot_var.options)
+    assert {"recon_error", "loss"} <= set(options)
+    units = aebench.load_results(wb.out)["recon_error"].attrs["units"]
+    assert options["recon_error"] == f"recon_error ({units})"
+    fig = wb.figure("recon_error", "epoch")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == f"recon_error ({units})" and ax.get_xlabel() == "epoch (all stages)"
+    stage_marks = [t.get_text() for t in ax.texts]
+    assert len(stage_marks) == 1, stage_marks  # layer 0 for 2 epochs, then layer 1: one change, named
+    steps = wb.figure("recon_error", "gradient steps").axes[0]
+    assert steps.get_xlabel() == "gradient steps"
+    assert max(steps.lines[0].get_xdata()) == int(wb.results["steps"].max())  # gradient steps, not epochs
+    wb.plot_var.value = "loss"
+    assert "training objective" in wb.figure().axes[0].get_title(loc="left")
+    svg = wb.save_figure(fmt="svg")
+    png = wb.save_figure(fmt="png")
+    assert svg == wb.out / "figures" / "loss-by-epoch.svg" and "<svg" in svg.read_text()[:500]
+    assert png.read_bytes().startswith(b"\x89PNG") and "saved" in wb.save_note.value
+    # a finished launch has nothing to resume: the button says so and is off
+    assert wb.resume_button.disabled and "nothing to resume" in wb.resume_button.tooltip
+
+
+# ---------------------------------------------------------------- catalogue and compare (#27 items 1, 2)
+def test_note_and_tags_go_with_the_launch_and_compare_overlays_launches(tmp_path):
+    from aebench import catalogue
+
+    wb = Workbench(TINY, out=tmp_path)
+    wb.note.value, wb.tags.value = "the paper's lr", "baseline, lr"
+    wb.launch()
+    wb.wait(timeout=300)
+    first = wb.out
+    assert catalogue.notes(first) == catalogue.Notes("the paper's lr", ("baseline", "lr"))
+    wb.set({"optimizer.lr": 0.05})
+    wb.note.value, wb.tags.value = "", ""
+    wb.launch()
+    wb.wait(timeout=300)
+    assert catalogue.notes(wb.out) == catalogue.Notes()  # an empty note writes nothing
+    found = wb.refresh_launches()
+    assert found == [first, wb.out]
+    assert "baseline, lr" in wb.compare_pick.options[0][0] and "1/1 done" in wb.compare_pick.options[1][0]
+    wb.compare_pick.value = tuple(str(p) for p in found)
+    ds = wb.compare_launches()
+    assert list(ds["launch"].values) == ["ui-1", "ui-2"]
+    assert wb.compare_var.value == "recon_error"
+    labels = [label for label, v in wb.compare_var.options if v == "recon_error"]
+    units = ds["recon_error"].attrs["units"]
+    assert labels == [f"recon_error ({units})"]
+    ax = wb.compare_figure().axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "launch=ui-1, lr=0.01" in legend and "launch=ui-2, lr=0.05" in legend, legend
+    for launch in ("ui-1", "ui-2"):  # each launch's curve is its own results' valid curve
+        line = next(ln for ln in ax.lines if ln.get_label().startswith(f"launch={launch}"))
+        valid = ax.lines[ax.lines.index(line) + 1]
+        expected = aebench.load_results(tmp_path / launch)["recon_error"].sel(split="valid").squeeze().values
+        assert np.allclose(valid.get_ydata(), expected)
+    assert units in ax.get_ylabel()
+    table = wb.compare_table.value
+    assert "ui-1" in table and "ui-2" in table and "optimizer.lr" in table and "0.05" in table
+    assert "missing" not in table  # the cells a launch never ran are left out
+    svg = wb.save_compare(fmt="svg")
+    assert svg.suffix == ".svg" and "<svg" in svg.read_text()[:500]
+
+
+def test_a_plugin_evaluators_per_epoch_metric_can_be_watched_live(tmp_path, in_process_plugin):
+    from aebench.components import Evaluator
+    from aebench.hookspecs import Metric
+
+    class CodeMean(Evaluator):
+        name = "code-mean"
+        summary = "mean activation of the top code, per epoch"
+        reports = (Metric("code_mean", title="Mean code activation", units="%", scale=100),)
+
+        def on_epoch(self, ctx, epoch):
+            x = ctx.splits["valid"].rows(torch.arange(50, device=ctx.device))
+            return {"code_mean": xr.DataArray(float(ctx.model.encode(x).mean()), attrs={"units": "1"})}
+
+    mod = types.ModuleType("code_mean_plugin")
+    mod.aebench_evaluators = aebench.hookimpl(lambda: [CodeMean])
+    in_process_plugin(mod)
+    wb = Workbench(TINY, out=tmp_path)
+    wb.evaluators["code-mean"].value = True
+    wb.launch()
+    wb.wait(timeout=300)
+    assert ("code_mean (%)", "code_mean") in wb.plot_var.options, wb.table.value  # chosen in the page, with its units
+    wb.plot_var.value = "code_mean"
+    ax = wb.figure().axes[0]
+    assert ax.get_ylabel() == "code_mean (%)" and ax.get_title(loc="left") == "Mean code activation"
+    live = [v * 100 for v in wb.curve("run-0000", "code_mean", None).values()]
+    assert len(live) == 2 and np.allclose(ax.lines[0].get_ydata(), live) and 0 < min(live) and max(live) < 100
+
+
+def test_overall_eta_gives_no_credit_for_a_member_that_failed_early(tmp_path, monkeypatch):
+    """Two members of a batch, 10 epochs, one diverges in epoch 1: the ETA is the survivor's."""
+    clock = [0.0]
+    monkeypatch.setattr("aebench.ui.workbench.time.monotonic", lambda: clock[0])
+    wb = Workbench({**TINY, "seeds": [0, 1]}, out=tmp_path)
+    spec = wb.spec
+    wb._launched, wb._labels = spec, {r.run_id: r.run_id for r in spec.runs}
+    wb._rows = {r.run_id: {"status": "pending"} for r in spec.runs}
+    wb._epoch("run-0001", {"failure": "training diverged", "epoch": 1})
+    for epoch in (1, 2):
+        clock[0] += 2.0
+        wb._epoch("run-0000", {"epoch": epoch, "total_epochs": 10, "recon_error/valid": 1.0, "steps": epoch})
+    assert "(1 failed)" in wb.overall_text.value and "ETA 0:16" in wb.overall_text.value, wb.overall_text.value
+    assert "ETA 0:16" in wb._bar_rows["run-0000"].children[2].value
+
+
+def test_a_third_party_component_of_every_kind_in_the_workbench(tmp_path, in_process_plugin):
+    """The kit of tests/test_third_party.py (one component of every kind, one file each), in
+    process: each is in its picker with its summary and its fields' descriptions, the spec that
+    uses them all round-trips and runs from the form, and the evaluator's per-epoch metric is
+    offered in the live plot with its units."""
+    import textwrap
+
+    from test_third_party import FILES, KINDS, SPEC
+
+    for module, source in FILES.items():
+        mod = types.ModuleType(module)
+        exec(textwrap.dedent(source), mod.__dict__)
+        in_process_plugin(mod)
+    reg = aebench.registry()
+    wb = Workbench(tomllib.loads(SPEC), out=tmp_path)
+    by_kind = {slot.kind: key for key, slot in wb.slots.items()}
+    for kind, (_module, name) in KINDS.items():
+        if kind == "executor":  # not a spec key: the run section's choice
+            assert name in wb.executor.options
+            continue
+        w = wb.inputs[by_kind[kind]]
+        if kind == "evaluator":
+            assert w.boxes[name].value and reg.get(kind, name).summary in unescape(w.panels[name].children[0].value)
+            continue
+        picker = w.picker if hasattr(w, "picker") else w.list.items[0]
+        assert picker.dropdown.value == name and reg.get(kind, name).summary in unescape(picker.summary.value)
+        for field, inp in picker.form.fields.items():  # every field's description is on the page
+            description = picker.form.params_cls.model_fields[field].description or ""
+            assert description in unescape(inp.row.children[1].value), (kind, field)
+    assert "Fraction of units flipped." in unescape(wb.corruptions.items[0].form.fields["level"].row.children[1].value)
+    shipped = Spec.from_toml(_written(tmp_path, SPEC))
+    assert [r.to_json() for r in wb.spec.runs] == [r.to_json() for r in shipped.runs]
+    wb.set(seeds=[0])
+    wb.launch()
+    wb.wait(timeout=300)
+    assert str(wb.results["status"].item()) == "done", wb.table.value
+    assert ("code_mean", "code_mean") in wb.plot_var.options  # its units are "1": a pure number
+    wb.plot_var.value = "code_mean"
+    ax = wb.figure().axes[0]
+    declared = aebench.tables.declared().metrics.get("code_mean")  # another plug-in may declare the name first
+    title = declared.title if declared else "mean top-code activation on the validation split"
+    assert ax.get_title(loc="left") == title and ax.get_ylabel() == "code_mean"
+    assert len(ax.lines[0].get_ydata()) == 4 and [t.get_text() for t in ax.texts] == ["all"]  # two stages, marked
+
+
+def _written(folder: Path, text: str) -> Path:
+    path = folder / "third-party.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_executor_is_picked_with_its_own_options(tmp_path):
+    wb = Workbench(TINY, out=tmp_path)
+    reg = aebench.registry()
+    assert set(wb.executor.options) == set(reg.names("executor")) and wb.executor.value == "local"
+    wb.executor.value = "process"
+    fields = wb.executor_picker.form.fields
+    assert set(fields) == set(reg.get("executor", "process").Params.model_fields)
+    name = next(iter(fields))
+    description = reg.get("executor", "process").Params.model_fields[name].description or ""
+    assert description in unescape(fields[name].row.children[1].value)
+    if "workers" in fields:
+        fields["workers"].widget.value = "two"
+        assert not wb.valid and wb.compose.titles[-1].startswith("⚠ sweep, seeds, device")
+        fields["workers"].widget.value = "1"
+        assert wb.valid and wb.executor_picker.table() == {"name": "process", "workers": 1}
+
+
+def test_compare_of_a_sweep_and_a_single_launch_and_its_errors_beside_it(tmp_path):
+    """A launch without a sweep beside one sweeping the learning rate: aligned by value (the
+    plain one at its own lr); a refused comparison says why beside the Compare button."""
+    first = Workbench({**TINY, "name": "plain"}, out=tmp_path)
+    first.launch()
+    first.wait(timeout=300)
+    wb = Workbench({**TINY, "name": "swept"}, out=tmp_path)
+    wb.set({"sweep": {"optimizer.lr": [0.02, 0.05]}})
+    wb.launch()
+    wb.wait(timeout=300)
+    ds = wb.compare_launches([first.out, wb.out])
+    assert list(ds["optimizer.lr"].values) == [0.01, 0.02, 0.05]
+    legend = [t.get_text() for t in wb.compare_figure().axes[0].get_legend().get_texts()]
+    assert {"launch=plain-1, lr=0.01", "launch=swept-1, lr=0.02", "launch=swept-1, lr=0.05"} <= set(legend), legend
+    table = wb.compare_table.value
+    assert table.count("<td>done</td>") == 3 and "missing" not in table
+    wb.compare_pick.options = [("nothing", str(tmp_path / "nowhere"))]
+    wb.compare_pick.value = (str(tmp_path / "nowhere"),)
+    wb.compare.children[0].children[1].children[2].click()  # Compare
+    assert "nowhere" in wb.compare_note.value and "<span" in wb.compare_note.value

@@ -193,6 +193,8 @@ class Trainer:
     def run(self) -> list[MemberResult]:
         """Train every stage; returns each member's result (records, failure, stop reason, hook errors)."""
         stages = self.ctxs[0].stages
+        for s, reason in self.failed.items():  # resumed with members that had failed: the live view hears it again
+            self._tell_failure(s, reason, len(self.records[s]) + 1)
         bar = self.bar = _bar(sum(s.epochs for s in stages), self._label(), self.opts)
         bar.update(max(len(r) for r in self.records))
         try:
@@ -357,6 +359,7 @@ class Trainer:
             check_divergence(mean, start, params, epoch, stage.label)
         except RunFailed as exc:
             self.failed[s] = str(exc)
+            self._tell_failure(s, str(exc), epoch)
             return
         record = epoch_record(ctx, self.evaluators[s], stage, epoch, mean, self.steps[s], seconds)
         if stage.target in ("labels", "hybrid"):
@@ -368,12 +371,18 @@ class Trainer:
         if self.opts.hooks:  # each member's callbacks and live view, named by its run id
             ctx.note_hook_errors(call_hook(self.reg, "aebench_on_epoch_end", run=ctx, epoch=epoch, metrics=metrics))
         if self.opts.on_epoch is not None:
-            self.opts.on_epoch(ctx.run_id, {**metrics, "epoch": epoch, "total_epochs": total})
+            attrs = {k: {a: str(v) for a, v in da.attrs.items()} for k, da in record.values.items()}
+            self.opts.on_epoch(ctx.run_id, {**metrics, "epoch": epoch, "total_epochs": total, "attrs": attrs})
         reason = ctx.checked_stop_reason()
         if reason:  # early stop (this stage) or a callback's stop request (the run)
             if not reason.startswith("stage:"):
                 self.finished.add(s)
             self.pinned[s] = self.members.member_state(s)
+
+    def _tell_failure(self, s: int, reason: str, epoch: int) -> None:
+        """The live view (``on_epoch``) hears of a member's failure now, not when its batch ends."""
+        if self.opts.on_epoch is not None:
+            self.opts.on_epoch(self.ctxs[s].run_id, {"failure": reason, "epoch": epoch})
 
     def early_stopping(self, s: int, stage: Stage, record: EpochRecord) -> None:
         if stage.patience is None:
@@ -449,6 +458,8 @@ def _scalars(record: EpochRecord) -> dict[str, Any]:
     for name, da in record.values.items():
         if da.dims == ("split",):
             out.update({f"{name}/{s}": v for s, v in record.by_split(name).items()})
+        elif da.dims == () and da.dtype.kind in "fiu":  # an evaluator's one number per epoch
+            out[name] = float(da)
     return out
 
 

@@ -4,8 +4,8 @@ One field, one widget: a drop-down for a ``Literal`` (with a "list…" entry whe
 also takes a list, e.g. ``activation`` per layer), a checkbox for ``bool``, a text box
 parsed strictly for numbers (so "12.5" in a whole-number field is an error, not 125), a
 text box for ``str``, and a text box read as JSON for everything else (lists, tables).
-The field's description and bounds are the tooltip. Invalid values are shown inline with
-the field's name and make ``form.valid`` False.
+The field's description and bounds are shown beside it (``FieldInput.row``) and are its
+tooltip. Invalid values are shown inline with the field's name and make ``form.valid`` False.
 """
 
 from __future__ import annotations
@@ -94,9 +94,11 @@ class BadInput(str):
 
 
 class FieldInput:
-    """One field's widget: ``widget`` (what is shown), ``get()``, ``set(value)``, ``observe(fn)``."""
+    """One field's widget: ``widget`` (the input), ``row`` (the input with its description
+    beside it: what a form shows), ``get()``, ``set(value)``, ``observe(fn)``."""
 
     widget: W.Widget
+    row: W.Widget
 
     def observe(self, fn: Callable[[], None]) -> None:
         self.widget.observe(lambda _c: fn(), names="value")
@@ -204,10 +206,23 @@ class ChoiceInput(FieldInput):
 
 def input_for(name: str, field, value: Any) -> FieldInput:
     """The widget for one pydantic field, filled with ``value``."""
+    tip = help_text(field)
+    inp = _input(name, field, value, tip)
+    inp.row = W.HBox([inp.widget, W.HTML(f"<span class='aebench-help'>{_escape(tip)}</span>")])
+    inp.row.add_class("aebench-field")
+    return inp
+
+
+def help_text(field) -> str:
+    """A field's description with its bounds: what the page shows beside it."""
     tip = field.description or ""
     bounds = _bounds(field)
     if bounds:
         tip = f"{tip} [{bounds.get('min', '')} .. {bounds.get('max', '')}]".strip()
+    return tip
+
+
+def _input(name: str, field, value: Any, tip: str) -> FieldInput:
     choices, allow_list = _choices(field.annotation)
     if choices is not None:
         return ChoiceInput(name, value, tip, choices, allow_list)
@@ -239,27 +254,38 @@ class ParamsForm(W.VBox):
     defaults, so a spec read into the form and written out again keeps its own spelling.
     """
 
-    def __init__(self, params_cls: type[BaseModel], values: dict[str, Any] | None = None, where: str = "") -> None:
+    def __init__(
+        self,
+        params_cls: type[BaseModel],
+        values: dict[str, Any] | None = None,
+        where: str = "",
+        fixed: dict[str, Any] | None = None,
+    ) -> None:
         self.params_cls, self.where = params_cls, where or params_cls.__name__
+        self.fixed = dict(fixed or {})  # fields set by the picker (a Params that names its own rule)
         self.fields: dict[str, FieldInput] = {}
         self.explicit: set[str] = set(values or {})
         self.error = W.HTML()
         self.valid = True
         values = values or {}
         for name, field in params_cls.model_fields.items():
+            if name in self.fixed:
+                continue
             inp = input_for(name, field, values.get(name, field_default(field)))
             inp.observe(self.validate)
             self.fields[name] = inp
-        super().__init__([*(f.widget for f in self.fields.values()), self.error])
+        super().__init__([*(f.row for f in self.fields.values()), self.error])
         self.validate()
 
     def raw(self) -> dict[str, Any]:
-        return {n: f.get() for n, f in self.fields.items()}
+        return {**self.fixed, **{n: f.get() for n, f in self.fields.items()}}
 
     def values(self) -> dict[str, Any]:
         """The named and the non-default values, ready for a spec table."""
         out = {}
         for name, value in self.raw().items():
+            if name in self.fixed:
+                continue
             if name in self.explicit or not _same(value, field_default(self.params_cls.model_fields[name])):
                 out[name] = value
         return out
@@ -272,7 +298,8 @@ class ParamsForm(W.VBox):
         given = set(values)
         if reset:
             self.explicit = set()
-            values = {n: field_default(f) for n, f in self.params_cls.model_fields.items()} | values
+            defaults = {n: field_default(f) for n, f in self.params_cls.model_fields.items() if n in self.fields}
+            values = defaults | values
         self.explicit |= given
         for name, value in values.items():
             self.fields[name].set(value)
@@ -316,21 +343,23 @@ def _escape(text: str) -> str:
 
 
 class ComponentPicker(W.VBox):
-    """A drop-down of the installed components of a kind (examples hidden unless asked, or
-    already chosen), with the chosen one's form."""
+    """A drop-down of the components a spec key can name (``aebench.spec.Slot``: the
+    registry's names of its kind; examples hidden unless asked, or already chosen), with the
+    chosen one's summary and form."""
 
     def __init__(
         self,
-        kind: str,
+        slot,
         registry,
         value: dict[str, Any] | None = None,
         label: str | None = None,
         where: str = "",
         examples: bool = False,
     ) -> None:
-        self.kind, self.registry, self.where, self.examples = kind, registry, where or kind, examples
+        self.slot, self.kind, self.registry = slot, slot.kind, registry
+        self.where, self.examples = where or slot.key, examples
         value = dict(value or {"name": self.names()[0]})
-        self.dropdown = W.Dropdown(options=self.names(value.get("name")), description=label or kind, style=STYLE)
+        self.dropdown = W.Dropdown(options=self.names(value.get("name")), description=label or slot.key, style=STYLE)
         self.dropdown.value = value.pop("name")
         self.summary = W.HTML()
         self.form_box = W.VBox()
@@ -341,16 +370,14 @@ class ComponentPicker(W.VBox):
     def names(self, keep: str | None = None) -> list[str]:
         """The picker's choices: every component of the kind, examples only when asked
         (``examples=True``) or when ``keep`` names one."""
-        return [
-            n
-            for n in self.registry.names(self.kind)
-            if self.examples or n == keep or not self.registry.entry(self.kind, n).example
-        ]
+        return [n for n in self.slot.models if self.examples or n == keep or n not in self.slot.examples]
 
     def _rebuild(self, values: dict[str, Any]) -> None:
-        cls = self.registry.get(self.kind, self.dropdown.value)
-        self.summary.value = f"<i>{_escape(cls.summary)}</i>"
-        self.form = ParamsForm(cls.Params, values, where=self.where)
+        name = self.dropdown.value
+        params = self.slot.models[name]
+        self.summary.value = f"<i>{_escape(self.slot.summaries.get(name, ''))}</i>"
+        fixed = {"name": name} if "name" in params.model_fields else None  # a Params that names its rule
+        self.form = ParamsForm(params, values, where=self.where, fixed=fixed)
         self.form_box.children = [self.form]
 
     @property
@@ -366,8 +393,15 @@ class ComponentPicker(W.VBox):
     def set(self, table: dict[str, Any]) -> None:
         table = dict(table)
         name = table.pop("name", self.dropdown.value)
+        if name not in self.slot.models:
+            if self.kind in self.registry.kinds():
+                self.registry.entry(self.kind, name)  # an unknown name: PluginError with close matches
+            close = difflib.get_close_matches(str(name), list(self.slot.models), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SpecError(
+                f"{self.where}.name = {name!r}: unknown {self.kind}{hint}; one of {', '.join(self.slot.models)}"
+            )
         if name not in self.dropdown.options:
-            self.registry.entry(self.kind, name)  # an unknown name: PluginError with close matches
             self.dropdown.options = self.names(name)
         if name != self.dropdown.value:
             self.dropdown.value = name  # rebuilds with defaults
