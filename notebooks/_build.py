@@ -132,7 +132,8 @@ DAE ≈ CAE relation for small Gaussian noise, shown numerically.
     code(SETUP),
     params("""SUBSET, WIDTH, EPOCHS, SEEDS = 2000, 100, 5, [0]
 TESTED = [dict(SUBSET=2000, WIDTH=100, EPOCHS=5, SEEDS=s) for s in ([0], [1])]"""),
-    code("""base = {
+    code("""from aebench.claims import Claims
+base = {
     "name": "zoo", "seeds": SEEDS,
     "data": {"name": "mnist", "subset": SUBSET, "eval_subset": 500},
     "model": {"name": "stacked", "layers": [WIDTH]},
@@ -177,6 +178,20 @@ for ax, (label, ds) in zip(axes, results.items()):
     ax.imshow(np.block([[f[r * 6 + c] for c in range(6)] for r in range(6)]), cmap="gray")
     ax.set_title(label, fontsize=9); ax.axis("off")
 plt.show()"""),
+    md("""The six panels look almost the same, and that is itself the finding at this budget: every
+model starts from the same initial weights (the same seed), and five epochs on 2,000 digits
+move a 100-unit layer's weights only a little away from them, whatever the corruption or
+penalty. The correlation between two models' first-layer weights says how much of each filter
+is still the shared initialisation; the differences that the corruptions make show in the
+reconstructions below and grow with `EPOCHS` (try 50)."""),
+    code("""names = list(results)
+w = {k: results[k]["filters"].squeeze("seed").values.reshape(len(results[k]["unit"]), -1) for k in names}
+corr = pd.DataFrame([[np.corrcoef(w[a].ravel(), w[b].ravel())[0, 1] for b in names] for a in names], index=names, columns=names)
+print("correlation of first-layer weights between models"); print(corr.round(2))
+off = corr.where(~np.eye(len(names), dtype=bool)).stack()
+claims = Claims(dict(SUBSET=SUBSET, WIDTH=WIDTH, EPOCHS=EPOCHS, SEEDS=SEEDS), TESTED)
+claims.check("every pair of models' first-layer weights still correlates above 0.5 (the shared initialisation)", off.min() > 0.5, f"lowest {off.min():.2f}")
+_ = claims.verify()"""),
     md(
         "Reconstructions of the same test digits by each model (`aebench.load_model` rebuilds a trained model from its run folder):"
     ),
@@ -217,8 +232,7 @@ print(pd.DataFrame(rows, columns=["sigma", "ratio"]).round(2).to_string(index=Fa
     md(
         "The ratio is within 5 % of 1 at every σ tried and closest to 1 at the smallest (the Monte-Carlo average over 2000 draws carries a little noise): for small noise the denoising criterion and an explicit Jacobian penalty agree."
     ),
-    code("""from aebench.claims import Claims
-ratios = dict(rows)
+    code("""ratios = dict(rows)
 claims = Claims(dict(SUBSET=SUBSET, WIDTH=WIDTH, EPOCHS=EPOCHS, SEEDS=SEEDS), TESTED)
 claims.check("the ratio is within 5 % of 1 at every σ", all(abs(r - 1) < 0.05 for r in ratios.values()), str({k: round(v, 3) for k, v in ratios.items()}))
 claims.check("it is closest to 1 at the smallest σ", abs(ratios[0.01] - 1) == min(abs(r - 1) for r in ratios.values()))
@@ -244,7 +258,7 @@ another learning rate, or another width — and the text says whether it survive
 
 **Scale.** The paper: 1000 units per layer, full training sets, 300 epochs per layer,
 learning rate and noise chosen on validation, 10,000 chain samples
-(`experiments/zhou2015-dae.toml`, for a GPU). Here: `WIDTH` units, `SUBSET` training rows
+(preset `zhou2015-dae`, for a GPU). Here: `WIDTH` units, `SUBSET` training rows
 (all of `rect`'s 1,000), `EPOCHS` epochs, 2,000 chain samples and `EVAL` validation and
 test rows, so the notebook runs in minutes on two CPU cores. Every claim in the text is
 checked by the cell after it, against the numbers above it."""),
@@ -278,7 +292,7 @@ from aebench.tables import compare_to_paper, format_paired, format_table, interv
 COLUMNS = {"DAE-2L": {"schedule.name": "layerwise"}, "DAE-2J": {"schedule.name": "joint"},
            "DAE-2U": {"schedule.name": "pretrain-joint"}, "DAE-2UJ": {"schedule.name": "pretrain-joint-reg"}}
 LJ = {k: COLUMNS[k] for k in ("DAE-2L", "DAE-2J")}
-PUBLISHED = Path(aebench.__file__).parents[1] / "experiments" / "published"
+PUBLISHED = aebench.presets.FOLDER / "published"  # the papers' tables, shipped with the presets
 pd.set_option("display.width", 200); pd.set_option("display.max_columns", 12)
 tables = {var: paper_table(ds, var, COLUMNS) for var in ("parzen_ll", "svm_error", "recon_test")}
 diffs = {var: paired_table(ds, var, COLUMNS, "DAE-2L") for var in tables}
@@ -422,7 +436,7 @@ print("claim 3 holds:", jl["mean"].round(2).to_dict())"""),
 
 - **Seeds.** Three seeds bound only large effects; where an interval includes zero the
   schemes are not shown to differ, which is not the same as shown equal. The reduced
-  preset (`experiments/zhou2015-dae-reduced.toml`, three seeds, learning rate chosen on
+  preset (`zhou2015-dae-reduced`, three seeds, learning rate chosen on
   validation) and `aebench report` give the paired differences per table.
 - **Scale.** Absolute numbers are far from the paper's: 1,000 rows and 200–600 steps
   against 10k–50k rows and 300 epochs per layer. The paper-scale preset is for a GPU.
@@ -447,17 +461,16 @@ the random initialisation. Both arms therefore get the same supervised budget (t
 cap on epochs, the same early stopping) and nothing else differs. As in the paper, the
 optimizer is plain SGD with a constant learning rate.
 
-**Scale.** This notebook runs `experiments/erhan2010-seeds-reduced.toml` exactly as shipped
+**Scale.** This notebook runs the preset `erhan2010-seeds-reduced` exactly as shipped
 (8×8 digits, 2 × 64 units, 16 seeds per arm, trained as one batch per arm), then the same
 with another learning rate, to see which conclusions survive one step away. The paper used
-MNIST, 1000-unit layers and 400 seeds per arm: `experiments/erhan2010-seeds.toml`, for a GPU."""),
+MNIST, 1000-unit layers and 400 seeds per arm: the preset `erhan2010-seeds`, for a GPU."""),
     code(SETUP),
     params("""SEEDS = list(range(16))  # the preset's own seeds
 TESTED = [dict(SEEDS=list(range(16))), dict(SEEDS=list(range(16, 32)))]"""),
     code("""from pathlib import Path
 from aebench.tables import relabel
-PRESET = Path(aebench.__file__).parents[1] / "experiments" / "erhan2010-seeds-reduced.toml"
-spec = aebench.Spec.from_toml(PRESET)
+spec = aebench.Spec.from_toml("erhan2010-seeds-reduced")  # a preset, by name (aebench presets lists them)
 if SEEDS != spec.raw["seeds"]:
     spec = aebench.Spec.from_dict({**spec.raw, "seeds": SEEDS})
 CAP = spec.raw["schedule"][1]["epochs"]
@@ -556,8 +569,11 @@ def by_supervised_epoch(ds):
 
 aligned = by_supervised_epoch(ds[["trajectory_outputs", "stage"]])
 emb = trajectory_embedding(aligned, method="isomap")
-ax = sns.scatterplot(data=emb, x="x", y="y", hue="init", size="epoch", alpha=0.6)
-ax.set_title("each point: one network after `epoch` supervised epochs"); plt.show()
+fig, ax = plt.subplots(figsize=(7, 4.5))
+sns.scatterplot(data=emb, x="x", y="y", hue="init", style="init", size="epoch", sizes=(10, 80), alpha=0.5, ax=ax)
+ax.set_xlabel("Isomap dimension 1 (no units: a 2-D embedding of the networks' outputs)"); ax.set_ylabel("Isomap dimension 2")
+ax.set_title("each point: one network after `epoch` supervised epochs"); ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1))
+plt.tight_layout(); plt.show()
 assert emb.groupby("init")["epoch"].min().eq(1).all()"""),
     code("""fig, axes = plt.subplots(1, 2, figsize=(8, 4))
 for ax, init in zip(axes, ["pre-trained", "random init"]):
@@ -571,7 +587,7 @@ plt.show()"""),
   stopping, same seeds) and tested (`tests/test_presets.py`).
 - Sixteen seeds per arm bound a difference of about one point at 95 %: an effect smaller
   than that is invisible here. The paper's 400 seeds per arm narrow the interval five-fold.
-- To look for the paper's effect at its scale, run `experiments/erhan2010-seeds.toml`
+- To look for the paper's effect at its scale, run the preset `erhan2010-seeds` (`aebench run erhan2010-seeds`)
   (400 seeds per arm, 3 × 1000 units, MNIST; for a GPU)."""),
 )
 
@@ -667,6 +683,11 @@ Everything the buttons do has a Python API, used below.
 
 **GPU.** The *device* drop-down lists `cuda` when torch sees a GPU; *ensemble* trains seeds as one batched model, which pays off most on a GPU."""),
     code(SETUP),
+    md("""This is what the next cell shows in JupyterLab (a screenshot taken by the browser test,
+`tests/test_browser.py`, from a real JupyterLab in Chromium; a notebook file stores the
+widget's state, not its picture):"""),
+    code("""from IPython.display import Image
+Image(filename="../docs/img/workbench.png", width=900)"""),
     code("""# NBVAL_IGNORE_OUTPUT
 from aebench.ui import Workbench
 wb = Workbench(out=f"{OUT}/wb")
