@@ -133,7 +133,7 @@ def summary(ds: xr.Dataset) -> list[str]:
         cells = columns_of(ds, dims)
         if list(cells) == [""]:
             cells = {"all runs": {}}
-        frame = paper_table(ds, var, cells, rows=None)
+        frame = paper_table(ds, var, cells, rows=None, reference=False)  # a summary row per run point only
         cols[var] = format_table(frame, steps=False).iloc[0].map(lambda c: _mark(c, marks))
         names.append(f"{var}: {title_of(var, ds)}")
         kinds[var] = interval_kind(frame)

@@ -223,8 +223,11 @@ def test_compare_writes_tables_side_by_side_and_curves_overlaid(launches, cli, t
         header, table, _ = metric_table(with_derived(aebench.load_results(launches[name])), "recon_test")
         assert [c.strip() for c in rows[name]] == table[0][1:3], name
     files = {p.name for p in (out / "compare_files").iterdir()}
-    assert {"curves_recon_error_epoch.svg", "curves_recon_error_steps.png", "table_recon_test.svg"} <= files
-    assert "launch=A, schedule=joint" in (out / "compare_files" / "curves_recon_error_epoch.svg").read_text()
+    # file names are a slug plus a short hash of the full name (collision-free)
+    stems = {f.rsplit("-", 1)[0] + "." + f.rsplit(".", 1)[1] for f in files}
+    assert {"curves_recon_error_epoch.svg", "curves_recon_error_steps.png", "table_recon_test.svg"} <= stems
+    epoch_svg = next(f for f in files if f.startswith("curves_recon_error_epoch-") and f.endswith(".svg"))
+    assert "launch=A, schedule=joint" in (out / "compare_files" / epoch_svg).read_text()
     combined = xr.open_dataset(out / "combined.nc")
     assert list(combined["launch"].values) == ["A", "B"]
     combined.close()

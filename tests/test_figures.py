@@ -57,15 +57,22 @@ def test_report_keeps_every_figure_as_print_png_and_svg(results):
     html_path, md_path = write_report(out)
     files = out / "report_files"
     pngs = sorted(files.glob("*.png"))
-    assert {p.stem for p in pngs} >= {"table_recon_test", "table_train_seconds", "recon_curves", "recon_curves_steps"}
+    # file names are a slug plus a short hash of the full name (collision-free)
+    assert {p.stem.rsplit("-", 1)[0] for p in pngs} >= {
+        "table_recon_test",
+        "table_train_seconds",
+        "recon_curves",
+        "recon_curves_steps",
+    }
     for png in pngs:
         dpi = Image.open(png).info["dpi"]
         assert dpi == pytest.approx((300, 300), abs=0.5), png.name
         svg = png.with_suffix(".svg").read_text()
         assert "<svg" in svg, png.name
     page = html_path.read_text()
-    assert 'href="report_files/recon_curves.svg">SVG</a>' in page and "PNG 300 dpi" in page
-    assert "(report_files/recon_curves.svg)" in md_path.read_text()
+    curves = next(p.stem for p in pngs if p.stem.rsplit("-", 1)[0] == "recon_curves")
+    assert f'href="report_files/{curves}.svg">SVG</a>' in page and "PNG 300 dpi" in page
+    assert f"(report_files/{curves}.svg)" in md_path.read_text()
 
 
 def test_save_figure_writes_what_it_says(tmp_path):

@@ -489,7 +489,7 @@ def test_the_erhan_report_leads_with_fine_tuned_test_error_and_never_chooses_an_
     assert sections[0] == "## Fine-tuned test error per arm"  # the paper's result first, no paper column
     first = md_path.read_text().split("\n## ")[1]
     assert "pre-trained − random init" in first and "Holm" in first  # the paired difference
-    assert "class_test_error_histogram.png" in first  # the seed histogram under its table
+    assert "report_files/class_test_error_histogram-" in first  # the seed histogram under its table
     assert "optimizer.lr chosen per cell" in first and "schedule.0.name chosen" not in md_path.read_text()
 
 
