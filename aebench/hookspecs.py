@@ -7,8 +7,19 @@ A plug-in is a module registered under the ``aebench`` entry-point group::
 
 and decorates functions with :data:`aebench.hookimpl`. Each *component* hook returns a
 list of component classes (see :mod:`aebench.components` for the base class of each
-kind); each *callback* hook is called during every run. A plug-in implements only the
+kind); each *callback* hook (``aebench_on_run_start``, ``aebench_on_epoch_end``,
+``aebench_on_run_end``) is called during every run of every spec — an always-on plug-in —
+while a :class:`aebench.components.Callback` (``aebench_callbacks``) is chosen and
+configured per spec and may keep state across ``--resume``. A plug-in implements only the
 hooks it needs. aebench's own built-ins (``aebench/builtin/``) use these same hooks.
+
+Callback hooks are called through pluggy's own caller, so ``@hookimpl(wrapper=True)``,
+old-style ``hookwrapper=True``, ``tryfirst``/``trylast`` and historic hooks
+(:func:`aebench_registry_ready`) behave as pluggy documents. One plug-in's exception never
+stops the others nor fails the run: it is a warning and a line in the run's
+``hook_errors`` (``status.json``) naming the plug-in (a wrapper that raises passes the
+call through). Register in-process plug-ins with :func:`aebench.plugins.register_plugin`
+(or :meth:`aebench.plugins.Registry.add_plugin`) so that they get these guards.
 
 A component class that is an example rather than a tool (a template to copy, a demo) sets
 the class attribute ``example = True``: it stays usable by name in specs and is listed by
@@ -36,6 +47,7 @@ KIND_HOOKS: dict[str, str] = {
     "schedule": "aebench_schedules",
     "dataset": "aebench_datasets",
     "evaluator": "aebench_evaluators",
+    "callback": "aebench_callbacks",
 }
 
 
@@ -199,8 +211,55 @@ def aebench_evaluators() -> list[type]:
     own; any other scalar result without a :class:`Metric` still gets a plain table,
     titled by its ``long_name``. Two evaluators declaring one variable or criterion name:
     the first in registry order wins. The declarations are checked when they are made: a
-    wrong field type is an error at import, so the plug-in is listed as broken; anything
-    in ``reports`` that is not a declaration is ignored.
+    wrong field type is an error at import, so the plug-in is listed as broken; so is an
+    evaluator whose ``reports`` holds anything that is not a declaration (it would otherwise
+    go unreported without a word). ``reports`` is declared, empty, on the ``Evaluator`` base.
+    """
+
+
+@hookspec
+def aebench_callbacks() -> list[type]:
+    """Return callback classes (subclasses of :class:`aebench.components.Callback`).
+
+    A callback follows — and may steer — the training of one run. A spec chooses and
+    configures them: ``callbacks = [{ name = "tensorboard", logdir = "tb" }]``, each table
+    validated against the class's ``Params``; ``aebench plugins`` lists them. Each run, and
+    each member of an ensemble, gets its own instance, built as ``cls(params)``, and the
+    Trainer calls, in the spec's order (the defaults first)::
+
+        on_run_start(run)                      # after load_state_dict when resuming
+        on_stage_start(run, stage)             # not again when resuming inside the stage
+        on_train_epoch_end(run, epoch, loss)   # after the training pass, before evaluation
+        on_epoch_end(run, epoch, metrics)      # after the epoch is evaluated and recorded
+        on_stage_end(run, stage)
+        on_run_end(run, result)                # the per-run xarray.Dataset, or None if it failed
+
+    ``metrics`` is what :func:`aebench_on_epoch_end` gets (``loss``, ``stage``, ``steps``,
+    ``name/split`` for every per-split value such as ``recon_error/valid``, ``name`` for a
+    scalar). ``run`` (the :class:`aebench.context.RunContext`) also steers the Trainer:
+    ``run.stage`` (the current :class:`~aebench.components.Stage`), ``run.criterion`` (the
+    :class:`Criterion` the stage's target declares, or ``None``), ``run.start_loss`` (the
+    stage's first batch loss, ``None`` where the target says its loss is no yardstick),
+    ``run.stop_stage(reason)`` (end this stage for this run: early stopping),
+    ``run.request_stop(reason)`` (end the run; recorded as done with the reason),
+    ``run.fail(reason)`` (the run is ``failed``: divergence), ``run.weights()`` /
+    ``run.load_weights(w)`` (a copy of the run's trained tensors, and back) and
+    ``run.request_checkpoint()`` (write the resumable checkpoint after this epoch).
+
+    **State.** ``state_dict()`` returns what the callback must remember (a logger's run id
+    and step, a custom stopping rule's best value): plain data and tensors only. It is saved
+    in every checkpoint, per member, and given back through ``load_state_dict(state)`` when
+    ``aebench run --resume`` (or the Workbench's Resume) continues the run — also after a
+    ``kill -9``. A state that is not plain data is dropped with a ``hook_errors`` line.
+
+    **Defaults.** A class with ``default = True`` is in every run with its default Params
+    unless the spec lists it: the built-in ``early-stopping`` (each stage's ``patience`` on
+    its target's criterion), ``divergence`` (a non-finite loss or weight, or a loss
+    ``factor`` times the stage's start, fails the run) and ``checkpoint`` (every ``every``
+    epochs) are callbacks like any other. A callback's exception is reported like a hook's
+    (``hook_errors``, naming the callback) and never fails the run; to fail it on purpose,
+    call ``run.fail``. An evaluator's private training (:func:`aebench.training.train`) gets
+    the default callbacks only.
     """
 
 
@@ -222,6 +281,16 @@ def aebench_on_epoch_end(run: Any, epoch: int, metrics: dict[str, float]) -> Non
 @hookspec
 def aebench_on_run_end(run: Any, result: Any) -> None:
     """Called once after a run, with its per-run ``xarray.Dataset`` (or ``None`` if it failed)."""
+
+
+@hookspec(historic=True)
+def aebench_registry_ready(registry: Any) -> None:
+    """Called once the registry (:class:`aebench.plugins.Registry`) is built, with it.
+
+    Historic: a plug-in added later to the same registry (``registry.add_plugin(obj)``) is
+    called at once with it too. A place to check for a companion plug-in or to warn about a
+    setting before anything runs; raising is reported as a warning, never fatal.
+    """
 
 
 # ------------------------------------------------------------------ report metadata

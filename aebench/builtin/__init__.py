@@ -7,4 +7,5 @@ MODULES = [
     "aebench.builtin.schedules",
     "aebench.builtin.datasets",
     "aebench.builtin.evaluators",
+    "aebench.builtin.callbacks",
 ]

@@ -36,7 +36,7 @@ from aebench.engine.checkpoint import CheckpointSlot, checkpoint_slot
 from aebench.engine.members import CannotBatch
 from aebench.engine.runner import RunInterrupted, RunOptions, Trainer, build_contexts, records_to_dataset
 from aebench.errors import AebenchError, ResultsError, RunFailed, SaveError, stopped_by
-from aebench.plugins import call_hook, describe_exception, registry
+from aebench.plugins import describe_exception, fire, registry
 from aebench.results import RunStore
 from aebench.spec import RunSpec
 
@@ -181,7 +181,7 @@ def train_task(
             return [res for r in runs for res in train_task(replace(task, runs=[r]), **kw)]
         resumed = trainer.restore()
         for ctx in ctxs:
-            ctx.note_hook_errors(call_hook(reg, "aebench_on_run_start", run=ctx))
+            fire(reg, ctx, "on_run_start")
         members = trainer.run()
     except (RunInterrupted, KeyboardInterrupt, SaveError):
         raise
@@ -217,7 +217,7 @@ def _finish(
         torch.save(
             {"model": ctx.model.state_dict(), "head": ctx.head.state_dict() if ctx.head is not None else None}, buf
         )
-        ctx.note_hook_errors(call_hook(reg, "aebench_on_run_end", run=ctx, result=ds))
+        fire(reg, ctx, "on_run_end", result=ds)
         note = ctx.checked_stop_reason() or ""
     except (RunInterrupted, KeyboardInterrupt, SaveError):
         raise
@@ -241,7 +241,7 @@ def _failed(run: RunSpec, ctx: RunContext | None, exc: BaseException, log: str, 
     reason = str(exc) if isinstance(exc, (RunFailed, AebenchError)) else describe_exception(exc)
     hook_errors: list[str] = []
     if ctx is not None:
-        ctx.note_hook_errors(call_hook(reg, "aebench_on_run_end", run=ctx, result=None))
+        fire(reg, ctx, "on_run_end", result=None)
         hook_errors = list(ctx.hook_errors)
     return RunResult(
         run.run_id, "failed", reason=reason, error_log=log or reason, hook_errors=hook_errors, **_where(dev, t0)
