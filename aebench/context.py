@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -84,7 +85,10 @@ class RunContext:
     ``records`` grows by one :class:`EpochRecord` per epoch (the ``timing`` evaluator reads
     it); ``hook_errors`` collects callbacks' errors (``status.json``); ``files`` holds files an
     evaluator makes for the run folder (name -> bytes: written by the process that owns the
-    output folder, which need not be the one that trains).
+    output folder, which need not be the one that trains); ``callbacks`` are the run's own
+    :class:`~aebench.components.Callback` instances; ``out`` is the output folder where this
+    process sees it (``None`` on a worker without the shared folder: write there only through
+    ``files``, or to a place of your own). While the Trainer runs, the methods below steer it.
     """
 
     run_id: str
@@ -103,6 +107,7 @@ class RunContext:
     hook_errors: list[str] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
     callbacks: list[Any] = field(default_factory=list)  # this run's Callback instances (the spec's, in order)
+    out: Path | None = None  # the output folder (--out) where the process training this run sees it, else None
     control: Any = None  # the Trainer's handle while it trains this run (see :class:`Control`)
 
     # ----------------------------------------------- steering the Trainer (callbacks)

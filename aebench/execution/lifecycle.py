@@ -171,6 +171,9 @@ def train_task(
     ctxs: list[RunContext] = []
     try:
         ctxs = build_contexts(runs, dev, reg, lambda r: SENT_DATA.get(data_key(r)))
+        shared = task.checkpoints is not None and not task.checkpoints.url
+        for ctx in ctxs:  # callbacks may write under --out where this worker sees it (loggers)
+            ctx.out = Path(task.checkpoints.root) if shared else None
         evaluators = [[e.build(reg) for e in r.evaluators] for r in runs]
         opts = RunOptions(dev, progress, task.resume, stop, position, on_epoch, compile=task.compile)
         try:
