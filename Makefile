@@ -6,9 +6,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install bench clean
 
-PLUGINS := plugins/aebench-rbm plugins/aebench-plugin-template
+PLUGINS := plugins/aebench-rbm plugins/aebench-plugin-template plugins/aebench-tensorboard plugins/aebench-mlflow
 
-$(STAMP): pyproject.toml plugins/aebench-rbm/pyproject.toml plugins/aebench-plugin-template/pyproject.toml
+$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU build from local disk; an open range would pull a multi-GB CUDA build.
