@@ -134,7 +134,9 @@ class RunContext:
 
     def stop_stage(self, reason: str) -> None:
         """End the current stage for this run after this epoch (early stopping); the next stage goes on."""
-        self._control().stop_stage(reason)
+        if not isinstance(reason, str):
+            raise TypeError(f"stop_stage(reason): reason must be text, got {type(reason).__name__}")
+        self._control().stop_stage(str.__str__(reason))
 
     def fail(self, reason: str) -> None:
         """Mark this run ``failed`` with ``reason`` (divergence); the other members go on."""
@@ -159,9 +161,7 @@ class RunContext:
         call, so its hook's error names the plug-in and the run goes on without stopping."""
         if not isinstance(reason, str):
             raise TypeError(f"request_stop(reason): reason must be text, got {type(reason).__name__}")
-        # a plain str (a subclass's methods are plug-in code); "stage:" is the engine's own prefix
-        text = str.__str__(reason)
-        self.stop_reason = text if not text.startswith("stage:") else f"requested: {text}"
+        self.stop_reason = str.__str__(reason)  # a plain str (a subclass's methods are plug-in code)
 
     def note_hook_errors(self, errors: list[str]) -> None:
         """Keep callbacks' errors with the run (status.json ``hook_errors``), once each."""

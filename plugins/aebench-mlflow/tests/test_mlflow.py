@@ -98,11 +98,10 @@ def test_a_two_seed_sweep_is_tracked_with_params_metrics_and_artifacts(tmp_path)
 def test_log_report_attaches_the_sweep_report_to_every_run(tmp_path):
     from aebench_mlflow import log_report
 
-    from aebench.cli import main
-
     out = tmp_path / "out"
     aebench.run(aebench.Spec.from_dict({**SPEC, "schedule": {"name": "joint", "epochs": 1}}), out=out, progress=False)
-    assert main(["report", str(out)]) == 0
+    made = subprocess.run([sys.executable, "-m", "aebench", "report", str(out)], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
     assert log_report(out) == 2
     client = mlflow_client(out)
     for run in runs_by_id(out).values():
