@@ -272,9 +272,12 @@ def aebench_on_run_start(run: Any) -> None:
 def aebench_on_epoch_end(run: Any, epoch: int, metrics: dict[str, float]) -> None:
     """Called after every epoch with the scalar metrics of that epoch.
 
-    ``metrics`` holds ``loss`` and ``stage`` plus whatever the evaluators recorded (e.g.
-    ``recon_error/valid``). Call ``run.request_stop("reason")`` to end the run early
-    (early stopping); the run is then recorded as done with the reason.
+    ``metrics`` holds ``loss``, ``stage`` and ``steps`` plus whatever the evaluators and the
+    stage's target recorded: ``name/split`` for a per-split value (``recon_error/valid``,
+    ``class_error/test``), ``name`` for a scalar. Call ``run.request_stop("reason")`` to end
+    the run early; the run is then recorded as done with the reason. (To stop on a rule of
+    your own per spec, with state across ``--resume``, write a callback instead:
+    :func:`aebench_callbacks`.)
     """
 
 
