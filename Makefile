@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install bench clean lock
 
-PLUGINS := plugins/aebench-rbm plugins/aebench-plugin-template
+PLUGINS := plugins/aebench-rbm plugins/aebench-plugin-template plugins/aebench-tensorboard plugins/aebench-mlflow
 
 # The environment is the lock, not whatever the ranges in pyproject.toml resolve to today:
 # every dependency at an exact version and hash (requirements/cpu.lock; LOCK=requirements/gpu.lock

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from aebench.hookspecs import Criterion
+
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
@@ -229,26 +231,31 @@ class Regularizer(Component):
 
 
 # -------------------------------------------------------------------------- schedules
-Target = Literal["input", "local", "labels", "hybrid", "custom"]
 
 
 @dataclass(frozen=True)
 class Stage:
     """One phase of training.
 
-    ``target``: ``input`` (reconstruct x through the layers ``0..depth-1``), ``local``
-    (layer ``depth-1`` reconstructs its own clean input, eq. 12), ``labels`` (softmax on
-    the top code, supervised), ``hybrid`` (labels + ``alpha`` × input reconstruction) or
-    ``custom``: ``objective`` supplies the batch loss (e.g. contrastive divergence), an
-    :class:`Objective`, or a plain function ``(ctx, stage, x, y) -> scalar`` for one run at a
-    time; the engine still freezes, optimizes and records as usual.
+    ``target`` names one of the engine's targets (the one table of them is
+    ``aebench.engine.stage.TARGETS``, which also declares what each monitors): ``input``
+    (reconstruct x through the layers ``0..depth-1``; monitors the validation
+    ``recon_error``), ``local`` (layer ``depth-1`` reconstructs its own clean input, eq. 12;
+    monitors nothing), ``labels`` (softmax on the top code, supervised; monitors the
+    validation ``class_error``), ``hybrid`` (labels + ``alpha`` × input reconstruction;
+    ``class_error``) or ``custom``: ``objective`` supplies the batch loss (e.g. contrastive
+    divergence), an :class:`Objective` (which declares its own criterion), or a plain
+    function ``(ctx, stage, x, y) -> scalar`` for one run at a time (no criterion); the
+    engine still freezes, optimizes and records as usual. ``patience``: early stopping on
+    the target's criterion (the built-in ``early-stopping`` callback); a stage that sets it
+    on a target without a criterion fails its run with that reason.
     ``corrupt``: ``all`` layer inputs in use, only the ``trained`` ones, or ``none``.
     """
 
     label: str
     train_layers: tuple[int, ...]
     depth: int
-    target: Target
+    target: str
     epochs: int
     corrupt: Literal["all", "trained", "none"] = "all"
     regularize: bool = True
@@ -275,12 +282,30 @@ class Objective:
 
     ``batchable = False`` says that it handles one member only: its runs then train one at a
     time (with a note). A plain function ``fn(ctx, stage, x, y) -> scalar`` is read that way.
+
+    What the Trainer's callbacks read from it (declared here, as the built-in targets declare
+    theirs): ``criterion``, the validation measure early stopping watches (a
+    :class:`~aebench.hookspecs.Criterion` naming a per-epoch value: one an evaluator's
+    ``on_epoch`` records, or one this objective's own :meth:`on_epoch` returns), or ``None``:
+    it has none, and a stage of it with ``patience`` fails its run saying so. ``blowup``:
+    whether a mean epoch loss far above the stage's first batch means divergence (true for
+    a loss bounded below, such as a reconstruction; false for a quantity that is no loss to
+    compare with its start, such as contrastive divergence's). A non-finite loss or weight is
+    a divergence either way.
     """
 
     batchable: ClassVar[bool] = True
+    criterion: ClassVar[Criterion | None] = None
+    blowup: ClassVar[bool] = False
 
     def __call__(self, batch: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def on_epoch(self, ctx: Any, stage: Stage) -> dict[str, xr.DataArray] | None:
+        """Per-epoch values of one member (recorded like an evaluator's ``on_epoch``; the
+        model holds the member's weights, in eval mode, without gradient): where an objective
+        computes its own ``criterion``, e.g. a validation score with ``dims=("split",)``."""
+        return None
 
 
 def objective_batches(objective: Any) -> bool:
@@ -371,6 +396,10 @@ class Evaluator(Component):
     is built from these classes, and components import nothing of it)."""
 
     kind: ClassVar[str] = "evaluator"
+    #: how its results are reported: :class:`~aebench.hookspecs.Metric`, ``Criterion``,
+    #: ``Figure`` and ``Note`` declarations, documented once, in
+    #: :func:`aebench.hookspecs.aebench_evaluators`; anything else in it marks the plug-in broken
+    reports: ClassVar[tuple[Any, ...]] = ()
 
     def on_epoch(self, ctx: Any, epoch: int) -> dict[str, xr.DataArray] | None:
         return None
@@ -447,6 +476,52 @@ class Executor(Component):
         self.close()
 
 
+# --------------------------------------------------------------------------- callbacks
+class CallbackParams(Params):
+    pass
+
+
+class Callback(Component):
+    """Follows (and may steer) one run's training; see :func:`aebench.hookspecs.aebench_callbacks`.
+
+    A spec chooses callbacks (``callbacks = [{ name = "...", ... }]``); each run — each member
+    of an ensemble — gets its own instance. ``default = True`` puts it in every run with its
+    default Params unless the spec lists it (the Trainer's own control: early stopping, the
+    divergence check, checkpoints). ``run`` is the run's :class:`aebench.context.RunContext`
+    (typed ``Any`` here: that module is built from these classes)."""
+
+    kind: ClassVar[str] = "callback"
+    Params: ClassVar[type[Params]] = CallbackParams
+    default: ClassVar[bool] = False
+
+    def on_run_start(self, run: Any) -> None:
+        """Before the first epoch (after :meth:`load_state_dict` when the run resumes)."""
+
+    def on_stage_start(self, run: Any, stage: Stage) -> None:
+        """Before a stage's first epoch (not again when a run resumes inside the stage)."""
+
+    def on_train_epoch_end(self, run: Any, epoch: int, loss: float) -> None:
+        """After an epoch's training pass, before anything evaluates it (``loss``: its mean)."""
+
+    def on_epoch_end(self, run: Any, epoch: int, metrics: dict[str, Any]) -> None:
+        """After an epoch is evaluated and recorded: ``metrics`` as the ``aebench_on_epoch_end`` hook gets them."""
+
+    def on_stage_end(self, run: Any, stage: Stage) -> None:
+        """After a stage's last epoch (or its early stop)."""
+
+    def on_run_end(self, run: Any, result: Any) -> None:
+        """After the run is evaluated, with its per-run ``xarray.Dataset`` (``None`` if it failed)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the callback must remember across ``--resume``, saved in every checkpoint:
+        dicts, lists, text, numbers, booleans, ``None`` and tensors only (checkpoints load with
+        ``weights_only=True``)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back what :meth:`state_dict` returned, when a run resumes from its checkpoint."""
+
+
 BASES: dict[str, type] = {
     "model": Model,
     "corruption": Corruption,
@@ -456,4 +531,5 @@ BASES: dict[str, type] = {
     "evaluator": Evaluator,
     "optimizer": Optimizer,
     "executor": Executor,
+    "callback": Callback,
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -84,7 +85,10 @@ class RunContext:
     ``records`` grows by one :class:`EpochRecord` per epoch (the ``timing`` evaluator reads
     it); ``hook_errors`` collects callbacks' errors (``status.json``); ``files`` holds files an
     evaluator makes for the run folder (name -> bytes: written by the process that owns the
-    output folder, which need not be the one that trains).
+    output folder, which need not be the one that trains); ``callbacks`` are the run's own
+    :class:`~aebench.components.Callback` instances; ``out`` is the output folder where this
+    process sees it (``None`` on a worker without the shared folder: write there only through
+    ``files``, or to a place of your own). While the Trainer runs, the methods below steer it.
     """
 
     run_id: str
@@ -102,6 +106,53 @@ class RunContext:
     records: list[EpochRecord] = field(default_factory=list)
     hook_errors: list[str] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
+    callbacks: list[Any] = field(default_factory=list)  # this run's Callback instances (the spec's, in order)
+    out: Path | None = None  # the output folder (--out) where the process training this run sees it, else None
+    control: Any = None  # the Trainer's handle while it trains this run (see :class:`Control`)
+
+    # ----------------------------------------------- steering the Trainer (callbacks)
+    def _control(self) -> Control:
+        if self.control is None:
+            raise RuntimeError("this run is not training: the Trainer's controls exist only while it runs")
+        return self.control
+
+    @property
+    def stage(self) -> Stage:
+        """The stage training now."""
+        return self._control().stage()
+
+    @property
+    def criterion(self) -> Any:
+        """The :class:`~aebench.hookspecs.Criterion` the current stage's target declares, or None."""
+        return self._control().criterion()
+
+    @property
+    def start_loss(self) -> float | None:
+        """The current stage's first batch loss, or None where the target says its loss is no
+        yardstick for a blow-up (or before the first batch)."""
+        return self._control().start_loss()
+
+    def stop_stage(self, reason: str) -> None:
+        """End the current stage for this run after this epoch (early stopping); the next stage goes on."""
+        if not isinstance(reason, str):
+            raise TypeError(f"stop_stage(reason): reason must be text, got {type(reason).__name__}")
+        self._control().stop_stage(str.__str__(reason))
+
+    def fail(self, reason: str) -> None:
+        """Mark this run ``failed`` with ``reason`` (divergence); the other members go on."""
+        self._control().fail(str(reason))
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """A copy of the run's trained tensors (model and head) as the Trainer holds them."""
+        return self._control().weights()
+
+    def load_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        """Put back tensors that :meth:`weights` returned."""
+        self._control().load_weights(weights)
+
+    def request_checkpoint(self) -> None:
+        """Write the resumable checkpoint after this epoch (every member's callbacks' states included)."""
+        self._control().request_checkpoint()
 
     def request_stop(self, reason: str) -> None:
         """End the run after the current epoch (callbacks' early stopping).
@@ -110,9 +161,7 @@ class RunContext:
         call, so its hook's error names the plug-in and the run goes on without stopping."""
         if not isinstance(reason, str):
             raise TypeError(f"request_stop(reason): reason must be text, got {type(reason).__name__}")
-        # a plain str (a subclass's methods are plug-in code); "stage:" is the engine's own prefix
-        text = str.__str__(reason)
-        self.stop_reason = text if not text.startswith("stage:") else f"requested: {text}"
+        self.stop_reason = str.__str__(reason)  # a plain str (a subclass's methods are plug-in code)
 
     def note_hook_errors(self, errors: list[str]) -> None:
         """Keep callbacks' errors with the run (status.json ``hook_errors``), once each."""
@@ -154,6 +203,26 @@ class RunContext:
             return torch.cat([self.model.encode(x, upto) for x, _ in self.batches(split, batch_size)])
 
 
+class Control(Protocol):
+    """What the Trainer offers one run's callbacks (through the :class:`RunContext` methods)."""
+
+    def stage(self) -> Stage: ...
+
+    def criterion(self) -> Any: ...
+
+    def start_loss(self) -> float | None: ...
+
+    def stop_stage(self, reason: str) -> None: ...
+
+    def fail(self, reason: str) -> None: ...
+
+    def weights(self) -> dict[str, torch.Tensor]: ...
+
+    def load_weights(self, weights: dict[str, torch.Tensor]) -> None: ...
+
+    def request_checkpoint(self) -> None: ...
+
+
 class StageBatch(Protocol):
     """One stage of S members, as a custom objective sees it (the engine's
     ``aebench.engine.stage.StageBatch`` is the implementation): ``batch(x, y)`` is each
@@ -178,4 +247,4 @@ class StageBatch(Protocol):
     def recon(self, target: torch.Tensor, pre: torch.Tensor, i: int) -> torch.Tensor: ...
 
 
-__all__ = ["DeviceSplit", "EpochRecord", "MemberResult", "RunContext", "StageBatch"]
+__all__ = ["Control", "DeviceSplit", "EpochRecord", "MemberResult", "RunContext", "StageBatch"]

@@ -7,8 +7,19 @@ A plug-in is a module registered under the ``aebench`` entry-point group::
 
 and decorates functions with :data:`aebench.hookimpl`. Each *component* hook returns a
 list of component classes (see :mod:`aebench.components` for the base class of each
-kind); each *callback* hook is called during every run. A plug-in implements only the
+kind); each *callback* hook (``aebench_on_run_start``, ``aebench_on_epoch_end``,
+``aebench_on_run_end``) is called during every run of every spec — an always-on plug-in —
+while a :class:`aebench.components.Callback` (``aebench_callbacks``) is chosen and
+configured per spec and may keep state across ``--resume``. A plug-in implements only the
 hooks it needs. aebench's own built-ins (``aebench/builtin/``) use these same hooks.
+
+Callback hooks are called through pluggy's own caller, so ``@hookimpl(wrapper=True)``,
+old-style ``hookwrapper=True``, ``tryfirst``/``trylast`` and historic hooks
+(:func:`aebench_registry_ready`) behave as pluggy documents. One plug-in's exception never
+stops the others nor fails the run: it is a warning and a line in the run's
+``hook_errors`` (``status.json``) naming the plug-in (a wrapper that raises passes the
+call through). Register in-process plug-ins with :func:`aebench.plugins.register_plugin`
+(or :meth:`aebench.plugins.Registry.add_plugin`) so that they get these guards.
 
 A component class that is an example rather than a tool (a template to copy, a demo) sets
 the class attribute ``example = True``: it stays usable by name in specs and is listed by
@@ -38,6 +49,7 @@ KIND_HOOKS: dict[str, str] = {
     "evaluator": "aebench_evaluators",
     "optimizer": "aebench_optimizers",
     "executor": "aebench_executors",
+    "callback": "aebench_callbacks",
 }
 
 
@@ -211,7 +223,8 @@ def aebench_evaluators() -> list[type]:
     again when the plug-in loads: a wrong field type, a name (``var``, ``needs``, ``name``)
     over 100 characters or a text (``title``, ``units``, ``words``) over 500 is an error,
     so the plug-in is listed as broken; so is anything in ``reports`` that is not a
-    declaration. The evaluator's results themselves are named as a netCDF file can hold
+    declaration (``reports`` is declared, empty, on the ``Evaluator`` base). The evaluator's
+    results themselves are named as a netCDF file can hold
     them: a letter, then letters, digits or ``_`` (``λ_err`` is fine, ``a/b`` is not), at
     most 100 characters, and not ``status``, ``reason`` or ``train_seconds``; a run whose
     evaluator returns another name fails with a message naming the evaluator. A
@@ -259,8 +272,9 @@ def aebench_executors() -> list[type]:
     ``unavailable(params)`` (a class method) says why it cannot run here (a missing library),
     or None; it is asked before anything is written.
 
-    It is built as ``cls(params, job)`` with everything it needs, inside the output folder's
-    lock; ``job`` (:class:`aebench.execution.Job`) gives ``spec``, ``device``, ``stop`` (a
+    It is built as ``cls(params, job)`` with everything it needs (once, before the output
+    folder is opened; the lock it holds is taken before ``map``); ``job``
+    (:class:`aebench.execution.Job`) gives ``spec``, ``device``, ``stop`` (a
     ``threading.Event`` or None: the Workbench's Stop) and ``lock.add_workers(pids)`` (record
     worker processes, so a resumed run waits for a killed run's workers). Then
     ``map(tasks)`` must, for every task (a picklable ``Task``: one run, or an ensemble's
@@ -277,6 +291,56 @@ def aebench_executors() -> list[type]:
     checkpoints go where ``task.checkpoints`` says (``job.start`` sets it). Ctrl-C and
     SIGTERM arrive as ``KeyboardInterrupt`` in ``map``: cancel what is queued and let it
     propagate (the runs are marked ``interrupted``).
+
+    ``start()`` and ``close()`` (no-ops by default) bracket its use: ``aebench.run`` enters the
+    executor as a context manager before ``--out`` is touched, so a cluster can be reached and
+    its workers checked first (a refusal there writes nothing), and ``close`` lets it go.
+    """
+
+
+@hookspec
+def aebench_callbacks() -> list[type]:
+    """Return callback classes (subclasses of :class:`aebench.components.Callback`).
+
+    A callback follows — and may steer — the training of one run. A spec chooses and
+    configures them: ``callbacks = [{ name = "tensorboard", logdir = "tb" }]``, each table
+    validated against the class's ``Params``; ``aebench plugins`` lists them. Each run, and
+    each member of an ensemble, gets its own instance, built as ``cls(params)``, and the
+    Trainer calls, in the spec's order (the defaults first)::
+
+        on_run_start(run)                      # after load_state_dict when resuming
+        on_stage_start(run, stage)             # not again when resuming inside the stage
+        on_train_epoch_end(run, epoch, loss)   # after the training pass, before evaluation
+        on_epoch_end(run, epoch, metrics)      # after the epoch is evaluated and recorded
+        on_stage_end(run, stage)
+        on_run_end(run, result)                # the per-run xarray.Dataset, or None if it failed
+
+    ``metrics`` is what :func:`aebench_on_epoch_end` gets (``loss``, ``stage``, ``steps``,
+    ``name/split`` for every per-split value such as ``recon_error/valid``, ``name`` for a
+    scalar). ``run`` (the :class:`aebench.context.RunContext`) also steers the Trainer:
+    ``run.stage`` (the current :class:`~aebench.components.Stage`), ``run.criterion`` (the
+    :class:`Criterion` the stage's target declares, or ``None``), ``run.start_loss`` (the
+    stage's first batch loss, ``None`` where the target says its loss is no yardstick),
+    ``run.stop_stage(reason)`` (end this stage for this run: early stopping),
+    ``run.request_stop(reason)`` (end the run; recorded as done with the reason),
+    ``run.fail(reason)`` (the run is ``failed``: divergence), ``run.weights()`` /
+    ``run.load_weights(w)`` (a copy of the run's trained tensors, and back) and
+    ``run.request_checkpoint()`` (write the resumable checkpoint after this epoch).
+
+    **State.** ``state_dict()`` returns what the callback must remember (a logger's run id
+    and step, a custom stopping rule's best value): plain data and tensors only. It is saved
+    in every checkpoint, per member, and given back through ``load_state_dict(state)`` when
+    ``aebench run --resume`` (or the Workbench's Resume) continues the run — also after a
+    ``kill -9``. A state that is not plain data is dropped with a ``hook_errors`` line.
+
+    **Defaults.** A class with ``default = True`` is in every run with its default Params
+    unless the spec lists it: the built-in ``early-stopping`` (each stage's ``patience`` on
+    its target's criterion), ``divergence`` (a non-finite loss or weight, or a loss
+    ``factor`` times the stage's start, fails the run) and ``checkpoint`` (every ``every``
+    epochs) are callbacks like any other. A callback's exception is reported like a hook's
+    (``hook_errors``, naming the callback) and never fails the run; to fail it on purpose,
+    call ``run.fail``. An evaluator's private training (:func:`aebench.training.train`) gets
+    the default callbacks only.
     """
 
 
@@ -289,15 +353,28 @@ def aebench_on_run_start(run: Any) -> None:
 def aebench_on_epoch_end(run: Any, epoch: int, metrics: dict[str, float]) -> None:
     """Called after every epoch with the scalar metrics of that epoch.
 
-    ``metrics`` holds ``loss`` and ``stage`` plus whatever the evaluators recorded (e.g.
-    ``recon_error/valid``). Call ``run.request_stop("reason")`` to end the run early
-    (early stopping); the run is then recorded as done with the reason.
+    ``metrics`` holds ``loss``, ``stage`` and ``steps`` plus whatever the evaluators and the
+    stage's target recorded: ``name/split`` for a per-split value (``recon_error/valid``,
+    ``class_error/test``), ``name`` for a scalar. Call ``run.request_stop("reason")`` to end
+    the run early; the run is then recorded as done with the reason. (To stop on a rule of
+    your own per spec, with state across ``--resume``, write a callback instead:
+    :func:`aebench_callbacks`.)
     """
 
 
 @hookspec
 def aebench_on_run_end(run: Any, result: Any) -> None:
     """Called once after a run, with its per-run ``xarray.Dataset`` (or ``None`` if it failed)."""
+
+
+@hookspec(historic=True)
+def aebench_registry_ready(registry: Any) -> None:
+    """Called once the registry (:class:`aebench.plugins.Registry`) is built, with it.
+
+    Historic: a plug-in added later to the same registry (``registry.add_plugin(obj)``) is
+    called at once with it too. A place to check for a companion plug-in or to warn about a
+    setting before anything runs; raising is reported as a warning, never fatal.
+    """
 
 
 # ------------------------------------------------------------------ report metadata

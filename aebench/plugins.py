@@ -11,9 +11,12 @@ are a *conflict*: both distributions are named, and using that name raises
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import difflib
+import functools
 import importlib
+import types
 import warnings
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -109,6 +112,17 @@ class Registry:
         del self.entries[entry.kind][entry.name]
         self.conflicts[key] = [existing, entry]
         warnings.warn(conflict_message(entry.kind, entry.name, [existing, entry]), AebenchPluginWarning, stacklevel=2)
+
+    def defaults(self, kind: str) -> list[Entry]:
+        """The components of ``kind`` marked ``default = True`` (callbacks on in every run), by name."""
+        return [e for _, e in sorted(self.entries.get(kind, {}).items()) if getattr(e.cls, "default", False) is True]
+
+    def add_plugin(self, plugin: Any, name: str | None = None) -> None:
+        """Register a plug-in of callback hooks on this registry's manager, guarded as the
+        installed ones are (historic hooks reach it at once). Component hooks need a rebuilt
+        registry: :func:`register_plugin`."""
+        name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        self.manager.register(_guarded_plugin(self.manager, plugin, name), name=name)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready description (``aebench plugins --json``)."""
@@ -214,25 +228,154 @@ def _first_error(exc) -> str:
     return f"{'.'.join(map(str, e['loc']))} = {e.get('input')!r}: {e['msg']}"
 
 
-def call_hook(reg: Registry, name: str, **kwargs: Any) -> list[str]:
-    """Call every implementation of the callback hook ``name`` on its own.
+#: where the guards of the callback hooks put their errors during one :func:`call_hook`
+_HOOK_ERRORS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("aebench_hook_errors", default=None)
 
-    A plug-in whose callback raises (even ``SystemExit``) is reported — a warning naming the
-    plug-in, and the message returned — and never fails the run or stops the sweep: a
-    logger's bug must not cost the results. Ctrl-C still interrupts.
+
+def call_hook(reg: Registry, name: str, **kwargs: Any) -> list[str]:
+    """Call the callback hook ``name`` through pluggy's own caller; return the plug-ins' errors.
+
+    Wrappers (``wrapper=True`` and old-style ``hookwrapper=True``), ``tryfirst``/``trylast``
+    and historic hooks (``call_historic``) behave as pluggy documents. Every implementation
+    runs under a guard (:func:`_guarded`): a plug-in whose callback raises (even
+    ``SystemExit``) is reported — a warning naming the plug-in, and the message returned — and
+    never stops the other plug-ins, fails the run or stops the sweep: a logger's bug must not
+    cost the results. Ctrl-C still interrupts.
     """
-    errors = []
-    hook = getattr(reg.manager.hook, name)
-    for impl in reversed(hook.get_hookimpls()):
+    errors: list[str] = []
+    token = _HOOK_ERRORS.set(errors)
+    try:
+        hook = getattr(reg.manager.hook, name)
+        if hook.spec is not None and hook.spec.opts.get("historic"):
+            hook.call_historic(kwargs=kwargs)
+        else:
+            hook(**kwargs)
+    finally:
+        _HOOK_ERRORS.reset(token)
+    return errors
+
+
+def _hook_error(plugin: str, hook: str, what: str) -> None:
+    msg = f"plug-in {plugin!r}: {hook} {what}"
+    warnings.warn(msg, AebenchPluginWarning, stacklevel=3)
+    errors = _HOOK_ERRORS.get()
+    if errors is not None:
+        errors.append(msg)
+
+
+def _guarded(function: Any, plugin: str, hook: str, opts: dict[str, Any]) -> Any:
+    """``function`` (a callback hookimpl) made unable to raise into pluggy's caller.
+
+    A plain implementation that raises returns None. A new-style wrapper (``wrapper=True``)
+    that raises before its ``yield`` passes the call through; after it, the inner result is
+    kept. An old-style one (``hookwrapper=True``) is guarded the same way around its
+    ``outcome``. Only ``KeyboardInterrupt`` goes through."""
+
+    def failed(exc: BaseException) -> None:
+        if isinstance(exc, KeyboardInterrupt):
+            raise exc
+        _hook_error(plugin, hook, f"raised {describe_exception(exc)}")
+
+    if opts.get("wrapper"):
+
+        @functools.wraps(function)
+        def new_style(*args: Any, **kwargs: Any) -> Any:
+            try:
+                gen = function(*args, **kwargs)
+                next(gen)
+            except StopIteration:
+                _hook_error(plugin, hook, "is a wrapper that did not yield")
+                return (yield)
+            except BaseException as exc:
+                failed(exc)
+                return (yield)
+            result = yield
+            try:
+                gen.send(result)
+            except StopIteration as stop:
+                return stop.value
+            except BaseException as exc:
+                failed(exc)
+                return result
+            gen.close()
+            _hook_error(plugin, hook, "is a wrapper that yielded more than once")
+            return result
+
+        return new_style
+
+    if opts.get("hookwrapper"):
+
+        @functools.wraps(function)
+        def old_style(*args: Any, **kwargs: Any) -> Any:
+            try:
+                gen = function(*args, **kwargs)
+                next(gen)
+            except StopIteration:
+                _hook_error(plugin, hook, "is a hookwrapper that did not yield")
+                yield
+                return
+            except BaseException as exc:
+                failed(exc)
+                yield
+                return
+            outcome = yield
+            try:
+                gen.send(outcome)
+            except StopIteration:
+                return
+            except BaseException as exc:
+                failed(exc)
+                return
+            gen.close()
+            _hook_error(plugin, hook, "is a hookwrapper that yielded more than once")
+
+        return old_style
+
+    @functools.wraps(function)
+    def plain(*args: Any, **kwargs: Any) -> Any:
         try:
-            impl.function(**{k: kwargs[k] for k in impl.argnames if k in kwargs})
+            return function(*args, **kwargs)
+        except BaseException as exc:
+            failed(exc)
+            return None
+
+    return plain
+
+
+def _guarded_plugin(pm: pluggy.PluginManager, plugin: Any, name: str) -> Any:
+    """What is registered for ``plugin``: a namespace whose callback hookimpls are
+    :func:`_guarded` (component hooks are called one by one by :func:`build_registry`)."""
+    attrs: dict[str, Any] = {"__name__": name, "__aebench_plugin__": plugin}
+    for attr in dir(plugin):
+        opts = pm.parse_hookimpl_opts(plugin, attr)
+        if opts is None:
+            continue
+        function = getattr(plugin, attr)
+        hook = opts.get("specname") or attr
+        attrs[attr] = function if hook in hookspecs.KIND_HOOKS.values() else _guarded(function, name, hook, opts)
+    return types.SimpleNamespace(**attrs)
+
+
+def fire(reg: Registry, run: Any, event: str, hooks: bool = True, **kwargs: Any) -> None:
+    """``event`` (``on_epoch_end``, ...) on the run's own callbacks (``run.callbacks``, in
+    order), then, with ``hooks``, on the always-on plug-ins' hook ``aebench_<event>`` where one
+    is declared. Errors never propagate: each is a warning and a line in ``run.hook_errors``
+    naming the callback or plug-in. Ctrl-C still interrupts."""
+    errors: list[str] = []
+    for cb in getattr(run, "callbacks", ()):
+        try:
+            getattr(cb, event)(run, **kwargs)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
-            msg = f"plug-in {impl.plugin_name!r}: {name} raised {describe_exception(exc)}"
+            who = safe_text(lambda cb=cb: cb.name, type(cb).__name__)
+            msg = f"callback {who!r}: {event} raised {describe_exception(exc)}"
             warnings.warn(msg, AebenchPluginWarning, stacklevel=2)
             errors.append(msg)
-    return errors
+    hook = getattr(reg.manager.hook, f"aebench_{event}", None)
+    if hooks and hook is not None and hook.spec is not None:
+        errors += call_hook(reg, f"aebench_{event}", run=run, **kwargs)
+    run.note_hook_errors(errors)
 
 
 #: the most characters of a plug-in's exception kept in a message (status.json stays small)
@@ -276,7 +419,7 @@ def build_registry(extra_plugins: list[Any] | None = None, entry_point_group: st
 
     def register(module: ModuleType, name: str, dist: str) -> None:
         try:
-            pm.register(module, name=name)
+            pm.register(_guarded_plugin(pm, module, name), name=name)
         except Exception as exc:  # pluggy validation: bad hookimpl signatures etc.
             _broken(reg, name, dist, exc)
             return
@@ -314,6 +457,7 @@ def build_registry(extra_plugins: list[Any] | None = None, entry_point_group: st
                     _broken(reg, impl.plugin_name, dist, problem)
                     continue
                 reg.add(Entry(kind, cls.name, cls, impl.plugin_name, dist))
+    call_hook(reg, "aebench_registry_ready", registry=reg)
     return reg
 
 

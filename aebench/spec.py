@@ -89,6 +89,13 @@ class SpecModel(BaseModel):
         False, description="Run each training step under torch.compile (on CUDA with CUDA graphs: reduce-overhead)."
     )
     report: list[Any] | None = Field(None, description="[[report]] paper tables (aebench.reference).")
+    callbacks: ComponentTable = Field(
+        [],
+        description=(
+            "Callbacks for each run: [{ name = ..., **params }] (loggers, stopping rules); the default ones "
+            "(early-stopping, divergence, checkpoint) are on unless listed here with their own params."
+        ),
+    )
 
     @field_validator("seeds")
     @classmethod
@@ -244,6 +251,7 @@ class RunSpec:
     optimizer: ComponentSpec
     evaluators: list[ComponentSpec]
     precision: str = "float32"
+    callbacks: list[ComponentSpec] = field(default_factory=list)  # the spec's, after the default ones
 
     @property
     def run_id(self) -> str:
@@ -519,6 +527,7 @@ def resolve(raw: dict[str, Any], index: int, seed: int, point: dict[str, Any], r
             c = attempt(_component, "evaluator", f"evaluate.{name}", table, reg)
             if c is not None:
                 evaluators.append(c)
+    callbacks = _callbacks(raw.get("callbacks", []), reg, attempt, problems, prefix)
     _raise(problems, source)
     run_raw = {k: v for k, v in raw.items() if k not in NOT_RUN_KEYS}
     return RunSpec(
@@ -534,7 +543,23 @@ def resolve(raw: dict[str, Any], index: int, seed: int, point: dict[str, Any], r
         optimizer=optimizer,
         evaluators=evaluators,
         precision=raw.get("precision", "float32"),
+        callbacks=callbacks,
     )
+
+
+def _callbacks(value: Any, reg: Registry, attempt: Any, problems: list[str], prefix: str) -> list[ComponentSpec]:
+    """The run's callbacks: the registry's default ones (``default = True``) the spec does not
+    list, with their default Params, then the spec's, in its order."""
+    if not isinstance(value, list):
+        problems.append(f'{prefix}callbacks = {value!r}: must be a list of tables like {{ name = "..." }}')
+        return []
+    found = [attempt(_component, "callback", f"callbacks[{i}]", table, reg) for i, table in enumerate(value)]
+    listed = [c for c in found if c is not None]
+    names = {c.name for c in listed}
+    defaults = [
+        ComponentSpec("callback", e.name, e.cls.Params()) for e in reg.defaults("callback") if e.name not in names
+    ]
+    return defaults + listed
 
 
 def _layer_problems(

@@ -16,6 +16,7 @@ from aebench.plugins import build_registry
 
 BUILTINS = {
     "model": {"stacked"},
+    "callback": {"early-stopping", "divergence", "checkpoint"},
     "corruption": {"none", "gaussian", "masking", "salt-pepper", "code-noise"},
     "regularizer": {"weight-l2", "weight-l1", "activity-l1", "kl-sparsity", "contractive"},
     "schedule": {
@@ -38,7 +39,7 @@ BUILTINS = {
 
 def test_registry_lists_every_builtin_by_kind():
     reg = aebench.registry()
-    assert reg.kinds()[:8] == [
+    assert reg.kinds()[:9] == [
         "model",
         "corruption",
         "regularizer",
@@ -47,6 +48,7 @@ def test_registry_lists_every_builtin_by_kind():
         "evaluator",
         "optimizer",
         "executor",
+        "callback",
     ]
     for kind, names in BUILTINS.items():
         assert names <= set(reg.names(kind)), kind
@@ -178,13 +180,17 @@ def test_every_hook_is_called(tmp_path, tiny_spec):
         lambda run, epoch, metrics: calls.append(f"epoch {epoch} {sorted(metrics)}")
     )
     mod.aebench_on_run_end = aebench.hookimpl(lambda run, result: calls.append(f"end {result is not None}"))
+    ready: list = []
+    mod.aebench_registry_ready = aebench.hookimpl(lambda registry: ready.append(registry))
     reg = aebench.register_plugin(mod)
     try:
         assert reg.entry("evaluator", "probe").plugin == "probe_plugin"
+        assert ready and ready[-1] is reg
         assert set(hookspecs.KIND_HOOKS.values()) | {
             "aebench_on_run_start",
             "aebench_on_epoch_end",
             "aebench_on_run_end",
+            "aebench_registry_ready",
         } == {n for n in dir(hookspecs) if n.startswith("aebench_")}
         aebench.run(tiny_spec, out=tmp_path / "o", progress=False)
     finally:

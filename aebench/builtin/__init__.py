@@ -7,6 +7,7 @@ MODULES = [
     "aebench.builtin.schedules",
     "aebench.builtin.datasets",
     "aebench.builtin.evaluators",
+    "aebench.builtin.callbacks",
     "aebench.builtin.optimizers",
     # the executors need the execution package (not the public API): registered from there,
     # through the same hook a third party implements

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from aebench.components import LayerView, Model, objective_batches, per_member_fields
+from aebench.components import LayerView, Model, per_member_fields
 from aebench.context import RunContext
 from aebench.errors import AebenchError
 from aebench.functional import batched_linear
@@ -135,6 +135,8 @@ def batch_key(run, reg) -> tuple[str | None, str]:
     """Runs with one key can train as members of one batch. Returns ``(key, "")``, or
     ``(None, why)`` for a run that must train alone (a model without a batched form, a custom
     objective that cannot batch)."""
+    from aebench.engine.stage import target_of  # deferred: stage builds on Members
+
     model_cls = run.model.cls(reg)
     if model_cls.batch.__func__ is Model.batch.__func__:
         return None, f"model {run.model.name!r} has no batched form"
@@ -142,7 +144,7 @@ def batch_key(run, reg) -> tuple[str | None, str]:
         return None, f"optimizer {run.optimizer.name!r} does not act element by element"
     for sched in run.schedules:
         for stage in sched.build(reg).stages(len(getattr(run.model.params, "layers", []) or [0])):
-            if stage.target == "custom" and not objective_batches(stage.objective):
+            if not target_of(stage).batchable(stage):
                 return None, f"the custom objective of schedule {sched.name!r} cannot batch"
     return json.dumps(_shared(run), sort_keys=True, default=str), ""
 

@@ -1,9 +1,14 @@
-"""Train a batch of members (a solo run is one): stages, evaluators, checkpoints, callbacks."""
+"""Train a batch of members (a solo run is one): stages, evaluators, checkpoints, callbacks.
+
+The Trainer holds no rule of its own about when to stop, when a run has diverged or when to
+checkpoint: those are callbacks (:class:`aebench.components.Callback`; the built-in
+``early-stopping``, ``divergence`` and ``checkpoint`` are on by default) reading what each
+stage's target declares (:func:`aebench.engine.stage.target_of`) and steering the Trainer
+through the run's :class:`aebench.context.RunContext` (:class:`MemberControl`)."""
 
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -21,9 +26,9 @@ from aebench.engine.checkpoint import CheckpointSlot, checkpoint_slot
 from aebench.engine.context import to_device
 from aebench.engine.members import Members
 from aebench.engine.optim import make_member_optimizer
-from aebench.engine.stage import StageBatch
-from aebench.errors import AebenchError, RunFailed
-from aebench.plugins import Registry, call_hook, registry
+from aebench.engine.stage import StageBatch, Target, target_of
+from aebench.errors import AebenchError
+from aebench.plugins import Registry, describe_exception, fire, registry
 
 
 class RunInterrupted(Exception):
@@ -80,6 +85,7 @@ def build_context(
         corruptions=[c.build(reg) for c in run.corruptions],
         regularizers=[r.build(reg) for r in run.regularizers],
         stages=stages,
+        callbacks=[c.build(reg) for c in getattr(run, "callbacks", [])],
     )
     if any(s.train_head for s in stages):
         ctx.head = torch.nn.Linear(model.sizes[-1], max(data.n_classes, 2)).to(device)
@@ -106,10 +112,11 @@ class Trainer:
     """Trains a batch of S ≥ 1 members (a solo run is S = 1) through their stages.
 
     Each member gets what its solo run would: its own generator, learning rate, optimizer
-    state, records (one row per epoch), early stopping (a member that stops keeps its best
-    weights and stops changing while the others go on), divergence check (one member's
-    blow-up fails that member only), callbacks and stop request. The checkpoint, written
-    after every epoch, holds all S members.
+    state, records (one row per epoch), callbacks (``ctx.callbacks``: early stopping — a
+    member that stops keeps its best weights and stops changing while the others go on —,
+    the divergence check — one member's blow-up fails that member only —, loggers) and stop
+    request. The checkpoint, written after an epoch when a member's callback asks for it
+    (the ``checkpoint`` callback: every epoch), holds all S members and their callbacks' states.
     """
 
     def __init__(
@@ -133,25 +140,31 @@ class Trainer:
         self.steps = [0] * S
         self.stage_idx = self.stage_epoch = 0
         self.stage_ref: list[float | None] = [None] * S  # each member's first loss of the stage: the blow-up yardstick
-        self.best: list[dict[str, Any] | None] = [None] * S  # early stopping: best validation error and weights
         self.pinned: dict[int, dict[str, torch.Tensor]] = {}  # member -> weights it keeps while the others train
         self.finished: set[int] = set()  # stopped for good (a callback's stop request)
+        self.stage_stopped: set[int] = set()  # stopped for this stage (early stopping)
         self.failed: dict[int, str] = {}
+        self.want_checkpoint = False  # a callback asked for a checkpoint after this epoch
         self.opt_state: dict[str, Any] | None = None
         self.initial = self.members.state_dict()
         self.bar = _bar(0, self._label(), RunOptions(opts.device, progress=False))  # run() opens the real one
-        for ctx, records in zip(ctxs, self.records):
+        for s, (ctx, records) in enumerate(zip(ctxs, self.records)):
             ctx.records = records  # the same list: evaluators see the epochs as they come
+            ctx.control = MemberControl(self, s)
+
+    def fire(self, s: int, event: str, **kwargs: Any) -> None:
+        """Member ``s``'s callbacks (and, unless ``hooks`` is off, the plug-ins' hook) for ``event``."""
+        fire(self.reg, self.ctxs[s], event, hooks=self.opts.hooks, **kwargs)
 
     # ---------------------------------------------------------------- checkpoints
     def state(self, optimizer) -> dict[str, Any]:
         return {
-            "format": 2,
+            "format": 3,
             "members": [c.run_id for c in self.ctxs],
             "tensors": self.members.state_dict(),
             "optimizer": optimizer.state_dict() if optimizer is not None else None,
             "initial": self.initial,
-            "best": self.best,
+            "callbacks": [self._callback_states(c) for c in self.ctxs],
             "pinned": [self.pinned.get(s) for s in range(len(self.ctxs))],
             "finished": sorted(self.finished),
             "failed": json.dumps({str(k): v for k, v in self.failed.items()}),
@@ -169,10 +182,10 @@ class Trainer:
         if self.checkpoint is None or not self.opts.resume:
             return False
         st = self.checkpoint.load(self.ctxs[0].device)
-        if st is None or st.get("format") != 2 or st.get("members") != [c.run_id for c in self.ctxs]:
-            return False  # absent, unreadable, of other members, or a finished run's final weights
+        if st is None or st.get("format") != 3 or st.get("members") != [c.run_id for c in self.ctxs]:
+            return False  # absent, unreadable, of other members, of an older format, or a run's final weights
         self.members.load_state_dict(st["tensors"])
-        self.initial, self.best, self.opt_state = st["initial"], st["best"], st["optimizer"]
+        self.initial, self.opt_state = st["initial"], st["optimizer"]
         self.pinned = {s: w for s, w in enumerate(st["pinned"]) if w is not None}
         self.finished = set(st["finished"])
         self.failed = {int(k): v for k, v in json.loads(st["failed"]).items()}
@@ -182,9 +195,38 @@ class Trainer:
         self.stage_idx, self.stage_epoch = st["stage_idx"], st["stage_epoch"]
         self.steps, self.stage_ref = list(st["steps"]), list(st["stage_ref"])
         self.records = [[EpochRecord.from_json(r) for r in rs] for rs in json.loads(st["records"])]
-        for ctx, records in zip(self.ctxs, self.records):
+        for ctx, records, states in zip(self.ctxs, self.records, st["callbacks"]):
             ctx.records = records
+            self._load_callback_states(ctx, states)
         return True
+
+    @staticmethod
+    def _callback_states(ctx: RunContext) -> list[dict[str, Any]]:
+        """Each callback's ``state_dict()`` with its name; one that raises or is not plain data
+        (a checkpoint holds tensors and plain data only) is dropped with a ``hook_errors`` line."""
+        out = []
+        for cb in ctx.callbacks:
+            try:
+                state = cb.state_dict()
+                problem = _not_plain(state)
+            except Exception as exc:
+                state, problem = None, f"raised {describe_exception(exc)}"
+            if problem:
+                ctx.note_hook_errors([f"callback {cb.name!r}: state_dict() {problem}; its state is not saved"])
+                state = None
+            out.append({"name": cb.name, "state": state})
+        return out
+
+    @staticmethod
+    def _load_callback_states(ctx: RunContext, states: list[dict[str, Any]]) -> None:
+        """Give each callback back its saved state (matched by position and name)."""
+        for cb, saved in zip(ctx.callbacks, states):
+            if saved.get("name") != cb.name or saved.get("state") is None:
+                continue
+            try:
+                cb.load_state_dict(saved["state"])
+            except Exception as exc:
+                ctx.note_hook_errors([f"callback {cb.name!r}: load_state_dict raised {describe_exception(exc)}"])
 
     # ------------------------------------------------------------------- training
     def _alive(self) -> list[int]:
@@ -204,6 +246,8 @@ class Trainer:
                 self.stage_idx, self.stage_epoch, self.opt_state = self.stage_idx + 1, 0, None
         finally:
             bar.close()
+            for ctx in self.ctxs:
+                ctx.control = None  # its controls end with the training
         for s, weights in self.pinned.items():  # a member stopped by its callback keeps the weights it stopped with
             self.members.load_member_state(s, weights)
         self.members.write_back()
@@ -260,6 +304,9 @@ class Trainer:
         stage = stages[0]
         if stage.reinit and self.stage_epoch == 0:  # a from-scratch stage: the run's initial weights
             self.members.load_state_dict(self.initial)
+        if self.stage_epoch == 0:  # (a run resumed inside the stage has begun it already)
+            for s in self._alive():
+                self.fire(s, "on_stage_start", stage=stages[s])
         optimizer = self._optimizer(stages)
         loss_fn = StageBatch(self.members, stages)
         if self.opts.compile:
@@ -275,8 +322,9 @@ class Trainer:
                 stage=stage.label, loss=f"{float(totals.mean()) / max(n_batches, 1):.4g}", refresh=False
             )
             self.bar.update(1)
-            if self.checkpoint is not None:
+            if self.want_checkpoint and self.checkpoint is not None:
                 self.checkpoint.save(self.state(optimizer))
+            self.want_checkpoint = False
 
     def _training(self) -> bool:
         """Who trains this epoch: members neither failed, finished nor stopped in this stage."""
@@ -284,14 +332,17 @@ class Trainer:
         return bool(self.members.active)
 
     def end_stage(self) -> None:
-        """Members that stopped early take back their best weights and rejoin for the next stage."""
+        """The stage's end for every member (early stopping gives back its best weights);
+        members that stopped early rejoin for the next stage."""
+        stages = self._stages()
+        for s in range(len(self.ctxs)):
+            if s not in self.failed:
+                self.fire(s, "on_stage_end", stage=stages[s])
         for s, ctx in enumerate(self.ctxs):
-            if self.best[s] is not None:
-                self.members.load_member_state(s, self.best[s]["weights"])
-                self.best[s] = None
             if s not in self.finished:
                 self.pinned.pop(s, None)
                 ctx.stop_reason = None
+        self.stage_stopped.clear()
         self.stage_ref = [None] * len(self.ctxs)
 
     def train_epoch(self, stage: Stage, loss_fn: StageBatch, optimizer) -> tuple[torch.Tensor, int, float]:
@@ -348,34 +399,29 @@ class Trainer:
         )
 
     def end_epoch(self, s: int, stage: Stage, mean: float, n_batches: int, seconds: float) -> None:
-        """Member ``s``'s epoch: divergence check, record, early stopping, callbacks, stop requests."""
+        """Member ``s``'s epoch: its callbacks on the training pass (the divergence check), the
+        record, its callbacks on the record (early stopping, loggers), stop requests."""
         ctx = self.ctxs[s]
         self.steps[s] += n_batches
         epoch = len(self.records[s]) + 1
-        # a custom objective (e.g. contrastive divergence) is no loss to compare with its start
-        start = self.stage_ref[s] if stage.target != "custom" else None
-        params = [self.members.part(p, s) for p in self._trainable(stage)]
-        try:  # one member's blow-up fails that member's run; the others go on
-            check_divergence(mean, start, params, epoch, stage.label)
-        except RunFailed as exc:
-            self.failed[s] = str(exc)
-            self._tell_failure(s, str(exc), epoch)
+        self.fire(s, "on_train_epoch_end", epoch=epoch, loss=mean)
+        if s in self.failed:  # a blow-up is not evaluated: its numbers mean nothing
+            self._tell_failure(s, self.failed[s], epoch)
             return
         record = epoch_record(ctx, self.evaluators[s], stage, epoch, mean, self.steps[s], seconds)
-        if stage.target in ("labels", "hybrid"):
-            record.values["class_error"] = _class_error(ctx)
         self.records[s].append(record)
-        self.early_stopping(s, stage, record)
         metrics = _scalars(record)
-        total = sum(x.epochs for x in ctx.stages)
-        if self.opts.hooks:  # each member's callbacks and live view, named by its run id
-            ctx.note_hook_errors(call_hook(self.reg, "aebench_on_epoch_end", run=ctx, epoch=epoch, metrics=metrics))
+        self.fire(s, "on_epoch_end", epoch=epoch, metrics=metrics)
         if self.opts.on_epoch is not None:
+            total = sum(x.epochs for x in ctx.stages)
             attrs = {k: {a: str(v) for a, v in da.attrs.items()} for k, da in record.values.items()}
             self.opts.on_epoch(ctx.run_id, {**metrics, "epoch": epoch, "total_epochs": total, "attrs": attrs})
+        if s in self.failed:
+            self._tell_failure(s, self.failed[s], epoch)
+            return
         reason = ctx.checked_stop_reason()
-        if reason:  # early stop (this stage) or a callback's stop request (the run)
-            if not reason.startswith("stage:"):
+        if reason or s in self.stage_stopped:  # a callback's stop request (the run), or early stop (this stage)
+            if reason:
                 self.finished.add(s)
             self.pinned[s] = self.members.member_state(s)
 
@@ -384,45 +430,70 @@ class Trainer:
         if self.opts.on_epoch is not None:
             self.opts.on_epoch(self.ctxs[s].run_id, {"failure": reason, "epoch": epoch})
 
-    def early_stopping(self, s: int, stage: Stage, record: EpochRecord) -> None:
-        if stage.patience is None:
-            return
-        err = record.by_split("class_error")["valid"]
-        best = self.best[s]
-        if best is None or err < best["error"]:
-            self.best[s] = {"error": err, "epoch": record.epoch, "weights": self.members.member_state(s)}
-        elif record.epoch - best["epoch"] >= stage.patience:
-            self.ctxs[s].stop_reason = f"stage: early stop of {stage.label} at epoch {record.epoch}"
+
+class MemberControl:
+    """What one member's callbacks may do to the Trainer (``RunContext.stage``, ``criterion``,
+    ``start_loss``, ``stop_stage``, ``fail``, ``weights``, ``load_weights``, ``request_checkpoint``)."""
+
+    def __init__(self, trainer: Trainer, s: int) -> None:
+        self.trainer, self.s = trainer, s
+
+    def stage(self) -> Stage:
+        return self.trainer.ctxs[self.s].stages[self.trainer.stage_idx]
+
+    def target(self) -> Target:
+        return target_of(self.stage())
+
+    def criterion(self) -> Any:
+        return self.target().criterion
+
+    def start_loss(self) -> float | None:
+        return self.trainer.stage_ref[self.s] if self.target().blowup else None
+
+    def stop_stage(self, reason: str) -> None:
+        self.trainer.stage_stopped.add(self.s)
+
+    def fail(self, reason: str) -> None:
+        self.trainer.failed.setdefault(self.s, reason)
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return self.trainer.members.member_state(self.s)
+
+    def load_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        self.trainer.members.load_member_state(self.s, weights)
+        self.trainer.members.write_back()
+
+    def request_checkpoint(self) -> None:
+        self.trainer.want_checkpoint = True
 
 
-#: an epoch's mean loss this many times its stage's first batch (and above ``BLOWUP_FLOOR``) is a blow-up
-BLOWUP_FACTOR = 100.0
-BLOWUP_FLOOR = 1.0
-
-
-def check_divergence(loss: float, start: float | None, params: list[torch.Tensor], epoch: int, label: str) -> None:
-    """Raise RunFailed when training diverged: a non-finite loss or weight, or a loss blown far
-    above where the stage began (an lr of 1e12 "finishes" with errors of 1e15 nats otherwise)."""
-    if not math.isfinite(loss):
-        raise RunFailed(f"training diverged: the loss became {loss} in epoch {epoch} ({label}).")
-    if start is not None and math.isfinite(start) and loss > BLOWUP_FLOOR and loss > BLOWUP_FACTOR * abs(start):
-        raise RunFailed(
-            f"training diverged: the loss rose to {loss:.4g} in epoch {epoch} ({label}), over {BLOWUP_FACTOR:g}× "
-            f"its starting {start:.4g}; lower the learning rate."
-        )
-    bad = next((p for p in params if not bool(torch.isfinite(p).all())), None)
-    if bad is not None:
-        raise RunFailed(f"training diverged: a weight became non-finite in epoch {epoch} ({label}).")
+def _not_plain(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` cannot go into a ``weights_only`` checkpoint, or None."""
+    if depth > 50:
+        return "returned data nested too deep"
+    if value is None or isinstance(value, bool | int | float | str | torch.Tensor):
+        return None
+    if isinstance(value, list | tuple):
+        return next((p for v in value if (p := _not_plain(v, depth + 1))), None)
+    if isinstance(value, dict):
+        if not all(isinstance(k, str | int) for k in value):
+            return "returned a dict with keys that are not text or numbers"
+        return next((p for v in value.values() if (p := _not_plain(v, depth + 1))), None)
+    return f"returned a {type(value).__name__} (only dicts, lists, text, numbers, booleans, None and tensors are saved)"
 
 
 def epoch_record(
     ctx: RunContext, evaluators: list, stage: Stage, epoch: int, loss: float, steps: int, seconds: float
 ) -> EpochRecord:
-    """One epoch's row of metrics: the training numbers, then every evaluator's ``on_epoch``
-    (model in eval mode, no gradient)."""
+    """One epoch's row of metrics: the training numbers, the values the stage's target records
+    (``class_error`` of a supervised stage, a custom objective's own), then every evaluator's
+    ``on_epoch`` (model in eval mode, no gradient)."""
     record = EpochRecord(epoch, stage.label, loss, steps, seconds)
     ctx.model.eval()
+    values = target_of(stage).epoch_values
     with torch.no_grad():
+        if values is not None:
+            record.values.update(values(ctx, stage) or {})
         for ev in evaluators:
             record.values.update(ev.on_epoch(ctx, epoch) or {})
     return record
@@ -447,18 +518,12 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=getattr(torch, precision))
 
 
-def _class_error(ctx: RunContext) -> xr.DataArray:
-    errs = [ctx.class_error(split) for split in ("train", "valid", "test")]
-    attrs = {"long_name": "classification error of the softmax head", "units": "1"}
-    return xr.DataArray(errs, dims="split", coords={"split": ["train", "valid", "test"]}, attrs=attrs)
-
-
 def _scalars(record: EpochRecord) -> dict[str, Any]:
     out = {"loss": record.loss, "stage": record.stage, "steps": record.steps}
     for name, da in record.values.items():
         if da.dims == ("split",):
             out.update({f"{name}/{s}": v for s, v in record.by_split(name).items()})
-        elif da.dims == () and da.dtype.kind in "fiu":  # an evaluator's one number per epoch
+        elif da.dims == () and np.issubdtype(da.dtype, np.number):  # an evaluator's one number per epoch
             out[name] = float(da)
     return out
 

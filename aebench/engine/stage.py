@@ -1,21 +1,27 @@
 """The loss of one mini-batch in one stage, for every member of a batch (Zhou et al. eq. 8,
 11, 12; supervised, hybrid; a plug-in's custom objective).
 
-A stage target names one loss function in :data:`TARGETS`; solo runs (S = 1) and batched
-members use the same functions. A target adds one function there, nothing else.
+A stage target names one :class:`Target` in :data:`TARGETS` — the one list of targets: its
+loss function, the criterion early stopping watches, whether its loss is a yardstick for a
+blow-up, and any per-epoch values it records. Solo runs (S = 1) and batched members use the
+same functions. A target adds one entry there, nothing else; the Trainer and its callbacks
+read only these declarations (:func:`target_of`), never a target's name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+import xarray as xr
 
 from aebench.components import Stage, objective_batches
 from aebench.context import RunContext
 from aebench.engine.members import Members
 from aebench.errors import AebenchError
+from aebench.hookspecs import Criterion
 
 
 @dataclass
@@ -166,23 +172,72 @@ def custom_loss(batch: StageBatch, x, y) -> torch.Tensor:
     return objective(batch.contexts[0], batch.stage, x, y).reshape(1)
 
 
-TARGETS: dict[str, Callable[[StageBatch, torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "input": input_loss,
-    "local": local_loss,
-    "labels": labels_loss,
-    "hybrid": hybrid_loss,
-    "custom": custom_loss,
+def class_error(ctx: RunContext, stage: Stage) -> dict[str, xr.DataArray]:
+    """The softmax head's error on every split (what a supervised stage records per epoch)."""
+    errs = [ctx.class_error(split) for split in ("train", "valid", "test")]
+    attrs = {"long_name": "classification error of the softmax head", "units": "1"}
+    return {"class_error": xr.DataArray(errs, dims="split", coords={"split": ["train", "valid", "test"]}, attrs=attrs)}
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one stage target is: its batch loss and what the Trainer's callbacks read from it.
+
+    ``criterion``: what early stopping watches (None: nothing, so ``patience`` cannot apply);
+    ``blowup``: a mean epoch loss far above the stage's first batch is a divergence;
+    ``epoch_values(ctx, stage)``: values recorded every epoch (e.g. ``class_error``);
+    ``batchable(stage)``: whether S > 1 members can train it as one batch;
+    ``from_objective``: the stage's own ``objective`` declares criterion, blowup and values."""
+
+    loss: Callable[[StageBatch, torch.Tensor, torch.Tensor], torch.Tensor]
+    criterion: Criterion | None
+    blowup: bool
+    epoch_values: Callable[[RunContext, Stage], dict[str, Any] | None] | None = None
+    batchable: Callable[[Stage], bool] = lambda stage: True
+    from_objective: bool = False
+
+
+RECON = Criterion("recon_error", words="validation reconstruction error")
+CLASS = Criterion("class_error", words="validation classification error")
+
+TARGETS: dict[str, Target] = {
+    "input": Target(input_loss, RECON, blowup=True),
+    "local": Target(local_loss, None, blowup=True),
+    "labels": Target(labels_loss, CLASS, blowup=True, epoch_values=class_error),
+    "hybrid": Target(hybrid_loss, CLASS, blowup=True, epoch_values=class_error),
+    # a custom stage's objective declares its own (see target_of)
+    "custom": Target(
+        custom_loss, None, blowup=False, batchable=lambda st: objective_batches(st.objective), from_objective=True
+    ),
 }
 
 
-def _target_loss(stage: Stage, size: int):
+def target_of(stage: Stage) -> Target:
+    """The declaration of ``stage``'s target; a custom stage's as its objective declares it."""
     if stage.target not in TARGETS:
         raise AebenchError(f"stage {stage.label!r} has target {stage.target!r}; known targets: {', '.join(TARGETS)}.")
-    if stage.target == "custom" and size > 1 and not objective_batches(stage.objective):
+    target = TARGETS[stage.target]
+    objective = stage.objective
+    if not target.from_objective or objective is None:
+        return target
+    on_epoch = getattr(objective, "on_epoch", None)
+    return Target(
+        target.loss,
+        getattr(objective, "criterion", None),
+        blowup=bool(getattr(objective, "blowup", False)),
+        epoch_values=on_epoch if callable(on_epoch) else None,
+        batchable=target.batchable,
+        from_objective=True,
+    )
+
+
+def _target_loss(stage: Stage, size: int):
+    target = target_of(stage)
+    if size > 1 and not target.batchable(stage):
         raise AebenchError(
             f"stage {stage.label!r}: its custom objective cannot batch members; train its runs one at a time."
         )
-    return TARGETS[stage.target]
+    return target.loss
 
 
 def StageLoss(ctx: RunContext, stage: Stage) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

@@ -45,7 +45,7 @@ from aebench.errors import (
     stopped_by,
 )
 from aebench.names import check_results
-from aebench.plugins import call_hook, describe_exception, registry
+from aebench.plugins import describe_exception, fire, registry
 from aebench.results import RunStore
 from aebench.spec import RunSpec
 from aebench.urls import mask
@@ -181,6 +181,9 @@ def train_task(
     ctxs: list[RunContext] = []
     try:
         ctxs = build_contexts(runs, dev, reg, lambda r: SENT_DATA.get(data_key(r)))
+        shared = task.checkpoints is not None and not task.checkpoints.url
+        for ctx in ctxs:  # callbacks may write under --out where this worker sees it (loggers)
+            ctx.out = Path(task.checkpoints.root) if shared else None
         evaluators = [[e.build(reg) for e in r.evaluators] for r in runs]
         opts = RunOptions(dev, progress, task.resume, stop, position, on_epoch, compile=task.compile)
         try:
@@ -191,7 +194,7 @@ def train_task(
             return [res for r in runs for res in train_task(replace(task, runs=[r]), **kw)]
         resumed = trainer.restore()
         for ctx in ctxs:
-            ctx.note_hook_errors(call_hook(reg, "aebench_on_run_start", run=ctx))
+            fire(reg, ctx, "on_run_start")
         members = trainer.run()
     except (RunInterrupted, KeyboardInterrupt, SaveError):
         raise
@@ -231,7 +234,7 @@ def _finish(
         torch.save(
             {"model": ctx.model.state_dict(), "head": ctx.head.state_dict() if ctx.head is not None else None}, buf
         )
-        ctx.note_hook_errors(call_hook(reg, "aebench_on_run_end", run=ctx, result=ds))
+        fire(reg, ctx, "on_run_end", result=ds)
         note = ctx.checked_stop_reason() or ""
     except (RunInterrupted, KeyboardInterrupt, SaveError):
         raise
@@ -255,7 +258,7 @@ def _failed(run: RunSpec, ctx: RunContext | None, exc: BaseException, log: str, 
     reason = str(exc) if isinstance(exc, (RunFailed, AebenchError)) else describe_exception(exc)
     hook_errors: list[str] = []
     if ctx is not None:
-        ctx.note_hook_errors(call_hook(reg, "aebench_on_run_end", run=ctx, result=None))
+        fire(reg, ctx, "on_run_end", result=None)
         hook_errors = list(ctx.hook_errors)
     return RunResult(
         run.run_id, "failed", reason=reason, error_log=log or reason, hook_errors=hook_errors, **_where(dev, t0)

@@ -49,8 +49,16 @@ def components_named(spec: Spec) -> list[tuple[str, str]]:
     """Every (kind, name) of plug-in component the spec's runs use."""
     found: dict[tuple[str, str], None] = {}
     for run in spec.runs:
-        parts = (run.data, run.model, *run.corruptions, *run.regularizers, *run.schedules, run.optimizer)
-        for c in (*parts, *run.evaluators):
+        for c in (
+            run.data,
+            run.model,
+            *run.corruptions,
+            *run.regularizers,
+            *run.schedules,
+            run.optimizer,
+            *run.evaluators,
+            *run.callbacks,
+        ):
             found[(c.kind, c.name)] = None
     return list(found)
 
