@@ -407,6 +407,28 @@ def check_executor_runs(cls: type[Executor]) -> None:
         xr.testing.assert_allclose(got["recon_error"], ref["recon_error"], rtol=1e-4, atol=1e-6)
 
 
+def check_callback_state(cls: type) -> None:
+    """A callback's ``state_dict`` is plain data that a ``weights_only`` checkpoint can hold, and
+    ``load_state_dict`` takes it back into a fresh instance, which then gives the same state."""
+    import io
+
+    import torch
+
+    first = cls(cls.Params())
+    state = first.state_dict()
+    assert isinstance(state, dict), f"{cls.__name__}.state_dict() returned {type(state).__name__}, not a dict"
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    try:
+        back = torch.load(buf, weights_only=True)
+    except Exception as exc:  # what a resumed run would meet
+        raise AssertionError(f"{cls.__name__}.state_dict() cannot be loaded with weights_only=True: {exc}") from None
+    second = cls(cls.Params())
+    second.load_state_dict(back)
+    assert second.state_dict().keys() == state.keys(), f"{cls.__name__}: load_state_dict did not restore its state"
+
+
 # --------------------------------------------------------------------- the checks by kind
 #: check name -> check, for every kind; each becomes one pytest item
 CHECKS: dict[str, dict[str, Callable[[type], Any]]] = {
@@ -435,7 +457,7 @@ CHECKS: dict[str, dict[str, Callable[[type], Any]]] = {
         "runs": check_executor_runs,
         "pickles": check_pickles,
     },
-    # "callback": the callback kind's checks (state_dict round trip, ...) join here with that kind.
+    "callback": {"params": check_params, "state": check_callback_state, "pickles": check_pickles},
 }
 
 

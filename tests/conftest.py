@@ -196,10 +196,10 @@ def make_distribution(root: Path, dist: str, module: str, source: str) -> Path:
 
 
 def run_aebench(
-    args: list[str], pythonpath: Path | None = None, cwd: Path | None = None
+    args: list[str], pythonpath: Path | None = None, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    """``aebench ARGS`` in a subprocess whose import path includes ``pythonpath``."""
-    env = dict(os.environ)
+    """``aebench ARGS`` in a subprocess whose import path includes ``pythonpath`` (``env``: more variables)."""
+    env = {**os.environ, **(env or {})}
     if pythonpath is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
     return subprocess.run(

@@ -209,9 +209,99 @@ FILES = {
         def aebench_executors():
             return [Reversed]
     ''',
-    # TODO(issue 26, merge): the callback kind with state (survives kill -9 and --resume, a
-    # wrapper=True hook runs) and a custom target with its own criterion (early-stops on it)
-    # join here, one file each, with their rows in KINDS below and in the spec.
+    "tpk_callback": '''
+        """A callback with state (epochs seen, where it resumed), and a pluggy wrapper on an always-on hook."""
+        import json, os, signal
+        from pydantic import Field
+        from aebench import hookimpl
+        from aebench.components import Callback, CallbackParams
+
+        class TallyParams(CallbackParams):
+            log: str = Field("", description="A file to which each run appends its tally when it ends.")
+            kill_at: int = Field(0, ge=0, description="kill -9 this process after this epoch (0: never), once.")
+
+        class Tally(Callback):
+            name = "tpk-tally"
+            summary = "Counts the epochs a run has trained, across --resume."
+            Params = TallyParams
+
+            def __init__(self, params=None):
+                super().__init__(params)
+                self.seen, self.resumed_at = 0, 0
+
+            def on_epoch_end(self, run, epoch, metrics):
+                self.seen += 1
+                if self.params.kill_at and epoch == self.params.kill_at and not self.resumed_at:
+                    run.request_checkpoint()
+
+            def on_train_epoch_end(self, run, epoch, loss):
+                if self.params.kill_at and epoch == self.params.kill_at + 1 and not self.resumed_at:
+                    os.kill(os.getpid(), signal.SIGKILL)  # after the checkpoint of epoch kill_at
+
+            def on_run_end(self, run, result):
+                if self.params.log:
+                    with open(self.params.log, "a") as f:
+                        tally = {"run": run.run_id, "seen": self.seen, "resumed_at": self.resumed_at}
+                        f.write(json.dumps(tally) + "\\n")
+
+            def state_dict(self):
+                return {"seen": self.seen}
+
+            def load_state_dict(self, state):
+                self.seen, self.resumed_at = state["seen"], state["seen"]
+
+        @hookimpl
+        def aebench_callbacks():
+            return [Tally]
+
+        @hookimpl(wrapper=True)
+        def aebench_on_epoch_end(run, epoch, metrics):
+            result = yield  # pluggy's own caller runs a wrapper around the other implementations
+            path = os.environ.get("TPK_WRAPPER_LOG")
+            if path:
+                with open(path, "a") as f:
+                    f.write(f"{run.run_id} {epoch}\\n")
+            return result
+    ''',
+    "tpk_target": '''
+        """A schedule whose one stage has a custom target that declares its own validation criterion."""
+        import xarray as xr
+        from pydantic import Field
+        from aebench import hookimpl
+        from aebench.components import Objective, Schedule, ScheduleParams, Stage
+        from aebench.hookspecs import Criterion
+
+        class Probe(Objective):
+            # the reconstruction, judged on a validation score of its own that is best at epoch 2
+            criterion = Criterion("tpk_probe", words="the third party's validation probe")
+            blowup = True
+
+            def __call__(self, batch, x, y):
+                code, _, _ = batch.encode(x)
+                return batch.recon(x, batch.net.decode(code, batch.stage.depth, activate=False), 0)
+
+            def on_epoch(self, ctx, stage):
+                n = len(ctx.records) + 1
+                return {"tpk_probe": xr.DataArray([0.0, abs(n - 2.0), 0.0], dims="split",
+                                                  coords={"split": ["train", "valid", "test"]})}
+
+        class ProbeParams(ScheduleParams):
+            patience: int | None = Field(None, ge=1, description="Early stopping on the probe, in epochs.")
+
+        class ProbeSchedule(Schedule):
+            name = "tpk-probe"
+            summary = "One custom stage, early-stopped on its own criterion."
+            Params = ProbeParams
+
+            def stages(self, n_layers):
+                p = self.params
+                return [Stage("probe", tuple(range(n_layers)), n_layers, "custom", p.epochs,
+                              patience=p.patience, objective=Probe())]
+
+        @hookimpl
+        def aebench_schedules():
+            return [ProbeSchedule]
+    ''',
 }
 
 #: kind -> (module, component name)
@@ -224,6 +314,7 @@ KINDS = {
     "evaluator": ("tpk_evaluator", "tpk-code-mean"),
     "optimizer": ("tpk_optimizer", "tpk-signsgd"),
     "executor": ("tpk_executor", "tpk-reversed"),
+    "callback": ("tpk_callback", "tpk-tally"),
 }
 
 SPEC = """\
@@ -338,3 +429,37 @@ def test_a_spec_of_third_party_components_runs_on_a_third_party_executor_and_rep
     report = run_aebench(["report", out])
     assert report.returncode == 0, report.stderr
     assert "Mean top-code activation" in (out / "report.md").read_text()  # its declared metric's table
+
+
+def test_a_third_party_callback_keeps_its_state_through_kill_9_and_its_wrapper_runs(installed, tmp_path):
+    """The callback's state is in every checkpoint: killed (SIGKILL) after epoch 2 and resumed, it
+    has counted all four epochs once; its module's ``wrapper=True`` hook ran on every epoch."""
+    log, wrapped = tmp_path / "tally.jsonl", tmp_path / "wrapped.txt"
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        SPEC.replace("seeds = [0, 1]", "seeds = [0]")
+        + f'callbacks = [{{ name = "tpk-tally", log = "{log}", kill_at = 2 }}]\n'
+    )
+    out = tmp_path / "out"
+    env = {"TPK_WRAPPER_LOG": str(wrapped)}
+    killed = run_aebench(["run", spec, "--out", out, "--quiet"], env=env)
+    assert killed.returncode == -9, killed.stderr
+    again = run_aebench(["run", spec, "--out", out, "--quiet", "--resume"], env=env)
+    assert again.returncode == 0, again.stderr
+    assert [json.loads(x) for x in log.read_text().splitlines()] == [{"run": "run-0000", "seen": 4, "resumed_at": 2}]
+    epochs = [int(line.split()[1]) for line in wrapped.read_text().splitlines()]
+    assert sorted(set(epochs)) == [1, 2, 3, 4] and epochs.count(3) == 1  # every epoch, the resumed ones once
+
+
+def test_a_third_party_target_early_stops_on_its_own_criterion(installed, tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        SPEC.replace("seeds = [0, 1]", "seeds = [0]").replace(
+            'schedule = { name = "tpk-top-first", epochs = 2 }',
+            'schedule = { name = "tpk-probe", epochs = 20, patience = 3 }',
+        )
+    )
+    res = run_aebench(["run", spec, "--out", tmp_path / "out", "--quiet"])
+    assert res.returncode == 0, res.stderr
+    ds = xr.load_dataset(tmp_path / "out" / "results.nc")
+    assert list(ds["epoch"].values) == [1, 2, 3, 4, 5]  # best probe at 2, three worse epochs, stop
