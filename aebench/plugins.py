@@ -352,8 +352,25 @@ def _guarded_plugin(pm: pluggy.PluginManager, plugin: Any, name: str) -> Any:
             continue
         function = getattr(plugin, attr)
         hook = opts.get("specname") or attr
-        attrs[attr] = function if hook in hookspecs.KIND_HOOKS.values() else _guarded(function, name, hook, opts)
+        if hook in hookspecs.KIND_HOOKS.values():
+            function = _forward(function)  # its own object: the marker may sit on a staticmethod, not on it
+        else:
+            function = _guarded(function, name, hook, opts)
+        # pluggy finds hookimpls by their marker, read statically: put it on what is registered
+        setattr(function, f"{hookspecs.PROJECT}_impl", dict(opts))
+        attrs[attr] = function
     return types.SimpleNamespace(**attrs)
+
+
+def _forward(function: Any) -> Any:
+    """A plain function calling ``function`` (which may be a bound method or a staticmethod's
+    function, neither of which can carry pluggy's marker), with its signature."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return function(*args, **kwargs)
+
+    return call
 
 
 def fire(reg: Registry, run: Any, event: str, hooks: bool = True, **kwargs: Any) -> None:

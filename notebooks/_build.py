@@ -299,6 +299,7 @@ print(set(ds["status"].values.ravel()), list(ds["schedule.name"].values), dict(d
 COLUMNS = {"DAE-2L": {"schedule.name": "layerwise"}, "DAE-2J": {"schedule.name": "joint"},
            "DAE-2U": {"schedule.name": "pretrain-joint"}, "DAE-2UJ": {"schedule.name": "pretrain-joint-reg"}}
 LJ = {k: COLUMNS[k] for k in ("DAE-2L", "DAE-2J")}
+import aebench.presets
 PUBLISHED = aebench.presets.FOLDER / "published"  # the papers' tables, shipped with the presets
 pd.set_option("display.width", 200); pd.set_option("display.max_columns", 12)
 tables = {var: paper_table(ds, var, COLUMNS) for var in ("parzen_ll", "svm_error", "recon_test")}

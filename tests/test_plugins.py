@@ -389,3 +389,26 @@ def test_the_report_core_names_no_evaluators_variable():
             for word in re.findall(r"\w+", n.value)
         }
         assert not words & names, (module, sorted(words & names))
+
+
+def test_a_notebook_plugin_class_with_staticmethod_hookimpls_registers_every_hook(in_process_plugin):
+    """Tutorial 05's style: a class whose hookimpls are marked staticmethods (pluggy reads the marker
+    statically, from the staticmethod): its component hook and its callback hook both register."""
+    from aebench.components import Corruption
+
+    class Same(Corruption):
+        name = "staticmethod-same"
+        summary = "Leaves the input as it is."
+
+        def __call__(self, h, generator):
+            return h
+
+    class Plugin:
+        aebench_corruptions = aebench.hookimpl(staticmethod(lambda: [Same]))
+        aebench_on_epoch_end = aebench.hookimpl(staticmethod(lambda run, epoch, metrics: None))
+
+    in_process_plugin(Plugin)
+    reg = aebench.registry()
+    assert reg.get("corruption", "staticmethod-same") is Same
+    impls = [i.plugin_name for i in reg.manager.hook.aebench_on_epoch_end.get_hookimpls()]
+    assert any("Plugin" in n for n in impls), impls
