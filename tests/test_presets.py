@@ -35,7 +35,9 @@ def test_preset_validates_and_its_tables_match_the_published_numbers(path):
     assert spec.runs
     for table in report_tables(spec.raw):
         published = {(p.row, p.column) for p in table.published}
-        assert published, f"{path.name}: {table.title} has no published numbers"
+        if not published:  # a paper that shows its result as a figure only (Erhan et al.'s histograms) says so
+            assert "no published numbers" in table.note, f"{path.name}: {table.title} has no published numbers"
+            continue
         assert set(table.columns) <= {c for _, c in published}, table.title
         runs = spec.runs[0]
         assert table.metric.split("_")[0] in {e.name for e in runs.evaluators}, table.metric
