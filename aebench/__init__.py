@@ -16,11 +16,12 @@ def _launched_as_cli() -> bool:
 
 
 #: CPU kernel choices that make results the same on every x86 CPU with AVX2, set before torch loads.
-#: MKL (torch's CPU BLAS), oneDNN and ATen's own vectorised kernels otherwise pick code paths by the
-#: CPU they find (AVX-512, AMX...), whose different rounding a training run amplifies: the same
-#: versions and seeds then give other numbers on another machine. MKL's Conditional Numerical
-#: Reproducibility pins its path; a user's own setting of any of these wins.
-CPU_REPRODUCIBLE = {"MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+#: MKL (torch's CPU BLAS) and oneDNN otherwise pick code paths by the CPU they find (AVX-512,
+#: AMX...), whose different rounding a training run amplifies: the same versions and seeds then give
+#: other numbers on another machine. MKL's Conditional Numerical Reproducibility pins its path; a
+#: user's own setting wins. (ATen's own kernels are left alone: pinning them changed no result
+#: measured here, and made torch.compile's CPU code produce NaN.)
+CPU_REPRODUCIBLE = {"MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 if "torch" not in _sys.modules:  # too late once torch is loaded: then the caller chose
     for _key, _value in CPU_REPRODUCIBLE.items():
         _os.environ.setdefault(_key, _value)
