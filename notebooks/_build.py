@@ -230,11 +230,11 @@ for sigma in (0.1, 0.03, 0.01):
     rows.append((sigma, float((noisy - clean) / (sigma**2 * jac))))
 print(pd.DataFrame(rows, columns=["sigma", "ratio"]).round(2).to_string(index=False))"""),
     md(
-        "The ratio is within 5 % of 1 at every σ tried and closest to 1 at the smallest (the Monte-Carlo average over 2000 draws carries a little noise): for small noise the denoising criterion and an explicit Jacobian penalty agree."
+        "The ratio is within 15 % of 1 at every σ tried and closest to 1 at the smallest (the Monte-Carlo average over 2000 draws carries a little noise, and the trained model differs from seed to seed: on the tested seed sets it lies between 0.87 and 1.0): for small noise the denoising criterion and an explicit Jacobian penalty agree to first order."
     ),
     code("""ratios = dict(rows)
 claims = Claims(dict(SUBSET=SUBSET, WIDTH=WIDTH, EPOCHS=EPOCHS, SEEDS=SEEDS), TESTED)
-claims.check("the ratio is within 5 % of 1 at every σ", all(abs(r - 1) < 0.05 for r in ratios.values()), str({k: round(v, 3) for k, v in ratios.items()}))
+claims.check("the ratio is within 15 % of 1 at every σ", all(abs(r - 1) < 0.15 for r in ratios.values()), str({k: round(v, 3) for k, v in ratios.items()}))
 claims.check("it is closest to 1 at the smallest σ", abs(ratios[0.01] - 1) == min(abs(r - 1) for r in ratios.values()))
 _ = claims.verify()"""),
 )
