@@ -9,9 +9,9 @@ STAMP := $(VENV)/.installed
 PLUGINS := plugins/aebench-rbm plugins/aebench-plugin-template plugins/aebench-tensorboard plugins/aebench-mlflow
 
 # The environment is the lock, not whatever the ranges in pyproject.toml resolve to today:
-# every dependency at an exact version and hash (requirements/cpu.lock; LOCK=requirements/gpu.lock
+# every dependency at an exact version and hash (requirements.lock; LOCK=requirements-gpu.lock
 # for the CUDA build), then aebench and its plug-ins on top without resolving anything again.
-LOCK ?= requirements/cpu.lock
+LOCK ?= requirements.lock
 
 $(STAMP): pyproject.toml $(LOCK) $(addsuffix /pyproject.toml,$(PLUGINS))
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,8 +32,8 @@ UV_COMPILE = $(LOCK_TOOL) pip compile --generate-hashes --python-version 3.11 \
 	--python-platform x86_64-manylinux_2_28 $(foreach p,aebench $(notdir $(PLUGINS)),--no-emit-package $(p))
 
 lock: $(LOCK_TOOL)
-	$(UV_COMPILE) --find-links /opt/wheels requirements/cpu.in -o requirements/cpu.lock
-	$(UV_COMPILE) requirements/gpu.in -o requirements/gpu.lock
+	$(UV_COMPILE) --find-links /opt/wheels requirements/cpu.in -o requirements.lock
+	$(UV_COMPILE) requirements/gpu.in -o requirements-gpu.lock
 
 install: $(STAMP)
 

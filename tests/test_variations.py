@@ -222,7 +222,7 @@ def test_a_cached_set_of_an_older_recipe_is_rebuilt(data_home):
 
 
 #: sha256 (16 hex digits) of the first generated chunk of each split at seed 0, made in the locked
-#: environment (requirements/cpu.lock). A change here means the same spec trains on other data.
+#: environment (requirements.lock). A change here means the same spec trains on other data.
 FINGERPRINTS = {
     "mnist-basic": {"train": "3a6150727ea7ad1d", "valid": "c280da99f9c54563", "test": "ea69894d35efd41b"},
     "mnist-rot": {"train": "c0ff878b6ff54ac4", "valid": "50402c2f72cba5fd", "test": "5d9f5a52852e16c7"},
@@ -243,7 +243,7 @@ def test_generated_sets_are_the_same_bytes_as_in_the_locked_environment(name):
     changed = [split for split in ("train", "valid", "test") if got[split] != FINGERPRINTS[name][split]]
     assert not changed, (
         f"generated set {name!r} changed in split(s) {changed} (got {got}): numpy's generator streams, "
-        "scipy's Qhull or the photographs of scikit-image / scikit-learn differ from requirements/cpu.lock "
+        "scipy's Qhull or the photographs of scikit-image / scikit-learn differ from requirements.lock "
         "(docs/data.md, 'What the recipes depend on')"
     )
 
