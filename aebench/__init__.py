@@ -60,8 +60,10 @@ try:  # torch takes seconds to import: a Ctrl-C then is the command's to report,
 except KeyboardInterrupt:
     if not _launched_as_cli():
         raise
-    print("aebench: interrupted while starting; nothing was done.", file=_sys.stderr)
-    raise SystemExit(130) from None
+    # leave at once: a SystemExit here still unwinds a half-imported torch, and Python may then end
+    # by SIGINT instead of the status 130 the command promises (seen on CI)
+    _os.write(2, b"aebench: interrupted while starting; nothing was done.\n")
+    _os._exit(130)
 
 __all__ = [
     "AebenchError",

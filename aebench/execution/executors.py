@@ -298,7 +298,10 @@ def _local_cluster(workers: int | None, devices: list[str] | None):
     which pins each worker itself through CUDA_VISIBLE_DEVICES)."""
     from dask.distributed import LocalCluster
 
-    common = {"threads_per_worker": 1, "dashboard_address": None, "silence_logs": logging.ERROR}
+    # dask's own logs stay off the terminal: a failed task, a dead worker or a stop reaches the user as
+    # aebench's one-paragraph message, while a worker whose scheduler closes first logs an ERROR with a
+    # traceback about its heartbeat (seen on CI when SIGTERM arrives as the workers start)
+    common = {"threads_per_worker": 1, "dashboard_address": None, "silence_logs": logging.CRITICAL}
     if devices:
         try:
             from dask_cuda import LocalCUDACluster

@@ -1412,7 +1412,8 @@ class Workbench(W.VBox):
 
 
 def _inline(page: Path) -> str:
-    """The report's body with its figures embedded, for a notebook outside a Jupyter root."""
+    """The report's body with its figures embedded, for a notebook outside a Jupyter root; its links
+    to the figure files (PNG, SVG) become the files' paths."""
     text = page.read_text()
     body = text.split("<body>", 1)[-1].rsplit("</body>", 1)[0]
 
@@ -1423,4 +1424,8 @@ def _inline(page: Path) -> str:
             return m.group(0)
         return f"src='data:image/png;base64,{data}'"
 
+    def name_file(m: re.Match) -> str:  # a link relative to the page would not resolve inline: name the file
+        return f"{m.group(2)}: <code>{html.escape(str(page.parent / m.group(1)))}</code>"
+
+    body = re.sub(r"<a href=['\"](?![a-z]+:|#)([^'\"]+)['\"]>([^<]*)</a>", name_file, body)
     return re.sub(r"src=['\"]([^'\"]+\.png)['\"]", embed, body)
