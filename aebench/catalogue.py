@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 from aebench.atomic import write_json
 from aebench.errors import ResultsError
-from aebench.outdir import NOTES_FILE, check_own
+from aebench.outdir import NOTES_FILE, check_own, held
 
 #: folders never searched for launches (and a launch's own sub-folders)
 SKIP = {".git", ".venv", "node_modules", "__pycache__", ".ipynb_checkpoints", "runs", "report_files"}
@@ -204,7 +203,7 @@ def info(path: str | Path) -> Launch:
         total = len(sweep_points(raw, str(spec_file))) * len(seeds)
     except Exception:  # a spec this version cannot expand: count what is on disk
         total = 0
-    active = _held(path)
+    active = held(path)
     counts = {"done": 0, "failed": 0, "interrupted": 0, "running": 0}
     times: list[str] = []
     runs = path / "runs"
@@ -255,28 +254,6 @@ def _mtime(path: Path) -> str:
     except OSError:
         return ""
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _held(path: Path) -> bool:
-    """Whether a live aebench process holds ``path/.lock`` (a lock whose holder died is free)."""
-    import fcntl
-
-    lock = path / ".lock"
-    try:
-        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
 
 
 def table(found: list[Launch], root: str | Path = ".") -> list[str]:

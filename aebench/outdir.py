@@ -98,3 +98,25 @@ def check_report_files(out: Path) -> None:
         for p in files.iterdir():
             if p.suffix in (".png", ".svg"):
                 check_own(out, p)
+
+
+def held(path: Path) -> bool:
+    """Whether a live aebench process holds ``path/.lock`` (a lock whose holder died is free)."""
+    import fcntl
+
+    lock = path / ".lock"
+    try:
+        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -98,12 +98,40 @@ def load_results(path: str | Path) -> xr.Dataset:
     if path.is_dir():
         path = path / RESULTS
     if not path.is_file():
+        if (path.parent / "runs").is_dir() and (path.parent / "spec.toml").is_file():
+            raise ResultsError(
+                f"no results file at {path}: the runs in {path.parent} were cut short before any were merged "
+                "(killed, or a full disk); finish them with: aebench run "
+                f"{path.parent / 'spec.toml'} --out {path.parent} --resume"
+            )
         raise ResultsError(f"no results file at {path}.")
     try:
         with xr.open_dataset(path) as ds:
-            return ds.load()
+            ds = ds.load()
     except Exception as exc:
         raise ResultsError(f"results file {path} cannot be read ({type(exc).__name__}: {exc}).") from None
+    return settle_running(ds, path.parent)
+
+
+#: why a run is ``interrupted`` when its status says ``running`` and no process holds its folder
+ENDED_WHILE_RUNNING = (
+    "its process ended before the run was recorded (killed, or a save failed: a full disk?); finish it with --resume"
+)
+
+
+def settle_running(ds: xr.Dataset, folder: Path) -> xr.Dataset:
+    """Runs whose saved status is ``running`` while no live aebench process holds ``folder`` were
+    cut short where even their status could not be written (kill -9, a full disk): ``interrupted``,
+    as ``aebench ls`` counts them, never ``running`` in a report of a folder nobody is writing."""
+    from aebench.outdir import held
+
+    if "status" not in ds or not (ds["status"] == "running").any() or held(folder):
+        return ds
+    cut = ds["status"] == "running"
+    ds["status"] = ds["status"].where(~cut, "interrupted")
+    if "reason" in ds:
+        ds["reason"] = ds["reason"].where(~cut, ENDED_WHILE_RUNNING)
+    return ds
 
 
 def merge_runs(

@@ -176,6 +176,55 @@ def test_a_store_gone_read_only_fails_its_runs_with_the_password_masked_and_resu
         np.testing.assert_allclose(ds[name].values, reference[name].values, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+def test_a_disk_that_fills_under_out_leaves_no_run_running_to_a_reader(remountable, cli):
+    """Where even the failed status cannot be written (the disk under --out is full), what reads the
+    folder afterwards (``aebench ls``, ``aebench report``, ``load_results``) says interrupted and how
+    to finish, never ``running``; with space again, --resume finishes the sweep."""
+    from aebench.catalogue import launches
+
+    mnt, _ = remountable
+    spec = write_spec(mnt, TWO.replace("epochs = 2", "epochs = 4"))  # small: fits before the filler
+    out, filler = mnt / "out", mnt / "filler"
+
+    def fill_the_disk(run_id: str, metrics: dict) -> None:
+        if not filler.exists():
+            with open(filler, "wb") as f, pytest.raises(OSError):
+                while True:
+                    f.write(b"\0" * (1 << 20))
+                    f.flush()
+
+    with pytest.raises(SaveError, match="cannot save run run-0000.*is the disk full"):
+        aebench.run(spec, out, progress=False, on_epoch=fill_the_disk)
+    assert _status(out, "run-0000")["status"] == "running"  # it could not even say it failed
+    (launch,) = [x for x in launches(mnt) if x.path == out]
+    assert launch.interrupted == 1 and launch.running == 0
+    code, _, err = cli("report", out)
+    assert code == 2 and "cut short before any were merged" in err and "--resume" in err, err
+    filler.unlink()
+    code, _, err = cli("run", spec, "--out", out, "--resume", "--quiet")
+    assert code == 0, err
+    assert _statuses(out) == ["done", "done"]
+
+
+def test_a_results_file_that_says_running_is_read_as_interrupted_once_nobody_holds_the_folder(tmp_path):
+    """A results.nc merged while runs were going (the sweep merges every few seconds) and then cut
+    (kill -9, a full disk) says ``running``: a reader of a folder no live process holds sees
+    ``interrupted`` with the reason; while aebench holds the folder it stays ``running``."""
+    from aebench.execution.output import OutputLock
+    from aebench.results import ENDED_WHILE_RUNNING
+
+    out = tmp_path / "out"
+    ds = aebench.run(write_spec(tmp_path, TWO), out, progress=False)
+    ds["status"] = ds["status"].where(ds["seed"] != 1, "running")
+    ds.to_netcdf(out / "results.nc")
+    with OutputLock(out):
+        assert sorted(_statuses(out)) == ["done", "running"]
+    read = aebench.load_results(out)
+    assert str(read["status"].sel(seed=1).item()) == "interrupted"
+    assert str(read["reason"].sel(seed=1).item()) == ENDED_WHILE_RUNNING
+    assert str(read["status"].sel(seed=0).item()) == "done"
+
+
 # --------------------------------------------- 9. a result variable with a name files cannot hold
 def _odd_name_plugin(odd: str, attrs: dict | None = None):
     """An evaluator that names its result ``odd`` in the run of seed 0, and sensibly in the others."""
