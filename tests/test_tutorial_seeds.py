@@ -1,9 +1,9 @@
-"""Every tutorial claim holds on a second, disjoint seed set, and on one thread.
+"""Every tutorial claim holds on a second, disjoint seed set.
 
 nbval re-runs each tutorial as committed (its first seed set, the machine's threads) and
 compares its outputs. This runs 01–04 again with a cell injected after the one tagged
 ``parameters`` (papermill's convention) that switches to the second seed set the notebook
-itself declares as tested (``TESTED[1]``), on one thread. Each claim cell checks its claims
+itself declares as tested (``TESTED[1]``). Each claim cell checks its claims
 with :class:`aebench.claims.Claims`, which raises at a tested setting when one fails.
 """
 
@@ -32,9 +32,7 @@ def with_second_seed_set(book: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 @pytest.mark.timeout(1500)
 @pytest.mark.parametrize("name", TUTORIALS)
-def test_claims_hold_with_the_second_seed_set_on_one_thread(name, monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setenv("MKL_NUM_THREADS", "1")
+def test_claims_hold_with_the_second_seed_set(name):
     book = with_second_seed_set(nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4))
     for cell in book.cells:
         if cell.cell_type == "code":
