@@ -3,7 +3,10 @@
 With 1000-unit layers on a 5k MNIST subset, joint training reaches a lower input-space
 test reconstruction error than greedy layer-wise training (each layer trained as many
 epochs as the joint stack). With 256-unit layers, 2k examples and 15 epochs layer-wise
-won in a trial here, so this test keeps the paper's width and a 30-epoch budget.
+won in a trial here, so this test keeps the paper's width and a 30-epoch budget. Measured
+2026-12-03 on seeds 0–3: joint 66.1–66.7 nats, layer-wise 70.2–71.2 at 5,000 rows; at 3,000
+rows two of the four seeds reversed (joint 74.2 and 73.6 against 73.4 and 73.5), so the
+subset is not cut to save time.
 """
 
 from __future__ import annotations
