@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -63,21 +64,52 @@ def parzen_log_likelihood(samples: torch.Tensor, x: torch.Tensor, sigma: float, 
     and ``samples`` are processed in blocks of ``batch_size`` so that memory stays
     O(batch_size²) for any number of samples and test rows.
     """
+    samples, x = _flat(samples, x)
+    return _parzen_from(_sq_distances(samples, x, batch_size), samples, x.shape[0], sigma)
+
+
+def parzen_window(
+    samples: torch.Tensor, x: torch.Tensor, batch_size: int = 1000, max_bytes: int = 256 * 2**20
+) -> Callable[[float], torch.Tensor]:
+    """``sigma -> parzen_log_likelihood(samples, x, sigma, batch_size)`` for a search over σ: the
+    squared distances, most of the cost, are computed once and kept when they fit in
+    ``max_bytes`` (the same operations on the same blocks: bit for bit the same result),
+    else for each σ again."""
+    samples, x = _flat(samples, x)
+    if x.shape[0] * samples.shape[0] * samples.element_size() > max_bytes:
+        return lambda sigma: parzen_log_likelihood(samples, x, sigma, batch_size)
+    blocks = list(_sq_distances(samples, x, batch_size))
+    return lambda sigma: _parzen_from(iter(blocks), samples, x.shape[0], sigma)
+
+
+def _flat(samples: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     samples = samples.reshape(samples.shape[0], -1)
-    x = x.reshape(x.shape[0], -1).to(samples.dtype)
-    k, d = samples.shape
-    const = math.log(k) + 0.5 * d * math.log(2 * math.pi * sigma**2)
+    return samples, x.reshape(x.shape[0], -1).to(samples.dtype)
+
+
+def _sq_distances(samples: torch.Tensor, x: torch.Tensor, batch_size: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """(first row of x, its squared distances to one block of samples), row block by sample block."""
     s_sq = samples.pow(2).sum(1)
-    out = torch.empty(x.shape[0], dtype=samples.dtype, device=samples.device)
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size]
         xb_sq = xb.pow(2).sum(1, keepdim=True)
-        acc = None
-        for s0 in range(0, k, batch_size):
-            d2 = (xb_sq - 2 * xb @ samples[s0 : s0 + batch_size].T + s_sq[s0 : s0 + batch_size]).clamp_min_(0)
-            block = torch.logsumexp(-d2 / (2 * sigma**2), dim=1)
-            acc = block if acc is None else torch.logaddexp(acc, block)
-        out[start : start + batch_size] = acc - const
+        for s0 in range(0, samples.shape[0], batch_size):
+            yield start, (xb_sq - 2 * xb @ samples[s0 : s0 + batch_size].T + s_sq[s0 : s0 + batch_size]).clamp_min_(0)
+
+
+def _parzen_from(
+    blocks: Iterator[tuple[int, torch.Tensor]], samples: torch.Tensor, rows: int, sigma: float
+) -> torch.Tensor:
+    """The log-densities from the squared-distance blocks (in :func:`_sq_distances`' order)."""
+    k, d = samples.shape
+    const = math.log(k) + 0.5 * d * math.log(2 * math.pi * sigma**2)
+    out = torch.empty(rows, dtype=samples.dtype, device=samples.device)
+    acc: dict[int, torch.Tensor] = {}
+    for start, d2 in blocks:
+        block = torch.logsumexp(-d2 / (2 * sigma**2), dim=1)
+        acc[start] = block if start not in acc else torch.logaddexp(acc[start], block)
+    for start, a in acc.items():
+        out[start : start + len(a)] = a - const
     return out
 
 

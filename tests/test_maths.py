@@ -12,7 +12,7 @@ from conftest import tiny_toml
 from aebench.builtin.corruptions import CodeNoise, Gaussian, Masking, NoCorruption, SaltPepper
 from aebench.builtin.regularizers import ActivityL1, Contractive, KLSparsity, WeightL1, WeightL2
 from aebench.components import LayerView
-from aebench.functional import contractive_penalty, kl_sparsity, parzen_log_likelihood
+from aebench.functional import contractive_penalty, kl_sparsity, parzen_log_likelihood, parzen_window
 from aebench.models import Stacked
 
 
@@ -110,6 +110,21 @@ def test_parzen_matches_scikit_learn_kde():
     expected = kde.score_samples(x)
     got = parzen_log_likelihood(torch.from_numpy(samples), torch.from_numpy(x), sigma, batch_size=64).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("max_bytes", [256 * 2**20, 0], ids=["distances kept", "recomputed"])
+def test_parzen_window_for_a_sigma_search_is_bit_for_bit_the_direct_computation(max_bytes):
+    """The σ search's window (squared distances once) gives exactly what each direct call gives,
+    with ragged blocks of rows and samples, kept or (over its memory cap) recomputed; and both
+    match the textbook formula written out on its own."""
+    rng = np.random.default_rng(1)
+    samples, x = torch.from_numpy(rng.random((130, 12))), torch.from_numpy(rng.random((70, 12)))
+    window = parzen_window(samples, x, batch_size=32, max_bytes=max_bytes)
+    for sigma in (0.05, 0.3, 2.0, 0.3):
+        assert torch.equal(window(sigma), parzen_log_likelihood(samples, x, sigma, batch_size=32))
+        d2 = torch.cdist(x, samples).pow(2)
+        textbook = torch.logsumexp(-d2 / (2 * sigma**2), 1) - math.log(130) - 6 * math.log(2 * math.pi * sigma**2)
+        torch.testing.assert_close(window(sigma), textbook, rtol=1e-9, atol=1e-9)
 
 
 def test_linear_autoencoder_reaches_the_pca_error(tmp_path):

@@ -17,7 +17,7 @@ from aebench.errors import RunFailed
 from aebench.evaluate.chain import markov_chain, mean_nearest_distance, nearest_rows
 from aebench.evaluate.search import search_optimum
 from aebench.evaluate.stats import binomial_ci
-from aebench.functional import parzen_log_likelihood
+from aebench.functional import parzen_log_likelihood, parzen_window
 from aebench.hookspecs import Criterion, Estimate, Figure, Metric, Note, hookimpl
 from aebench.training import train
 
@@ -485,8 +485,10 @@ class Parzen(Evaluator):
             samples = chain_samples(ctx, p).double()
             x = {s: torch.cat([b for b, _ in ctx.batches(s, 1000, p.max_rows)]).double() for s in ("valid", "test")}
 
+            window = parzen_window(samples, x["valid"], p.batch_size)  # distances once, for every σ tried
+
             def valid_ll(sigma: float) -> float:
-                return float(parzen_log_likelihood(samples, x["valid"], sigma, p.batch_size).mean())
+                return float(window(sigma).mean())
 
             found = search_optimum(
                 valid_ll,
