@@ -483,7 +483,7 @@ from aebench.tables import relabel
 spec = aebench.Spec.from_toml("erhan2010-seeds-reduced")  # a preset, by name (aebench presets lists them)
 if SEEDS != spec.raw["seeds"]:
     spec = aebench.Spec.from_dict({**spec.raw, "seeds": SEEDS})
-CAP = spec.raw["schedule"][1]["epochs"]
+CAP = next(s["epochs"] for s in spec.raw["schedule"] if s["name"] == "finetune")  # the supervised stage, by name
 print(len(spec.raw["seeds"]), "seeds per arm;", spec.raw["schedule"], spec.raw["optimizer"])"""),
     code("""def run_arms(spec, name):
     ds = aebench.run(spec, out=f"{OUT}/{name}", progress=False)
